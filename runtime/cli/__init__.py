@@ -1,0 +1,1 @@
+"""The ``windsock`` command line: Airflow's verbs, one module per command group."""

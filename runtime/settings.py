@@ -1,0 +1,160 @@
+"""One settings object: built-in defaults < config file < environment variables.
+
+Environment keys are ``WINDSOCK__SECTION__KEY``; keys Windsock shares with Airflow are also
+read from ``AIRFLOW__SECTION__KEY`` (the Windsock name wins when both are set). The config
+file is ``$WINDSOCK_HOME/windsock.cfg`` (INI) or the path in ``WINDSOCK_CONFIG``.
+Every key is documented in ``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runtime.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Key:
+    """A setting: its default, its type and whether Airflow's env name is honoured too."""
+
+    default: Any
+    type: type
+    airflow: bool = False
+    help: str = ""
+
+
+def _k(default: Any, typ: type = str, airflow: bool = False, help: str = "") -> Key:
+    return Key(default, typ, airflow, help)
+
+
+# section -> key -> Key. A default of None means "derived" (see Settings.get).
+SCHEMA: dict[str, dict[str, Key]] = {
+    "core": {
+        "dags_folder": _k(None, str, True, "Folder scanned for DAG files; default $WINDSOCK_HOME/dags."),
+        "load_examples": _k(True, bool, True, "Also load the bundled example DAGs."),
+        "default_timezone": _k("utc", str, True, "Timezone of naive datetimes in DAG files."),
+        "parallelism": _k(32, int, True, "Task tries running at once, per executor."),
+        "max_active_tasks_per_dag": _k(16, int, True, "Default of a DAG's max_active_tasks."),
+        "max_active_runs_per_dag": _k(16, int, True, "Default of a DAG's max_active_runs."),
+        "dag_file_processor_timeout": _k(50.0, float, True, "Seconds a DAG file may take to parse."),
+        "dagbag_import_timeout": _k(30.0, float, True, "Alias kept for Airflow configs."),
+        "fernet_key": _k("", str, True, "Key that encrypts connection passwords and secret variables."),
+        "executor": _k("LocalExecutor", str, True, "SequentialExecutor | LocalExecutor | SqsExecutor."),
+        "default_task_retries": _k(0, int, True, "Default retries of a task."),
+    },
+    "database": {
+        "sql_alchemy_conn": _k(None, str, True, "Metadata DB URL; default sqlite in $WINDSOCK_HOME."),
+    },
+    "logging": {
+        "base_log_folder": _k(None, str, True, "Task log folder; default $WINDSOCK_HOME/logs."),
+    },
+    "scheduler": {
+        "loop_interval": _k(0.05, float, False, "Seconds the scheduler sleeps when idle."),
+        "dag_dir_list_interval": _k(5.0, float, True, "Seconds between DAG folder re-scans."),
+        "zombie_threshold": _k(60.0, float, False, "Seconds without heartbeat before a try is a zombie."),
+        "task_queued_timeout": _k(600.0, float, True, "Seconds a try may stay queued before requeue."),
+        "heartbeat_interval": _k(5.0, float, False, "Seconds between task heartbeats."),
+    },
+    "smtp": {
+        "smtp_host": _k("localhost", str, True, "SMTP server for failure/retry e-mail."),
+        "smtp_port": _k(25, int, True, "SMTP port."),
+        "smtp_starttls": _k(False, bool, True, "Use STARTTLS."),
+        "smtp_user": _k("", str, True, "SMTP user (password comes from the smtp_default connection)."),
+        "smtp_mail_from": _k("windsock@localhost", str, True, "Sender address."),
+        "smtp_timeout": _k(30, int, True, "SMTP timeout, seconds."),
+    },
+}
+
+
+def _coerce(section: str, key: str, value: Any, typ: type) -> Any:
+    if not isinstance(value, str) or typ is str:
+        return value
+    try:
+        if typ is bool:
+            low = value.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(value)
+        return typ(value)
+    except ValueError:
+        raise ConfigError(f"setting [{section}] {key}: {value!r} is not a valid {typ.__name__}") from None
+
+
+class Settings:
+    """Resolved settings; read with ``settings.get("core", "parallelism")``."""
+
+    def __init__(
+        self,
+        home: Path,
+        file_values: Mapping[str, Mapping[str, str]] | None = None,
+        environ: Mapping[str, str] | None = None,
+        overrides: Mapping[tuple[str, str], Any] | None = None,
+    ) -> None:
+        self.home = home
+        self._file = {s.lower(): {k.lower(): v for k, v in kv.items()} for s, kv in (file_values or {}).items()}
+        self._env = dict(os.environ if environ is None else environ)
+        self._overrides = dict(overrides or {})
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from the environment and the config file it points to."""
+        env = dict(os.environ if environ is None else environ)
+        home = Path(env.get("WINDSOCK_HOME") or env.get("AIRFLOW_HOME_WINDSOCK") or "~/windsock").expanduser()
+        path = Path(env.get("WINDSOCK_CONFIG") or home / "windsock.cfg").expanduser()
+        values: dict[str, dict[str, str]] = {}
+        if path.is_file():
+            parser = configparser.ConfigParser(interpolation=None)
+            try:
+                parser.read(path)
+            except configparser.Error as exc:
+                raise ConfigError(f"config file {path}: {exc}") from None
+            values = {s: dict(parser.items(s)) for s in parser.sections()}
+        return cls(home, values, env)
+
+    def with_overrides(self, **pairs: Any) -> Settings:
+        """A copy with ``section__key=value`` overrides (for CLI flags and tests)."""
+        extra = dict(self._overrides)
+        for name, value in pairs.items():
+            section, key = name.split("__", 1)
+            extra[(section, key)] = value
+        return Settings(self.home, self._file, self._env, extra)
+
+    def get(self, section: str, key: str) -> Any:
+        """The value of a setting, typed; raises ConfigError for an unknown key."""
+        spec = SCHEMA.get(section, {}).get(key)
+        if spec is None:
+            raise ConfigError(f"unknown setting [{section}] {key}")
+        if (section, key) in self._overrides:
+            return self._overrides[(section, key)]
+        names = [f"WINDSOCK__{section.upper()}__{key.upper()}"]
+        if spec.airflow:
+            names.append(f"AIRFLOW__{section.upper()}__{key.upper()}")
+        for name in names:
+            if name in self._env:
+                return _coerce(section, key, self._env[name], spec.type)
+        if key in self._file.get(section, {}):
+            return _coerce(section, key, self._file[section][key], spec.type)
+        if spec.default is None:
+            return self._derived(section, key)
+        return spec.default
+
+    def _derived(self, section: str, key: str) -> Any:
+        if (section, key) == ("core", "dags_folder"):
+            return str(self.home / "dags")
+        if (section, key) == ("database", "sql_alchemy_conn"):
+            return f"sqlite:///{self.home / 'windsock.db'}"
+        if (section, key) == ("logging", "base_log_folder"):
+            return str(self.home / "logs")
+        raise ConfigError(f"setting [{section}] {key} has no default")
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        """The environment these settings were read from (variables, connections)."""
+        return self._env
