@@ -1,0 +1,97 @@
+"""Compare-and-set state changes: the only way a task instance or DAG run changes state.
+
+Each function issues one ``UPDATE ... WHERE id = ... AND state IN (expected)`` and reports
+whether this caller won. They never commit: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable
+from enum import Enum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
+
+from runtime.store.models import DagRun, TaskInstance
+from runtime.store.states import state_value
+
+State = str | Enum | None
+_CHUNK = 500
+
+
+def state_clause(column: Any, expected: Collection[State]) -> sa.ColumnElement[bool]:
+    """``column IN (expected)``, where a None in ``expected`` matches NULL (Airflow's "none")."""
+    if isinstance(expected, (str, Enum)) or not expected:
+        raise ValueError("expected must be a non-empty collection of states (use [None] for 'none')")
+    values = sorted({v for v in (state_value(s) for s in expected) if v is not None})
+    clauses = [column.in_(values)] if values else []
+    if any(s is None for s in expected):
+        clauses.append(column.is_(None))
+    return sa.or_(*clauses) if len(clauses) > 1 else clauses[0]
+
+
+def _values(new: State, fields: dict[str, Any]) -> dict[str, Any]:
+    values = {"state": state_value(new), **fields}
+    values.setdefault("updated_at", dt.datetime.now(dt.timezone.utc))
+    return values
+
+
+def _can_return(session: Session) -> bool:
+    return bool(session.get_bind().dialect.update_returning)
+
+
+def _cas(session: Session, model: Any, ids: list[int], expected: Collection[State], values: dict[str, Any]) -> list[int]:
+    """Run the guarded UPDATE for ``ids``; the ids it changed. Loaded objects are kept in step."""
+    changed = _update(session, model, ids, expected, values)
+    _sync_identity_map(session, model, ids, set(changed), values)
+    return changed
+
+
+def _update(session: Session, model: Any, ids: list[int], expected: Collection[State], values: dict[str, Any]) -> list[int]:
+    where = sa.and_(model.id.in_(ids) if len(ids) > 1 else model.id == ids[0], state_clause(model.state, expected))
+    stmt = sa.update(model).where(where).values(**values).execution_options(synchronize_session=False)
+    if _can_return(session):
+        won = set(session.execute(stmt.returning(model.id)).scalars())
+        return [i for i in ids if i in won]
+    if len(ids) == 1:
+        return ids if session.execute(stmt).rowcount == 1 else []
+    return [i for i in ids if _update(session, model, [i], expected, values)]
+
+
+def _sync_identity_map(session: Session, model: Any, ids: list[int], changed: set[int], values: dict[str, Any]) -> None:
+    """Winners get the new values in memory; losers are expired so the next read sees the truth."""
+    for pk in ids:
+        obj = session.identity_map.get(identity_key(model, pk))
+        if obj is None:
+            continue
+        if pk in changed:
+            for name, value in values.items():
+                set_committed_value(obj, name, value)
+        else:
+            session.expire(obj)
+
+
+def set_ti_state(session: Session, ti_id: int, *, expected: Collection[State], new: State, **fields: Any) -> bool:
+    """Move task instance ``ti_id`` to ``new`` if its state is in ``expected``; True if this call won."""
+    return bool(_cas(session, TaskInstance, [ti_id], expected, _values(new, fields)))
+
+
+def set_ti_states(
+    session: Session, ti_ids: Iterable[int], *, expected: Collection[State], new: State, **fields: Any
+) -> list[int]:
+    """Bulk :func:`set_ti_state`: the ids actually changed (others lost the race or were elsewhere)."""
+    ids = list(dict.fromkeys(ti_ids))
+    values = _values(new, fields)
+    changed: list[int] = []
+    for start in range(0, len(ids), _CHUNK):
+        changed.extend(_cas(session, TaskInstance, ids[start : start + _CHUNK], expected, values))
+    return changed
+
+
+def set_run_state(session: Session, run_pk: int, *, expected: Collection[State], new: State, **fields: Any) -> bool:
+    """Move DAG run ``run_pk`` (``dag_run.id``) to ``new`` if its state is in ``expected``."""
+    return bool(_cas(session, DagRun, [run_pk], expected, _values(new, fields)))

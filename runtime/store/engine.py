@@ -1,0 +1,70 @@
+"""Engines and session factories for SQLite (embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import weakref
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, **kwargs: Any) -> Engine:
+    """An engine for ``url`` tuned for Windsock: WAL SQLite or pre-pinged PostgreSQL."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = _sqlite_engine(url, busy_timeout_ms, **kwargs)
+    else:
+        opts: dict[str, Any] = {"pool_pre_ping": True}
+        if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg2":
+            opts["connect_args"] = {"options": "-c timezone=UTC"}
+        opts.update(kwargs)
+        engine = sa.create_engine(url, **opts)
+    _dispose_after_fork(engine)
+    return engine
+
+
+def _sqlite_engine(url: str, busy_timeout_ms: int, **kwargs: Any) -> Engine:
+    """A SQLite engine with WAL, a busy timeout, NORMAL sync and foreign keys on every connection."""
+    database = make_url(url).database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    opts: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}}
+    if in_memory:
+        opts["poolclass"] = StaticPool  # one shared connection, or every checkout sees an empty DB
+    opts.update(kwargs)
+    engine = sa.create_engine(url, **opts)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+def _dispose_after_fork(engine: Engine) -> None:
+    """Forked children (local executor, DAG processor) must not reuse the parent's connections."""
+    ref = weakref.ref(engine)
+
+    def _reset() -> None:
+        alive = ref()
+        if alive is not None:
+            alive.dispose(close=False)
+
+    os.register_at_fork(after_in_child=_reset)
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions bound to ``engine``; objects stay readable after commit."""
+    return sessionmaker(bind=engine, expire_on_commit=False, future=True)
