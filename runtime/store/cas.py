@@ -36,7 +36,7 @@ def state_clause(column: Any, expected: Collection[State]) -> sa.ColumnElement[b
 
 def _values(new: State, fields: dict[str, Any]) -> dict[str, Any]:
     values = {"state": state_value(new), **fields}
-    values.setdefault("updated_at", dt.datetime.now(dt.timezone.utc))
+    values.setdefault("updated_at", dt.datetime.now(dt.UTC))
     return values
 
 

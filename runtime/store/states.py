@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 
 
-class TaskInstanceState(str, Enum):
+class TaskInstanceState(StrEnum):
     """State of one task instance; Airflow's "none" is stored as NULL and has no member."""
 
     SCHEDULED = "scheduled"
@@ -21,11 +21,8 @@ class TaskInstanceState(str, Enum):
     RESTARTING = "restarting"
     DEFERRED = "deferred"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class DagRunState(str, Enum):
+class DagRunState(StrEnum):
     """State of one DAG run."""
 
     QUEUED = "queued"
@@ -33,19 +30,13 @@ class DagRunState(str, Enum):
     SUCCESS = "success"
     FAILED = "failed"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class DagRunType(str, Enum):
+class DagRunType(StrEnum):
     """How a DAG run was created; the prefix of its generated run_id."""
 
     SCHEDULED = "scheduled"
     MANUAL = "manual"
     BACKFILL = "backfill"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 TI = TaskInstanceState

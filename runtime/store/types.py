@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 class UtcDateTime(sa.types.TypeDecorator[dt.datetime]):
