@@ -1,0 +1,74 @@
+"""What the container entrypoint calls: prepare before the component starts, then keep syncing.
+
+Order, as MWAA does it: DAGs and plugins are synced, then startup.sh runs, then
+requirements.txt is installed with the script's exported variables in pip's environment (so
+the script can point pip at a private index); the component starts with those variables and a
+PYTHONPATH holding the plugins folder and the active requirements site directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+
+from dag_sync import s3 as s3io
+from dag_sync.config import SyncConfig
+from dag_sync.errors import PluginsError, RequirementsError
+from dag_sync.events import QueueSource
+from dag_sync.loop import SyncLoop
+from dag_sync.syncer import Syncer
+
+log = logging.getLogger("dag_sync")
+
+
+def prepare_container(environ: Mapping[str, str]) -> dict[str, str]:
+    """First full sync, startup script, requirements; returns the component's environment.
+
+    Raises SyncError subclasses: S3UnreachableError, StartupScriptError. A broken plugins.zip
+    or requirements.txt does not stop the start: the last good (or an empty) one stays active
+    and the error is in the status file, where the scheduler, CLI and UI show it.
+    """
+    cfg = SyncConfig.from_env(environ)
+    log.info("dag_sync: preparing from %s into %s", cfg.describe(), cfg.dags_folder)
+    syncer = Syncer(cfg)
+    log.info("%s", syncer.sync_dags().summary())
+    _tolerant(syncer.sync_plugins)
+    exports = syncer.run_startup_script(environ)
+    env = {**environ, **exports}
+    syncer.installer.env = dict(env)
+    _tolerant(syncer.sync_requirements)
+    env["PYTHONPATH"] = component_pythonpath(cfg, env.get("PYTHONPATH", ""))
+    return env
+
+
+def component_pythonpath(cfg: SyncConfig, existing: str = "") -> str:
+    """PYTHONPATH with the plugins folder and the active requirements site dir first."""
+    ours = [str(cfg.plugins_folder), str(cfg.site_dir)]
+    rest = [p for p in existing.split(os.pathsep) if p and p not in ours]
+    return os.pathsep.join(ours + rest)
+
+
+def _tolerant(step: Callable[[], str]) -> None:
+    try:
+        log.info("%s", step())
+    except (PluginsError, RequirementsError) as exc:
+        log.error("%s (the component starts with the last good version)", exc)
+
+
+def start_background_sync(environ: Mapping[str, str]) -> Callable[[], None]:
+    """Start syncing in a daemon thread (SQS events + slow reconcile); returns ``stop()``."""
+    cfg = SyncConfig.from_env(environ)
+    syncer = Syncer(cfg, pip_env=environ)
+    source = QueueSource(cfg, s3io.client(cfg, "sqs")) if cfg.queue_url else None
+    loop = SyncLoop(syncer, source)
+    thread = threading.Thread(target=loop.run, name="dag-sync", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        """Stop the loop and wait for the current step (at most one long poll) to end."""
+        loop.stop()
+        thread.join(timeout=cfg.poll_seconds + 30)
+
+    return stop

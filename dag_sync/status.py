@@ -1,0 +1,46 @@
+"""The status file under $WINDSOCK_HOME: last sync of each part, and the last error.
+
+``windsock sync status`` prints it; the scheduler and the UI read it with ``read_status``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from pathlib import Path
+from typing import Any
+
+STATUS_FILE = "sync/status.json"
+_lock = threading.Lock()  # writers in one process; the sync file lock covers processes
+
+
+def status_path(home: Path | str) -> Path:
+    """Path of the status file for a Windsock home."""
+    return Path(home).expanduser() / STATUS_FILE
+
+
+def read_status(home: Path | str) -> dict[str, Any]:
+    """The status as a dict: sections ``dags``, ``plugins``, ``requirements``, ``startup``."""
+    try:
+        data = json.loads(status_path(home).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def update_status(home: Path | str, section: str, values: dict[str, Any]) -> dict[str, Any]:
+    """Replace one section of the status file atomically; returns the whole status."""
+    with _lock:
+        data = read_status(home)
+        data[section] = values
+        _write(status_path(home), data)
+    return data
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, path)
