@@ -15,6 +15,7 @@ from runtime.errors import UserError, WindsockError
 COMMAND_MODULES = [
     "runtime.cli.dags_cmd",
     "runtime.cli.tasks_cmd",
+    "dag_sync.cli",
 ]
 
 
