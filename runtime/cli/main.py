@@ -16,6 +16,10 @@ COMMAND_MODULES = [
     "runtime.cli.dags_cmd",
     "runtime.cli.tasks_cmd",
     "dag_sync.cli",
+    "runtime.cli.db_cmd",
+    "runtime.cli.variables_cmd",
+    "runtime.cli.connections_cmd",
+    "runtime.cli.pools_cmd",
 ]
 
 

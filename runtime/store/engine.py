@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import weakref
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,6 +38,8 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, **kwargs: Any) -> Engine:
     opts: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": busy_timeout_ms / 1000}}
     if in_memory:
         opts["poolclass"] = StaticPool  # one shared connection, or every checkout sees an empty DB
+    elif not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     opts.update(kwargs)
     engine = sa.create_engine(url, **opts)
 

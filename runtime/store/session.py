@@ -6,9 +6,11 @@ import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from runtime.errors import WindsockError
 from runtime.settings import Settings
 from runtime.store.engine import make_engine, make_session_factory
 
@@ -29,3 +31,23 @@ def transaction(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session that commits once at the end, or rolls back if the block raises."""
     with session_factory() as session, session.begin():
         yield session
+
+
+@contextmanager
+def store_session(settings: Settings) -> Iterator[Session]:
+    """One committed transaction on the settings' store; database errors become one-line WindsockErrors."""
+    engine, factory = open_store(settings)
+    try:
+        with transaction(factory) as session:
+            yield session
+    except sa.exc.DBAPIError as exc:
+        raise WindsockError(describe_db_error(engine, exc)) from None
+
+
+def describe_db_error(engine: Engine, exc: sa.exc.DBAPIError) -> str:
+    """One line for a database error, pointing at ``windsock db init`` when tables are missing."""
+    url = engine.url.render_as_string(hide_password=True)
+    text = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else type(exc.orig).__name__
+    if "no such table" in text or ("relation" in text and "does not exist" in text):
+        return f"metadata database {url} is not initialised ({text}); run `windsock db init`"
+    return f"metadata database {url}: {text}"
