@@ -1,0 +1,1 @@
+"""The AWS CDK app of Windsock: one Construct per concern, one stack composing them."""

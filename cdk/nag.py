@@ -1,0 +1,110 @@
+"""cdk-nag AwsSolutions acknowledgements, each on the narrowest construct, with its reason."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Stack, Validations
+from aws_cdk import aws_s3 as s3
+from constructs import IConstruct
+
+from cdk.settings import Settings
+
+
+def _ack(scope: IConstruct, rule: str, reason: str) -> None:
+    """Acknowledge one finding on one construct (and its children)."""
+    Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
+
+
+def _logical_id(bucket: s3.IBucket) -> str:
+    """The CloudFormation logical id cdk-nag prints for a bucket."""
+    child = bucket.node.default_child
+    assert isinstance(child, s3.CfnBucket)
+    return Stack.of(bucket).get_logical_id(child)
+
+
+def acknowledge_findings(stack) -> None:  # noqa: ANN001 - WindsockStack (import cycle)
+    """Acknowledge the findings that are deliberate in this design; docs/deployment.md repeats why."""
+    settings: Settings = stack.settings
+    for service in stack.services.values():
+        _ack_service(service, bucket_id=_logical_id(stack.storage.bucket))
+    _ack(
+        stack.services["worker"].task_role,
+        f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/"
+        f"<{stack.get_logical_id(stack.cluster.node.default_child)}>/*]",
+        "ecs:UpdateTaskProtection/GetTaskProtection on this cluster's tasks only; a worker protects its own "
+        "task, whose id is only known at run time.",
+    )
+    for queue in stack.sync.queues.values():
+        _ack(
+            queue,
+            "AwsSolutions-SQS3",
+            "Sync queues carry change hints only (1 h retention); a lost hint is covered by dag_sync's periodic "
+            "full listing, so a DLQ would hold nothing worth keeping.",
+        )
+    _ack_database(stack, settings)
+    _ack(
+        stack.fernet_secret,
+        "AwsSolutions-SMG4",
+        "The fernet key encrypts stored connection passwords; rotating it needs a re-encryption run "
+        "(MultiFernet), so it is rotated by the operator, not on a timer.",
+    )
+    if not settings.container_insights:
+        _ack(
+            stack.cluster,
+            "AwsSolutions-ECS4",
+            "Container Insights is a setting (container_insights, off by default to keep idle cost low); "
+            "service logs and the queue metrics that drive scaling are always on.",
+        )
+    if "0.0.0.0/0" in settings.allowed_cidrs:
+        _ack(
+            stack.web.security_group,
+            "AwsSolutions-EC23",
+            "Public web access is the MWAA PUBLIC_ONLY default: every page and API route requires an IAM-signed "
+            "login; restrict it with -c allowed_cidrs=... or use web_access_mode=PRIVATE_ONLY.",
+        )
+
+
+def _ack_service(service, *, bucket_id: str) -> None:  # noqa: ANN001 - WindsockService
+    """Findings every Windsock service shares."""
+    _ack(
+        service.task_definition,
+        "AwsSolutions-ECS2",
+        "The environment holds only non-secret names (bucket, queue URLs, DB host); the DB password and "
+        "fernet key are ECS secrets from Secrets Manager.",
+    )
+    _ack(
+        service.task_role,
+        f"AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/*]",
+        "Read-only s3:GetObject/GetObjectVersion on this environment's bucket: dag_sync reads every DAG, "
+        "plugin and requirements object, whose keys users choose.",
+    )
+    _ack(
+        service.task_definition.obtain_execution_role(),
+        "AwsSolutions-IAM5[Resource::*]",
+        "ecr:GetAuthorizationToken has no resource-level permissions (AWS requires '*'); image pulls are "
+        "scoped to the CDK asset repository.",
+    )
+
+
+def _ack_database(stack, settings: Settings) -> None:  # noqa: ANN001 - WindsockStack
+    """Database findings that depend on the chosen settings."""
+    instance = stack.database.instance
+    _ack(
+        instance,
+        "AwsSolutions-RDS11",
+        "A non-default port adds no protection here: the DB is in isolated subnets and its security group "
+        "admits only the three Windsock services.",
+    )
+    if not settings.db_multi_az:
+        _ack(
+            instance,
+            "AwsSolutions-RDS3",
+            "Multi-AZ is a setting (db_multi_az), off by default to halve idle cost; backups and deletion "
+            "protection stay on.",
+        )
+    if not settings.db_secret_rotation:
+        _ack(
+            instance.node.find_child("Secret"),  # the generated DatabaseSecret (instance.secret is its attachment)
+            "AwsSolutions-SMG4",
+            "Rotation is a setting (db_secret_rotation); off by default because running tasks keep the "
+            "password they started with until they restart.",
+        )
