@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,3 +32,86 @@ def mariadb_url() -> Iterator[str]:
     """A throwaway MariaDB database for this session."""
     with services.throwaway_mariadb_db() as url:
         yield url
+
+
+# --- metadata store (runtime/store): every store test runs on SQLite and on PostgreSQL ---
+
+
+@dataclass(frozen=True)
+class StoreFixture:
+    """An initialised, empty metadata store for one test."""
+
+    engine: Any
+    session_factory: Any
+    url: str
+    settings: Any
+
+
+@pytest.fixture(scope="session")
+def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One initialised SQLite file per session; each test gets a copy (faster than creating tables)."""
+    from runtime.store import db
+    from runtime.store.engine import make_engine
+
+    path = tmp_path_factory.mktemp("store-template") / "windsock.db"
+    engine = make_engine(f"sqlite:///{path}")
+    db.init(engine)
+    engine.dispose()  # the last connection closing checkpoints the WAL into the file
+    return path
+
+
+@pytest.fixture(scope="session")
+def _postgres_admin(postgres_url: str) -> Iterator[Any]:
+    """An engine on the session's PostgreSQL database, with the tables created once."""
+    from runtime.store import db
+    from runtime.store.engine import make_engine
+
+    engine = make_engine(postgres_url)
+    db.init(engine)
+    yield engine
+    engine.dispose()
+
+
+def _empty_postgres(engine: Any) -> None:
+    """TRUNCATE every table (re-creating them if a test dropped them) and restore default_pool."""
+    import sqlalchemy as sa
+
+    from runtime.store import db
+    from runtime.store.models import Base
+
+    with engine.connect() as conn:
+        at_head = sa.inspect(conn).has_table("alembic_version") and db.current_revision(conn) == db.head_revision()
+    if not at_head:
+        db.reset(engine)
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(sa.text("SET LOCAL lock_timeout = '10s'"))
+        conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    db.init(engine)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """URL of an initialised, empty metadata database: a SQLite file in tmp_path, or the session's PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "windsock.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
+        return f"sqlite:///{path}"
+    engine = request.getfixturevalue("_postgres_admin")
+    _empty_postgres(engine)
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def store(db_url: str, tmp_path: Path) -> Iterator[StoreFixture]:
+    """Engine, session factory, URL and Settings (WINDSOCK_HOME=tmp_path) of a clean store."""
+    from runtime.settings import Settings
+    from runtime.store.session import open_store
+
+    settings = Settings(tmp_path, environ={"WINDSOCK_HOME": str(tmp_path)}).with_overrides(
+        database__sql_alchemy_conn=db_url
+    )
+    engine, factory = open_store(settings)
+    yield StoreFixture(engine=engine, session_factory=factory, url=db_url, settings=settings)
+    if engine.dialect.name == "sqlite":
+        engine.dispose()

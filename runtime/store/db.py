@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -27,6 +28,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+@functools.cache
 def head_revision() -> str:
     """The newest migration revision shipped with this code."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -42,9 +44,10 @@ def current_revision(connection: Connection) -> str | None:
 def init(engine: Engine) -> None:
     """Bring the schema to head and make sure ``default_pool`` exists."""
     with engine.begin() as conn:
-        if current_revision(conn) is None and not _has_tables(conn):
+        current = current_revision(conn)
+        if current is None and not _has_tables(conn):
             _create_fresh(conn)
-        else:
+        elif current != head_revision():
             command.upgrade(alembic_config(conn), "head")
         _ensure_default_pool(conn)
 
