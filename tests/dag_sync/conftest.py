@@ -92,7 +92,7 @@ def wait_for(check: Callable[[], bool], timeout: float = 10.0, what: str = "cond
 def zip_bytes(entries: Mapping[str, str], symlinks: Iterable[str] = ()) -> bytes:
     """A zip archive with the given text entries (and symlink entries pointing to /etc)."""
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as archive:
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name, text in entries.items():
             archive.writestr(name, text)
         for name in symlinks:
