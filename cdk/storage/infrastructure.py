@@ -78,7 +78,7 @@ class EnvironmentBucket(Construct):
                 for event in ("s3:ObjectCreated:*", "s3:ObjectRemoved:*")
             ]
         )
-        cfn.add_dependency(topic_policy)
+        cfn.node.add_dependency(topic_policy)
 
 
 def bucket_name(name_prefix: str) -> str:

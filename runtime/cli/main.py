@@ -13,6 +13,7 @@ from runtime.errors import UserError, WindsockError
 # Each module has ``register(tree: CommandTree)``. Imports inside handlers stay lazy so
 # that ``windsock --help`` does not pay for SQLAlchemy or boto3.
 COMMAND_MODULES = [
+    "runtime.container.cli",
     "runtime.cli.dags_cmd",
     "runtime.cli.tasks_cmd",
     "dag_sync.cli",

@@ -1,0 +1,87 @@
+"""``windsock container ROLE``: the one entrypoint of the image (scheduler | worker | webserver).
+
+Steps: check the role's component is built into this image, build the component's environment
+(DB URL and fernet key from the ECS secrets), run dag_sync's first sync and ``startup.sh``, start
+the background sync, run the component as a child forwarding SIGTERM/SIGINT, exit with its code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
+
+from runtime.container.environment import component_environment
+from runtime.container.process import run_forwarding_signals
+from runtime.errors import UserError, WindsockError
+
+# role -> the ``windsock`` command that runs its component
+COMPONENTS = {"scheduler": "scheduler", "worker": "worker", "webserver": "webserver"}
+
+log = logging.getLogger("windsock.container")
+
+
+class ComponentMissing(UserError):
+    """The image has no command for the role's component (not built yet)."""
+
+
+class DagSyncUnavailable(WindsockError):
+    """``dag_sync.entry`` cannot be imported in this image."""
+
+
+def register(tree: Any) -> None:
+    """Add ``windsock container ROLE``."""
+    parser = tree.command(
+        "container",
+        "Run one role inside the container image: sync DAGs from S3, run startup.sh, start the component.",
+        lambda args: run(args.role, available_commands(tree)),
+    )
+    parser.add_argument("role", choices=sorted(COMPONENTS), help="which component this container runs")
+
+
+def available_commands(tree: Any) -> Collection[str]:
+    """Top-level command names registered in the CLI (the tree is complete when a handler runs)."""
+    return tuple(tree._top.choices)  # CommandTree keeps its sub-parsers action private
+
+
+def component_argv(role: str, commands: Collection[str]) -> list[str]:
+    """The child command line of ``role``; fails with one line if that command is not built yet."""
+    command = COMPONENTS[role]
+    if command not in commands:
+        raise ComponentMissing(
+            f"container role {role!r}: this image has no 'windsock {command}' command yet, so the {role} "
+            "cannot start"
+        )
+    return [sys.executable, "-m", "runtime.cli.main", command]
+
+
+def dag_sync_entry() -> Any:
+    """The ``dag_sync.entry`` module, imported lazily; a clear error if this build lacks it."""
+    try:
+        return importlib.import_module("dag_sync.entry")
+    except ImportError as exc:
+        raise DagSyncUnavailable(f"dag_sync.entry is not importable in this image ({exc}); cannot sync DAGs") from exc
+
+
+def prepare(environ: Mapping[str, str], entry: Any) -> tuple[dict[str, str], Callable[[], None]]:
+    """First sync + startup.sh, then the background sync; returns the child env and the stop function."""
+    env = component_environment(environ)
+    prepared = entry.prepare_container(env)
+    env = {**env, **prepared}
+    return env, entry.start_background_sync(env)
+
+
+def run(role: str, commands: Collection[str], environ: Mapping[str, str] | None = None) -> int:
+    """The whole container life: prepare, run the component, stop syncing, return its exit code."""
+    environ = dict(os.environ if environ is None else environ)
+    argv = component_argv(role, commands)
+    env, stop_sync = prepare(environ, dag_sync_entry())
+    log.info("container: starting %s", role)
+    try:
+        return run_forwarding_signals(argv, env)
+    finally:
+        stop_sync()
