@@ -22,7 +22,9 @@ def cdk_json_context() -> dict[str, Any]:
     return dict(json.loads(CDK_JSON.read_text())["context"])
 
 
-def build_app(context: Mapping[str, Any] | None = None, *, outdir: str | None = None) -> tuple[App, WindsockStack]:
+def build_app(
+    context: Mapping[str, Any] | None = None, *, outdir: str | None = None
+) -> tuple[App, WindsockStack]:
     """The app with one environment stack and the cdk-nag AwsSolutions checks registered."""
     app = App(context=dict(context) if context is not None else None, outdir=outdir)
     settings = settings_from_context(app.node.try_get_context)

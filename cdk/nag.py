@@ -103,7 +103,9 @@ def _ack_database(stack, settings: Settings) -> None:  # noqa: ANN001 - Windsock
         )
     if not settings.db_secret_rotation:
         _ack(
-            instance.node.find_child("Secret"),  # the generated DatabaseSecret (instance.secret is its attachment)
+            instance.node.find_child(
+                "Secret"
+            ),  # the generated DatabaseSecret (instance.secret is its attachment)
             "AwsSolutions-SMG4",
             "Rotation is a setting (db_secret_rotation); off by default because running tasks keep the "
             "password they started with until they restart.",

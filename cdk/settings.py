@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 
@@ -17,7 +17,7 @@ class SettingsError(ValueError):
     """A context value Windsock cannot use; the message names the key."""
 
 
-class NetworkMode(str, Enum):
+class NetworkMode(StrEnum):
     """Where the tasks live and how they reach AWS APIs and the internet."""
 
     NAT_GATEWAY = "NAT_GATEWAY"  # private subnets + one NAT gateway (default)
@@ -25,7 +25,7 @@ class NetworkMode(str, Enum):
     PUBLIC_SUBNETS = "PUBLIC_SUBNETS"  # tasks in public subnets, public IP, no inbound rules
 
 
-class WebAccessMode(str, Enum):
+class WebAccessMode(StrEnum):
     """As in MWAA: an internet-facing or an internal load balancer."""
 
     PUBLIC_ONLY = "PUBLIC_ONLY"
@@ -157,7 +157,9 @@ def _check(settings: Settings) -> Settings:
     if settings.scale_in_idle_minutes < 1 or settings.worker_concurrency < 1:
         raise SettingsError("context scale_in_idle_minutes and worker_concurrency must be >= 1")
     if settings.log_retention_days not in LOG_RETENTION_DAYS:
-        raise SettingsError(f"context log_retention_days={settings.log_retention_days}: one of {LOG_RETENTION_DAYS}")
+        raise SettingsError(
+            f"context log_retention_days={settings.log_retention_days}: one of {LOG_RETENTION_DAYS}"
+        )
     if not settings.allowed_cidrs:
         raise SettingsError("context allowed_cidrs: at least one CIDR")
     return settings

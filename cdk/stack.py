@@ -36,7 +36,9 @@ class WindsockStack(Stack):
     """One Windsock environment: network, DB, bucket, queues, cluster, three services, web access."""
 
     def __init__(self, scope: Construct, id: str, *, settings: Settings) -> None:
-        super().__init__(scope, id, stack_name=stack_name(settings.env_name), description=_description(settings))
+        super().__init__(
+            scope, id, stack_name=stack_name(settings.env_name), description=_description(settings)
+        )
         self.settings = settings
         retention = log_retention(settings.log_retention_days)
         self.network = Network(self, "Network", mode=settings.network_mode, log_retention=retention)
@@ -47,7 +49,9 @@ class WindsockStack(Stack):
             self, "AccessLogs", name_prefix=settings.prefix, expire_days=max(settings.log_retention_days, 1)
         )
         self.sync = SyncFanout(self, "Sync", name_prefix=settings.prefix, services=ROLES)
-        topic_policy = self.sync.allow_publish_statement(allow_bucket_to_publish(self.sync.topic, name_prefix=settings.prefix))
+        topic_policy = self.sync.allow_publish_statement(
+            allow_bucket_to_publish(self.sync.topic, name_prefix=settings.prefix)
+        )
         self.storage = EnvironmentBucket(
             self,
             "Storage",
@@ -70,7 +74,9 @@ class WindsockStack(Stack):
             vpc=self.network.vpc,
             enable_fargate_capacity_providers=True,
             container_insights_v2=(
-                ecs.ContainerInsights.ENABLED if settings.container_insights else ecs.ContainerInsights.DISABLED
+                ecs.ContainerInsights.ENABLED
+                if settings.container_insights
+                else ecs.ContainerInsights.DISABLED
             ),
         )
         self.image = ecs.ContainerImage.from_asset(

@@ -35,7 +35,9 @@ class Network(Construct):
             max_azs=2,
             nat_gateways=1 if mode is NetworkMode.NAT_GATEWAY else 0,
             subnet_configuration=_subnets(mode),
-            gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
+            gateway_endpoints={
+                "S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)
+            },
         )
         self._flow_logs(log_retention)
         if mode is NetworkMode.VPC_ENDPOINTS:
@@ -84,7 +86,9 @@ def _subnets(mode: NetworkMode) -> list[ec2.SubnetConfiguration]:
     if mode is NetworkMode.PUBLIC_SUBNETS:
         return [public, data]
     private_type = (
-        ec2.SubnetType.PRIVATE_WITH_EGRESS if mode is NetworkMode.NAT_GATEWAY else ec2.SubnetType.PRIVATE_ISOLATED
+        ec2.SubnetType.PRIVATE_WITH_EGRESS
+        if mode is NetworkMode.NAT_GATEWAY
+        else ec2.SubnetType.PRIVATE_ISOLATED
     )
     private = ec2.SubnetConfiguration(name="Private", subnet_type=private_type, cidr_mask=22)
     return [public, private, data]

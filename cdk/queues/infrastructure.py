@@ -38,7 +38,9 @@ class TaskQueues(Construct):
             visibility_timeout=Duration.seconds(visibility_seconds),
             retention_period=Duration.days(4),
             receive_message_wait_time=Duration.seconds(20),
-            dead_letter_queue=sqs.DeadLetterQueue(queue=self.dead_letter_queue, max_receive_count=max_receive_count),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=max_receive_count
+            ),
         )
 
 

@@ -60,7 +60,9 @@ class WorkerScaling(Construct):
         self.scale_out = self._scale_out(metric, max_workers=max_workers, concurrency=concurrency)
         self.scale_in = self._scale_in(metric, min_workers=min_workers, idle_minutes=idle_minutes)
 
-    def _scale_out(self, metric: cloudwatch.IMetric, *, max_workers: int, concurrency: int) -> cloudwatch.Alarm:
+    def _scale_out(
+        self, metric: cloudwatch.IMetric, *, max_workers: int, concurrency: int
+    ) -> cloudwatch.Alarm:
         """Backlog >= 1: set the exact worker count the backlog needs (protected tasks are never stopped)."""
         action = appscaling.StepScalingAction(
             self,
@@ -85,7 +87,9 @@ class WorkerScaling(Construct):
             missing=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
-    def _scale_in(self, metric: cloudwatch.IMetric, *, min_workers: int, idle_minutes: int) -> cloudwatch.Alarm:
+    def _scale_in(
+        self, metric: cloudwatch.IMetric, *, min_workers: int, idle_minutes: int
+    ) -> cloudwatch.Alarm:
         """Nothing queued or running for ``idle_minutes`` minutes: go to ``min_workers`` (0 by default)."""
         action = appscaling.StepScalingAction(
             self,

@@ -25,7 +25,9 @@ def elb_accounts(scope: Construct) -> CfnMapping:
     return CfnMapping(
         scope,
         "ElbLogAccounts",
-        mapping={region.name: {"account": region.elbv2_account or NO_ACCOUNT} for region in RegionInfo.regions},
+        mapping={
+            region.name: {"account": region.elbv2_account or NO_ACCOUNT} for region in RegionInfo.regions
+        },
     )
 
 
@@ -34,15 +36,21 @@ def enable_access_logs(
 ) -> None:
     """Let ELB put objects under ``prefix/AWSLogs/<account>/`` and turn logging on."""
     account = elb_accounts(scope).find_in_map(Aws.REGION, "account")
-    legacy = CfnCondition(scope, "LegacyElbRegion", expression=Fn.condition_not(Fn.condition_equals(account, NO_ACCOUNT)))
+    legacy = CfnCondition(
+        scope, "LegacyElbRegion", expression=Fn.condition_not(Fn.condition_equals(account, NO_ACCOUNT))
+    )
     writer_account = Fn.condition_if(legacy.logical_id, account, Aws.ACCOUNT_ID).to_string()
     objects = bucket.arn_for_objects(f"{prefix}/AWSLogs/{Aws.ACCOUNT_ID}/*")
     bucket.add_to_resource_policy(
-        iam.PolicyStatement(actions=["s3:PutObject"], resources=[objects], principals=[iam.AccountPrincipal(writer_account)])
+        iam.PolicyStatement(
+            actions=["s3:PutObject"], resources=[objects], principals=[iam.AccountPrincipal(writer_account)]
+        )
     )
     result = bucket.add_to_resource_policy(
         iam.PolicyStatement(
-            actions=["s3:PutObject"], resources=[objects], principals=[iam.ServicePrincipal(LOG_DELIVERY_SERVICE)]
+            actions=["s3:PutObject"],
+            resources=[objects],
+            principals=[iam.ServicePrincipal(LOG_DELIVERY_SERVICE)],
         )
     )
     load_balancer.set_attribute("access_logs.s3.enabled", "true")
@@ -50,4 +58,3 @@ def enable_access_logs(
     load_balancer.set_attribute("access_logs.s3.prefix", prefix)
     if result.policy_dependable is not None:
         load_balancer.node.add_dependency(result.policy_dependable)
-

@@ -61,7 +61,9 @@ class WebAccess(Construct):
         ports = [443, 80] if self.https else [80]
         for cidr in allowed_cidrs:
             for port in ports:
-                self.security_group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), f"web from {cidr}")
+                self.security_group.add_ingress_rule(
+                    ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), f"web from {cidr}"
+                )
 
     def _listeners(self, certificate_arn: str) -> elbv2.ApplicationListener:
         """HTTPS listener plus an HTTP->HTTPS redirect, or a plain HTTP listener without a certificate."""

@@ -7,7 +7,6 @@ the background sync, run the component as a child forwarding SIGTERM/SIGINT, exi
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import logging
 import os
@@ -64,7 +63,9 @@ def dag_sync_entry() -> Any:
     try:
         return importlib.import_module("dag_sync.entry")
     except ImportError as exc:
-        raise DagSyncUnavailable(f"dag_sync.entry is not importable in this image ({exc}); cannot sync DAGs") from exc
+        raise DagSyncUnavailable(
+            f"dag_sync.entry is not importable in this image ({exc}); cannot sync DAGs"
+        ) from exc
 
 
 def prepare(environ: Mapping[str, str], entry: Any) -> tuple[dict[str, str], Callable[[], None]]:

@@ -46,7 +46,9 @@ def _request(base: str, method: str, body: dict[str, Any] | None, timeout: float
     except (OSError, ValueError) as exc:
         raise TaskProtectionError(f"task protection {method} failed: {exc}") from exc
     if "failure" in payload or "error" in payload:
-        raise TaskProtectionError(f"task protection {method} refused: {payload.get('failure') or payload.get('error')}")
+        raise TaskProtectionError(
+            f"task protection {method} refused: {payload.get('failure') or payload.get('error')}"
+        )
     return dict(payload.get("protection") or {})
 
 
@@ -56,7 +58,9 @@ def _state(protection: Mapping[str, Any]) -> ProtectionState:
     )
 
 
-def set_protection(base: str, *, enabled: bool, expires_minutes: int = 60, timeout: float = 5.0) -> ProtectionState:
+def set_protection(
+    base: str, *, enabled: bool, expires_minutes: int = 60, timeout: float = 5.0
+) -> ProtectionState:
     """Turn protection on (for ``expires_minutes``, renewed by the caller) or off."""
     body: dict[str, Any] = {"ProtectionEnabled": enabled}
     if enabled:
