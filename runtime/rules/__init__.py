@@ -1,0 +1,1 @@
+"""Pure decisions shared by the scheduler, ``dags test`` and backfill: no I/O, no clock."""

@@ -1,0 +1,66 @@
+"""Which waiting task instances of a run may start, be skipped or be marked upstream_failed.
+
+Pure: given the run's task graph and the current states, returns verdicts. The scheduler calls
+it only for task instances whose upstreams changed; ``dags test`` and backfill call it too.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from runtime.rules.trigger_rules import UpstreamCounts, Verdict, evaluate
+
+TiKey = tuple[str, int]  # (task_id, map_index)
+
+
+@dataclass(frozen=True)
+class TaskNode:
+    """The part of a task the readiness decision needs."""
+
+    task_id: str
+    trigger_rule: str
+    upstream: frozenset[str]
+
+
+def states_by_task(states: Mapping[TiKey, str | None]) -> dict[str, list[str | None]]:
+    """Group task-instance states by task id (a mapped task contributes each instance)."""
+    grouped: dict[str, list[str | None]] = defaultdict(list)
+    for (task_id, _), state in states.items():
+        grouped[task_id].append(state)
+    return grouped
+
+
+def verdict_for(node: TaskNode, grouped: Mapping[str, list[str | None]]) -> Verdict:
+    """The trigger-rule verdict for one task given its upstreams' states."""
+    ups: list[str | None] = []
+    for up in node.upstream:
+        ups.extend(grouped.get(up) or [None])
+    return evaluate(node.trigger_rule, UpstreamCounts.of(ups))
+
+
+def verdicts(nodes: Mapping[str, TaskNode], states: Mapping[TiKey, str | None], pending: Iterable[TiKey]) -> dict[TiKey, Verdict]:
+    """Verdicts for the ``pending`` task instances (those in state none/scheduled)."""
+    grouped = states_by_task(states)
+    return {key: verdict_for(nodes[key[0]], grouped) for key in pending}
+
+
+def downstream_of(nodes: Mapping[str, TaskNode]) -> dict[str, set[str]]:
+    """Direct downstream ids of each task, for re-evaluating only what a change affects."""
+    down: dict[str, set[str]] = defaultdict(set)
+    for node in nodes.values():
+        for up in node.upstream:
+            down[up].add(node.task_id)
+    return down
+
+
+def run_state(states: Iterable[str | None], leaves_states: Iterable[str | None]) -> str | None:
+    """The DAG run's state once nothing is left to do: failed if any leaf failed, else success.
+
+    Returns None while any task instance is unfinished.
+    """
+    finished = {"success", "failed", "skipped", "upstream_failed", "removed"}
+    if any(s not in finished for s in states):
+        return None
+    return "failed" if any(s in ("failed", "upstream_failed") for s in leaves_states) else "success"

@@ -1,0 +1,1 @@
+"""Operators shipped with Windsock (Airflow's core and standard-provider operators)."""

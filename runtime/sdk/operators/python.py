@@ -1,0 +1,125 @@
+"""PythonOperator and its branching / short-circuit variants."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any
+
+from runtime.sdk.baseoperator import BaseOperator
+from runtime.sdk.exceptions import AirflowException
+from runtime.sdk.skipmixin import SkipMixin
+
+
+def determine_kwargs(python_callable: Callable[..., Any], op_args: Collection[Any], context: Mapping[str, Any]) -> dict[str, Any]:
+    """The context entries the callable accepts: all of them for ``**kwargs``, else by name."""
+    sig = inspect.signature(python_callable)
+    if any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+        return dict(context)
+    names = [n for n, p in sig.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    positional_taken = set(names[: len(op_args)])
+    return {n: context[n] for n in names if n in context and n not in positional_taken}
+
+
+class PythonOperator(BaseOperator):
+    """Calls a Python function; its return value becomes the ``return_value`` XCom."""
+
+    template_fields = ("templates_dict", "op_args", "op_kwargs")
+    template_fields_renderers = {"templates_dict": "json", "op_args": "py", "op_kwargs": "py"}
+    ui_color = "#ffefeb"
+    shallow_copy_attrs = ("python_callable", "op_kwargs")
+
+    def __init__(
+        self,
+        *,
+        python_callable: Callable[..., Any],
+        op_args: Collection[Any] | None = None,
+        op_kwargs: Mapping[str, Any] | None = None,
+        templates_dict: dict[str, Any] | None = None,
+        templates_exts: list[str] | None = None,
+        show_return_value_in_logs: bool = True,
+        provide_context: bool | None = None,  # Airflow 1.x argument, ignored as in Airflow 2
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not callable(python_callable):
+            raise AirflowException(f"task {self.task_id!r}: `python_callable` param must be callable")
+        self.python_callable = python_callable
+        self.op_args = list(op_args or [])
+        self.op_kwargs = dict(op_kwargs or {})
+        self.templates_dict = templates_dict
+        if templates_exts:
+            self.template_ext = templates_exts
+        self.show_return_value_in_logs = show_return_value_in_logs
+
+    def execute(self, context: Any) -> Any:
+        context = dict(context)
+        context["templates_dict"] = self.templates_dict
+        kwargs = {**determine_kwargs(self.python_callable, self.op_args, context), **self.op_kwargs}
+        value = self.execute_callable(kwargs)
+        if self.show_return_value_in_logs:
+            print(f"Done. Returned value was: {value}")
+        return value
+
+    def execute_callable(self, kwargs: dict[str, Any]) -> Any:
+        """Call the function with the op_args and the chosen keyword arguments."""
+        return self.python_callable(*self.op_args, **kwargs)
+
+
+class BranchMixIn(SkipMixin):
+    """Follows the task ids a callable returns and skips the other direct downstream tasks."""
+
+    def do_branch(self, context: Any, branches: None | str | Iterable[str]) -> Any:
+        print(f"Branch into {branches}")
+        self.skip_all_except(context["ti"], branches)
+        return branches
+
+
+class BranchPythonOperator(PythonOperator, BranchMixIn):
+    """A PythonOperator whose return value (task id or ids) picks the branch to follow."""
+
+    inherits_from_skipmixin = True
+
+    def execute(self, context: Any) -> Any:
+        return self.do_branch(context, super().execute(context))
+
+
+class ShortCircuitOperator(PythonOperator, SkipMixin):
+    """Continues only when the callable returns something truthy; else skips downstream."""
+
+    inherits_from_skipmixin = True
+
+    def __init__(self, *, ignore_downstream_trigger_rules: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ignore_downstream_trigger_rules = ignore_downstream_trigger_rules
+
+    def execute(self, context: Any) -> Any:
+        condition = super().execute(context)
+        if condition:
+            print("Condition result is truthy: proceeding with downstream tasks.")
+            return condition
+        ti = context["ti"]
+        if self.ignore_downstream_trigger_rules:
+            to_skip = self.get_flat_relative_ids(upstream=False)
+        else:
+            to_skip = set(self.downstream_task_ids)
+        print(f"Condition result is falsy: skipping {sorted(to_skip)}")
+        ti.skip_task_ids.update(to_skip)
+        return condition
+
+
+class PythonVirtualenvOperator(BaseOperator):
+    """Not supported by Windsock: fails at parse time with a clear message."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        raise AirflowException("PythonVirtualenvOperator is not supported by Windsock; use requirements.txt and PythonOperator")
+
+
+ExternalPythonOperator = PythonVirtualenvOperator
+
+
+def get_current_context() -> dict[str, Any]:
+    """The context of the task running in this process (Airflow's ``get_current_context``)."""
+    from runtime.sdk.context import current_context
+
+    return current_context()

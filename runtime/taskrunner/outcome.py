@@ -1,0 +1,56 @@
+"""What a try ended as: one function maps a task's exception to an outcome."""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from runtime.sdk.exceptions import (
+    AirflowFailException,
+    AirflowRescheduleException,
+    AirflowSkipException,
+    AirflowTaskTimeout,
+)
+
+
+class Outcome(str, Enum):
+    """How a try ended, before retries are considered."""
+
+    SUCCESS = "success"
+    SKIPPED = "skipped"
+    FAILED = "failed"  # may be retried
+    FAILED_NO_RETRY = "failed_no_retry"  # AirflowFailException, sensor timeout
+    RESCHEDULE = "up_for_reschedule"
+
+
+@dataclass
+class TryResult:
+    """A finished try: its outcome, error text, skips it requested and what it rendered."""
+
+    outcome: Outcome
+    error: str | None = None
+    reschedule_date: datetime | None = None
+    skip_task_ids: set[str] = field(default_factory=set)
+    rendered_fields: dict[str, Any] = field(default_factory=dict)
+    state: str = ""  # final TI state after retries were considered (success, failed, up_for_retry, ...)
+    next_attempt_at: datetime | None = None
+
+
+def classify(exc: BaseException) -> tuple[Outcome, str | None, datetime | None]:
+    """Map an exception raised by a task to its outcome, message and reschedule date."""
+    if isinstance(exc, AirflowSkipException):
+        return Outcome.SKIPPED, str(exc) or None, None
+    if isinstance(exc, AirflowRescheduleException):
+        return Outcome.RESCHEDULE, None, exc.reschedule_date
+    if isinstance(exc, AirflowFailException):
+        return Outcome.FAILED_NO_RETRY, _describe(exc), None
+    if isinstance(exc, AirflowTaskTimeout):
+        return Outcome.FAILED, f"AirflowTaskTimeout: {exc}", None
+    return Outcome.FAILED, _describe(exc), None
+
+
+def _describe(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc)).rstrip()

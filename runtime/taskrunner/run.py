@@ -1,0 +1,171 @@
+"""Run one try of a task in the current process and report how it ended."""
+
+from __future__ import annotations
+
+import copy
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from runtime.rules import retries
+from runtime.sdk import timezone
+from runtime.sdk.baseoperator import BaseOperator
+from runtime.sdk.context import build_context, reset_current_context, set_current_context
+from runtime.sdk.exceptions import AirflowTaskTimeout
+from runtime.sdk.services import RuntimeServices
+from runtime.sdk.taskinstance import DagRunInfo, TaskInstance
+from runtime.sdk.xcom_arg import RETURN_KEY
+from runtime.taskrunner.outcome import Outcome, TryResult, classify
+
+
+def run_task(
+    task: BaseOperator,
+    dag_run: DagRunInfo,
+    services: RuntimeServices,
+    *,
+    map_index: int = -1,
+    try_number: int = 1,
+    hostname: str = "",
+    clock: Callable[[], datetime] = timezone.utcnow,
+    first_try_start: datetime | None = None,
+    test_mode: bool = False,
+) -> TryResult:
+    """Render and execute ``task`` for ``dag_run``; never raises for a failure of the task."""
+    start = clock()
+    ti: TaskInstance | None = None
+    context: dict[str, Any] = {}
+    token = None
+    try:
+        op = _prepare_operator(task, dag_run, services, map_index, try_number, hostname, start)
+        ti = TaskInstance(op, dag_run, services, map_index=map_index, try_number=try_number, hostname=hostname, start_date=start)
+        ti.first_try_start = first_try_start or start  # type: ignore[attr-defined]
+        context = build_context(ti, _params(op, dag_run))
+        context["test_mode"] = test_mode
+        token = set_current_context(context)
+        result = _execute(op, ti, context)
+        outcome, error, reschedule = Outcome.SUCCESS, None, None
+        if op.do_xcom_push and result is not None:
+            ti.xcom_push(RETURN_KEY, result)
+    except BaseException as exc:  # noqa: BLE001 - any failure of user code ends the try, not the runner
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        outcome, error, reschedule = classify(exc)
+        if outcome in (Outcome.FAILED, Outcome.FAILED_NO_RETRY):
+            traceback.print_exception(exc, file=sys.stdout)
+        elif outcome is Outcome.SKIPPED:
+            print(f"Task skipped: {exc}")
+        context["exception"] = exc
+    finally:
+        if token is not None:
+            reset_current_context(token)
+    end = clock()
+    res = TryResult(outcome, error, reschedule, set(ti.skip_task_ids) if ti else set())
+    res.rendered_fields = _rendered(ti.task) if ti else {}
+    _finalize(res, task, dag_run, map_index, try_number, end)
+    if ti is not None:
+        _run_callbacks(ti.task, res, context)
+    print(f"Marking task as {res.state.upper()}. dag_id={dag_run.dag_id}, task_id={task.task_id}, run_id={dag_run.run_id}, map_index={map_index}, try_number={try_number}")
+    return res
+
+
+def _prepare_operator(task: BaseOperator, dag_run: DagRunInfo, services: RuntimeServices, map_index: int,
+                      try_number: int, hostname: str, start: datetime) -> BaseOperator:
+    """A private copy of the operator (rendering mutates it); mapped tasks are unmapped first."""
+    if getattr(task, "is_mapped", False):
+        probe = TaskInstance(task, dag_run, services, map_index=map_index, try_number=try_number, hostname=hostname, start_date=start)
+        return task.unmap(build_context(probe, _params(task, dag_run)), map_index)  # type: ignore[attr-defined]
+    return copy.deepcopy(task)
+
+
+def _params(task: BaseOperator, dag_run: DagRunInfo) -> dict[str, Any]:
+    """DAG params, then task params, then the run's conf (Airflow's dag_run_conf_overrides_params)."""
+    merged = task.dag.params.copy() if task.has_dag() else type(task.params)()
+    merged.update(task.params)
+    return merged.resolve(dag_run.conf or {})
+
+
+def _execute(op: BaseOperator, ti: TaskInstance, context: dict[str, Any]) -> Any:
+    op._windsock_ti = ti  # type: ignore[attr-defined]
+    op.render_template_fields(context)
+    _call_all(op.on_execute_callback, context)
+    op.pre_execute(context)
+    with _timeout(op.execution_timeout, op):
+        result = op.execute(context)
+    op.post_execute(context, result)
+    return result
+
+
+@contextmanager
+def _timeout(limit: timedelta | None, op: BaseOperator) -> Iterator[None]:
+    """Raise AirflowTaskTimeout in this thread after ``limit`` (SIGALRM; main thread only)."""
+    if limit is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    seconds = max(limit.total_seconds(), 0.001)
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise AirflowTaskTimeout(f"Timeout, PID: {__import__('os').getpid()} (execution_timeout={limit})")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    except AirflowTaskTimeout:
+        op.on_kill()
+        raise
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _finalize(res: TryResult, task: BaseOperator, dag_run: DagRunInfo, map_index: int, try_number: int, end: datetime) -> None:
+    """Turn the outcome into the task instance's next state (retries considered)."""
+    if res.outcome is Outcome.FAILED and retries.can_retry(try_number, task.retries):
+        wait = retries.retry_delay(
+            delay=task.retry_delay, exponential=task.retry_exponential_backoff, max_delay=task.max_retry_delay,
+            try_number=try_number, key=f"{dag_run.dag_id}#{task.task_id}#{dag_run.logical_date.isoformat()}#{map_index}",
+        )
+        res.state, res.next_attempt_at = "up_for_retry", retries.next_retry_at(end, wait)
+    elif res.outcome in (Outcome.FAILED, Outcome.FAILED_NO_RETRY):
+        res.state = "failed"
+    elif res.outcome is Outcome.RESCHEDULE:
+        res.state, res.next_attempt_at = "up_for_reschedule", res.reschedule_date
+    else:
+        res.state = res.outcome.value
+
+
+def _run_callbacks(op: BaseOperator, res: TryResult, context: dict[str, Any]) -> None:
+    callback = {
+        "success": op.on_success_callback,
+        "failed": op.on_failure_callback,
+        "up_for_retry": op.on_retry_callback,
+        "skipped": getattr(op, "on_skipped_callback", None),
+    }.get(res.state)
+    if callback and context:
+        _call_all(callback, context, swallow=True)
+
+
+def _call_all(callbacks: Any, context: dict[str, Any], swallow: bool = False) -> None:
+    for callback in callbacks if isinstance(callbacks, (list, tuple)) else [callbacks]:
+        if callback is None:
+            continue
+        try:
+            callback(context)
+        except Exception:  # noqa: BLE001 - a broken callback is logged; it does not change the state
+            if not swallow:
+                raise
+            print("Error when executing callback:")
+            traceback.print_exc(file=sys.stdout)
+
+
+def _rendered(op: BaseOperator) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in op.template_fields:
+        value = getattr(op, name, None)
+        out[name] = value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
+    return out
