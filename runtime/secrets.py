@@ -65,7 +65,9 @@ def get_variable(
     if value is None:
         if default is not _MISSING:
             return default
-        raise VariableNotFound(f"variable {key!r} does not exist (checked WINDSOCK_VAR_/AIRFLOW_VAR_ and the metastore)")
+        raise VariableNotFound(
+            f"variable {key!r} does not exist (checked WINDSOCK_VAR_/AIRFLOW_VAR_ and the metastore)"
+        )
     return json.loads(value) if deserialize_json else value
 
 
@@ -90,7 +92,9 @@ def get_connection(
         try:
             return Connection.from_uri(conn_id, text)
         except ValueError as exc:
-            raise WindsockError(f"connection {conn_id!r} from the environment is not a valid URI or JSON: {exc}") from None
+            raise WindsockError(
+                f"connection {conn_id!r} from the environment is not a valid URI or JSON: {exc}"
+            ) from None
     conn = _stored_connection(conn_id, settings, _factory(settings, session_factory))
     if conn is None:
         raise ConnectionNotFound(

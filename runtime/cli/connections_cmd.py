@@ -11,7 +11,18 @@ from runtime.cli.main import CommandTree
 from runtime.cli.output import add_output_flag, render
 
 MASK = "***"
-COLUMNS = ["conn_id", "conn_type", "description", "host", "schema", "login", "password", "port", "extra", "uri"]
+COLUMNS = [
+    "conn_id",
+    "conn_type",
+    "description",
+    "host",
+    "schema",
+    "login",
+    "password",
+    "port",
+    "extra",
+    "uri",
+]
 _FIELDS = ("type", "host", "login", "password", "schema", "port", "extra", "description")
 
 

@@ -12,7 +12,9 @@ from runtime.cli.main import CommandTree
 def register(tree: CommandTree) -> None:
     """Add the ``db`` group."""
     group = tree.group("db", "Create, upgrade, reset or check the metadata database.")
-    group.add_parser("init", help="Create the tables (or upgrade them) and default_pool.").set_defaults(func=_init)
+    group.add_parser("init", help="Create the tables (or upgrade them) and default_pool.").set_defaults(
+        func=_init
+    )
     group.add_parser("upgrade", help="Apply pending schema migrations.").set_defaults(func=_upgrade)
     reset = group.add_parser("reset", help="Drop every table and create them again (all data is lost).")
     reset.add_argument("-y", "--yes", action="store_true", help="Do not ask for confirmation.")

@@ -18,13 +18,17 @@ def register(tree: CommandTree) -> None:
     get = group.add_parser("get", help="Print a variable's value.")
     get.add_argument("key")
     get.add_argument("-d", "--default", default=None, help="Printed when the variable does not exist.")
-    get.add_argument("-j", "--json", action="store_true", help="Parse the value as JSON and print it as JSON.")
+    get.add_argument(
+        "-j", "--json", action="store_true", help="Parse the value as JSON and print it as JSON."
+    )
     get.set_defaults(func=_get)
     put = group.add_parser("set", help="Create or replace a variable.")
     put.add_argument("key")
     put.add_argument("value")
     put.add_argument("--description", default=None)
-    put.add_argument("-j", "--json", action="store_true", help="Check that VALUE is JSON and store it normalised.")
+    put.add_argument(
+        "-j", "--json", action="store_true", help="Check that VALUE is JSON and store it normalised."
+    )
     put.set_defaults(func=_set)
     delete = group.add_parser("delete", help="Delete a variable.")
     delete.add_argument("key")
@@ -34,7 +38,9 @@ def register(tree: CommandTree) -> None:
     listing.set_defaults(func=_list)
     imp = group.add_parser("import", help="Create or replace variables from a JSON file.")
     imp.add_argument("file")
-    imp.add_argument("-a", "--action-on-existing-key", choices=["overwrite", "fail", "skip"], default="overwrite")
+    imp.add_argument(
+        "-a", "--action-on-existing-key", choices=["overwrite", "fail", "skip"], default="overwrite"
+    )
     imp.set_defaults(func=_import)
     exp = group.add_parser("export", help="Write every variable to a JSON file ('-' for stdout).")
     exp.add_argument("file")
@@ -130,7 +136,10 @@ def _import(args: argparse.Namespace) -> int:
     written, skipped = 0, 0
     with store_session(settings) as session:
         for key, (value, description) in entries.items():
-            if args.action_on_existing_key != "overwrite" and get_variable(session, key, fernet=fernet) is not None:
+            if (
+                args.action_on_existing_key != "overwrite"
+                and get_variable(session, key, fernet=fernet) is not None
+            ):
                 if args.action_on_existing_key == "fail":
                     raise UserError(f"variable {key!r} already exists (--action-on-existing-key fail)")
                 skipped += 1
@@ -138,7 +147,10 @@ def _import(args: argparse.Namespace) -> int:
             set_variable(session, key, value, description=description, fernet=fernet)
             written += 1
         _audit(session, "import", file=str(args.file), written=written, skipped=skipped)
-    print(f"{written} of {len(entries)} variables imported from {args.file}" + (f", {skipped} skipped" if skipped else ""))
+    print(
+        f"{written} of {len(entries)} variables imported from {args.file}"
+        + (f", {skipped} skipped" if skipped else "")
+    )
     return 0
 
 

@@ -44,15 +44,21 @@ def _can_return(session: Session) -> bool:
     return bool(session.get_bind().dialect.update_returning)
 
 
-def _cas(session: Session, model: Any, ids: list[int], expected: Collection[State], values: dict[str, Any]) -> list[int]:
+def _cas(
+    session: Session, model: Any, ids: list[int], expected: Collection[State], values: dict[str, Any]
+) -> list[int]:
     """Run the guarded UPDATE for ``ids``; the ids it changed. Loaded objects are kept in step."""
     changed = _update(session, model, ids, expected, values)
     _sync_identity_map(session, model, ids, set(changed), values)
     return changed
 
 
-def _update(session: Session, model: Any, ids: list[int], expected: Collection[State], values: dict[str, Any]) -> list[int]:
-    where = sa.and_(model.id.in_(ids) if len(ids) > 1 else model.id == ids[0], state_clause(model.state, expected))
+def _update(
+    session: Session, model: Any, ids: list[int], expected: Collection[State], values: dict[str, Any]
+) -> list[int]:
+    where = sa.and_(
+        model.id.in_(ids) if len(ids) > 1 else model.id == ids[0], state_clause(model.state, expected)
+    )
     stmt = sa.update(model).where(where).values(**values).execution_options(synchronize_session=False)
     if _can_return(session):
         won = set(session.execute(stmt.returning(model.id)).scalars())
@@ -62,7 +68,9 @@ def _update(session: Session, model: Any, ids: list[int], expected: Collection[S
     return [i for i in ids if _update(session, model, [i], expected, values)]
 
 
-def _sync_identity_map(session: Session, model: Any, ids: list[int], changed: set[int], values: dict[str, Any]) -> None:
+def _sync_identity_map(
+    session: Session, model: Any, ids: list[int], changed: set[int], values: dict[str, Any]
+) -> None:
     """Winners get the new values in memory; losers are expired so the next read sees the truth."""
     for pk in ids:
         obj = session.identity_map.get(identity_key(model, pk))
@@ -75,7 +83,9 @@ def _sync_identity_map(session: Session, model: Any, ids: list[int], changed: se
             session.expire(obj)
 
 
-def set_ti_state(session: Session, ti_id: int, *, expected: Collection[State], new: State, **fields: Any) -> bool:
+def set_ti_state(
+    session: Session, ti_id: int, *, expected: Collection[State], new: State, **fields: Any
+) -> bool:
     """Move task instance ``ti_id`` to ``new`` if its state is in ``expected``; True if this call won."""
     return bool(_cas(session, TaskInstance, [ti_id], expected, _values(new, fields)))
 
@@ -92,6 +102,8 @@ def set_ti_states(
     return changed
 
 
-def set_run_state(session: Session, run_pk: int, *, expected: Collection[State], new: State, **fields: Any) -> bool:
+def set_run_state(
+    session: Session, run_pk: int, *, expected: Collection[State], new: State, **fields: Any
+) -> bool:
     """Move DAG run ``run_pk`` (``dag_run.id``) to ``new`` if its state is in ``expected``."""
     return bool(_cas(session, DagRun, [run_pk], expected, _values(new, fields)))

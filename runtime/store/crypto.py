@@ -28,7 +28,9 @@ def get_fernet(settings: Settings) -> MultiFernet:
     try:
         return MultiFernet([Fernet(k.encode()) for k in keys])
     except (ValueError, binascii.Error):
-        raise ConfigError("setting [core] fernet_key: not a valid Fernet key (32 url-safe base64 bytes)") from None
+        raise ConfigError(
+            "setting [core] fernet_key: not a valid Fernet key (32 url-safe base64 bytes)"
+        ) from None
 
 
 def load_or_create_key_file(path: Path) -> str:
@@ -69,4 +71,6 @@ def decrypt(fernet: MultiFernet, token: str, *, what: str) -> str:
     try:
         return fernet.decrypt(token.encode()).decode()
     except InvalidToken:
-        raise WindsockError(f"cannot decrypt {what}: the Fernet key changed or the value is corrupt") from None
+        raise WindsockError(
+            f"cannot decrypt {what}: the Fernet key changed or the value is corrupt"
+        ) from None

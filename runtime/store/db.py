@@ -72,10 +72,14 @@ def check(engine: Engine) -> str:
         with engine.connect() as conn:
             current = current_revision(conn)
     except sa.exc.SQLAlchemyError as exc:
-        raise WindsockError(f"metadata database {_safe_url(engine)} is unreachable: {_first_line(exc)}") from None
+        raise WindsockError(
+            f"metadata database {_safe_url(engine)} is unreachable: {_first_line(exc)}"
+        ) from None
     head = head_revision()
     if current is None:
-        raise WindsockError(f"metadata database {_safe_url(engine)} is not initialised; run `windsock db init`")
+        raise WindsockError(
+            f"metadata database {_safe_url(engine)} is not initialised; run `windsock db init`"
+        )
     if current != head:
         raise WindsockError(
             f"metadata database {_safe_url(engine)} is at revision {current}, code expects {head}; "

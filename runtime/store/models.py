@@ -48,7 +48,9 @@ class DagModel(Base):
     """One DAG's scheduling state: paused, active, and when its next run is due."""
 
     __tablename__ = "dag"
-    __table_args__ = (sa.Index("idx_dag_next_dagrun_create_after", "is_paused", "is_active", "next_dagrun_create_after"),)
+    __table_args__ = (
+        sa.Index("idx_dag_next_dagrun_create_after", "is_paused", "is_active", "next_dagrun_create_after"),
+    )
 
     dag_id: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
     fileloc: Mapped[str | None] = mapped_column(sa.String(2000))
@@ -111,8 +113,11 @@ class TaskInstance(Base):
     __tablename__ = "task_instance"
     __table_args__ = (
         sa.UniqueConstraint("dag_id", "run_id", "task_id", "map_index"),
-        sa.Index("idx_task_instance_state", "state", postgresql_where=sa.text(
-            "state IN (" + ", ".join(f"'{s.value}'" for s in sorted(ACTIVE)) + ")")),
+        sa.Index(
+            "idx_task_instance_state",
+            "state",
+            postgresql_where=sa.text("state IN (" + ", ".join(f"'{s.value}'" for s in sorted(ACTIVE)) + ")"),
+        ),
         sa.Index("idx_task_instance_dag_id_run_id", "dag_id", "run_id"),
         _run_fk(),
     )
@@ -133,7 +138,9 @@ class TaskInstance(Base):
     duration: Mapped[float | None] = mapped_column()
     last_heartbeat_at: Mapped[dt.datetime | None] = mapped_column()
     operator: Mapped[str | None] = mapped_column(sa.String(1000))
-    pool: Mapped[str] = mapped_column(sa.String(256), default="default_pool", server_default="default_pool", nullable=False)
+    pool: Mapped[str] = mapped_column(
+        sa.String(256), default="default_pool", server_default="default_pool", nullable=False
+    )
     pool_slots: Mapped[int] = mapped_column(default=1, server_default="1", nullable=False)
     priority_weight: Mapped[int] = mapped_column(default=1, server_default="1", nullable=False)
     queue: Mapped[str | None] = mapped_column(sa.String(256))
@@ -168,7 +175,10 @@ class TaskReschedule(Base):
     """A sensor's reschedule request (mode="reschedule"): when it poked and when to poke again."""
 
     __tablename__ = "task_reschedule"
-    __table_args__ = (sa.Index("idx_task_reschedule_ti", "dag_id", "run_id", "task_id", "map_index"), _run_fk())
+    __table_args__ = (
+        sa.Index("idx_task_reschedule_ti", "dag_id", "run_id", "task_id", "map_index"),
+        _run_fk(),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     dag_id: Mapped[str] = _id()

@@ -46,7 +46,16 @@ FINISHED: frozenset[str] = frozenset({TI.SUCCESS, TI.FAILED, TI.SKIPPED, TI.UPST
 
 # Task-instance states that still need the scheduler (None is "none": not yet scheduled).
 UNFINISHED: frozenset[str | None] = frozenset(
-    {None, TI.SCHEDULED, TI.QUEUED, TI.RUNNING, TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE, TI.RESTARTING, TI.DEFERRED}
+    {
+        None,
+        TI.SCHEDULED,
+        TI.QUEUED,
+        TI.RUNNING,
+        TI.UP_FOR_RETRY,
+        TI.UP_FOR_RESCHEDULE,
+        TI.RESTARTING,
+        TI.DEFERRED,
+    }
 )
 
 # The states covered by the partial index on task_instance.state (PostgreSQL).

@@ -98,7 +98,12 @@ def decode(text: str | None) -> Any:
 
 
 def _delete(
-    session: Session, dag_id: str, run_id: str, task_ids: list[str] | None, map_index: int | None, key: str | None
+    session: Session,
+    dag_id: str,
+    run_id: str,
+    task_ids: list[str] | None,
+    map_index: int | None,
+    key: str | None,
 ) -> int:
     stmt = sa.delete(XCom).where(XCom.dag_id == dag_id, XCom.run_id == run_id)
     if task_ids is not None:

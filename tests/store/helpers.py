@@ -15,7 +15,9 @@ T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 def add_run(session: Session, dag_id: str = "d", run_id: str = "r1", **fields: Any) -> DagRun:
     """A flushed DAG run."""
     fields.setdefault("logical_date", T0 + dt.timedelta(days=len(run_id)))
-    run = DagRun(dag_id=dag_id, run_id=run_id, run_type="manual", state=fields.pop("state", "queued"), **fields)
+    run = DagRun(
+        dag_id=dag_id, run_id=run_id, run_type="manual", state=fields.pop("state", "queued"), **fields
+    )
     session.add(run)
     session.flush()
     return run

@@ -35,7 +35,10 @@ def test_fresh_init_matches_the_models_and_stamps_head(store) -> None:
     _drop_everything(store.engine)
     db.init(store.engine)
     with store.engine.connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata) == []
+        assert (
+            compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+            == []
+        )
     assert db.check(store.engine) == db.head_revision()
 
 

@@ -63,13 +63,20 @@ def test_connection_password_and_extra_are_encrypted_at_rest(store) -> None:
     assert "s3cret" not in password and "sslmode" not in extra
     with store.session_factory() as session:
         back = connections.get_connection(session, "pg", fernet=fernet)
-    assert (back.password, back.extra_dejson, back.port, back.host) == ("s3cret", {"sslmode": "require"}, 5432, "db")
+    assert (back.password, back.extra_dejson, back.port, back.host) == (
+        "s3cret",
+        {"sslmode": "require"},
+        5432,
+        "db",
+    )
 
 
 def test_wrong_key_gives_a_clear_error(store) -> None:
     """Decrypting with another key names the connection instead of raising InvalidToken."""
     with store.session_factory() as session:
-        connections.set_connection(session, Connection("c", "http", password="p"), fernet=get_fernet(store.settings))
+        connections.set_connection(
+            session, Connection("c", "http", password="p"), fernet=get_fernet(store.settings)
+        )
         session.commit()
         other = get_fernet(store.settings.with_overrides(core__fernet_key=Fernet.generate_key().decode()))
         with pytest.raises(WindsockError, match="connection 'c'"):
@@ -112,7 +119,10 @@ def test_pools(store) -> None:
     with store.session_factory() as session:
         pools.set_pool(session, "etl", 4, "nightly")
         pools.set_pool(session, "etl", 5)
-        assert (pools.get_pool(session, "etl").slots, pools.get_pool(session, "etl").description) == (5, "nightly")
+        assert (pools.get_pool(session, "etl").slots, pools.get_pool(session, "etl").description) == (
+            5,
+            "nightly",
+        )
         assert [p.pool for p in pools.list_pools(session)] == ["default_pool", "etl"]
         with pytest.raises(UserError, match="default_pool"):
             pools.delete_pool(session, "default_pool")
@@ -146,7 +156,10 @@ def test_xcom_roundtrip(store) -> None:
         assert xcom.get_xcom(session, **ids, task_id="b", map_index=0, default="d") is None
         assert xcom.get_xcom(session, **ids, task_id="zzz", default="d") == "d"
         rows = xcom.get_many(session, **ids)
-        assert [(r.task_id, r.map_index, xcom.decode(r.value)) for r in rows] == [("a", -1, {"n": 2}), ("b", 0, None)]
+        assert [(r.task_id, r.map_index, xcom.decode(r.value)) for r in rows] == [
+            ("a", -1, {"n": 2}),
+            ("b", 0, None),
+        ]
         assert xcom.delete_xcoms(session, **ids, task_id="a") == 2
         assert [r.task_id for r in xcom.get_many(session, **ids, key=None)] == ["b"]
 
@@ -170,7 +183,10 @@ def test_audit_log(store) -> None:
         audit.log_event(session, "cli_unpause", owner="ann", dag_id="d", extra={"why": "x"})
         session.commit()
         events = audit.list_events(session, dag_id="d")
-        assert [(e.event, e.owner, e.extra) for e in events] == [("cli_unpause", "ann", {"why": "x"}), ("cli_pause", "ann", None)]
+        assert [(e.event, e.owner, e.extra) for e in events] == [
+            ("cli_unpause", "ann", {"why": "x"}),
+            ("cli_pause", "ann", None),
+        ]
 
 
 def _seed_dag(session, dag_id: str) -> None:
@@ -184,7 +200,13 @@ def _seed_dag(session, dag_id: str) -> None:
     end = T0 + dt.timedelta(minutes=1)
     session.add(
         TaskReschedule(
-            dag_id=dag_id, run_id="r1", task_id="t0", try_number=1, start_date=T0, end_date=end, reschedule_date=end
+            dag_id=dag_id,
+            run_id="r1",
+            task_id="t0",
+            try_number=1,
+            start_date=T0,
+            end_date=end,
+            reschedule_date=end,
         )
     )
     xcom.set_xcom(session, dag_id=dag_id, run_id="r1", task_id="t0", value=1)
