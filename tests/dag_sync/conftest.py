@@ -119,3 +119,16 @@ def build_wheel(dest: Path, name: str, version: str, code: str, requires: Iterab
 
 def _b64sha(text: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]], int]:
+    """``windsock`` (the real ``main``) with only the dag_sync commands registered.
+
+    Other engineers' command modules are registered in the same tree and may not exist yet
+    in this checkout; these tests are about ours, so the tree is built from ours alone.
+    """
+    from runtime.cli import main as cli_main
+
+    monkeypatch.setattr(cli_main, "COMMAND_MODULES", ["dag_sync.cli"])
+    return cli_main.main
