@@ -73,21 +73,44 @@ def _postgres_admin(postgres_url: str) -> Iterator[Any]:
 
 
 def _empty_postgres(engine: Any) -> None:
-    """TRUNCATE every table (re-creating them if a test dropped them) and restore default_pool."""
+    """TRUNCATE ... RESTART IDENTITY CASCADE the tables a test touched; re-create the schema if it was dropped."""
     import sqlalchemy as sa
 
     from runtime.store import db
-    from runtime.store.models import Base
 
     with engine.connect() as conn:
-        at_head = sa.inspect(conn).has_table("alembic_version") and db.current_revision(conn) == db.head_revision()
+        at_head = (
+            sa.inspect(conn).has_table("alembic_version") and db.current_revision(conn) == db.head_revision()
+        )
     if not at_head:
         db.reset(engine)
-    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        return
     with engine.begin() as conn:
-        conn.execute(sa.text("SET LOCAL lock_timeout = '10s'"))
-        conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    db.init(engine)
+        dirty = _dirty_tables(conn)
+        if dirty:
+            conn.execute(sa.text("SET LOCAL lock_timeout = '10s'"))
+            conn.execute(sa.text(f"TRUNCATE {', '.join(dirty)} RESTART IDENTITY CASCADE"))
+    if '"slot_pool"' in dirty:
+        db.init(engine)  # puts default_pool back
+
+
+def _dirty_tables(conn: Any) -> list[str]:
+    """Tables with rows or a used id sequence (one probe query; truncating only these is much faster)."""
+    import sqlalchemy as sa
+
+    from runtime.store.models import Base
+
+    probes = []
+    for table in Base.metadata.sorted_tables:
+        if table.name == "slot_pool":
+            probe = "(SELECT count(*) <> 1 OR bool_or(pool <> 'default_pool' OR slots <> 128) FROM slot_pool)"
+        else:
+            probe = f'EXISTS (SELECT 1 FROM "{table.name}")'
+            if table.autoincrement_column is not None:
+                probe += f' OR (SELECT is_called FROM "{table.name}_{table.autoincrement_column.name}_seq")'
+        probes.append(f'({probe}) AS "{table.name}"')
+    row = conn.execute(sa.text("SELECT " + ", ".join(probes))).mappings().one()
+    return [f'"{name}"' for name, is_dirty in row.items() if is_dirty]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -116,3 +116,18 @@ def test_task_instance_state_index_is_partial_on_postgres(store) -> None:
             sa.text("SELECT indexdef FROM pg_indexes WHERE indexname = 'idx_task_instance_state'")
         ).scalar_one()
     assert "WHERE" in indexdef and "'running'" in indexdef and "'success'" not in indexdef
+
+
+@pytest.mark.parametrize("attempt", [1, 2])
+def test_every_test_starts_with_an_empty_store(store, attempt: int) -> None:
+    """Only default_pool is there and ids restart at 1, whatever the previous test wrote."""
+    from runtime.store.audit import log_event
+
+    with store.engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            count = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+            assert count == (1 if table.name == "slot_pool" else 0), table.name
+    with store.session_factory() as session:
+        assert log_event(session, "probe").id == 1
+        session.add(Variable(key=f"leftover{attempt}", val="x"))
+        session.commit()
