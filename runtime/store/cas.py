@@ -17,6 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
 from runtime.store.models import DagRun, TaskInstance
+from runtime.store.sql import rowcount
 from runtime.store.states import state_value
 
 State = str | Enum | None
@@ -64,7 +65,7 @@ def _update(
         won = set(session.execute(stmt.returning(model.id)).scalars())
         return [i for i in ids if i in won]
     if len(ids) == 1:
-        return ids if session.execute(stmt).rowcount == 1 else []
+        return ids if rowcount(session, stmt) == 1 else []
     return [i for i in ids if _update(session, model, [i], expected, values)]
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from runtime.sdk.connection import Connection
 from runtime.store.crypto import decrypt, encrypt
 from runtime.store.models import ConnectionModel
+from runtime.store.sql import rowcount
 
 
 def get_connection(session: Session, conn_id: str, *, fernet: MultiFernet) -> Connection | None:
@@ -58,7 +59,7 @@ def connection_exists(session: Session, conn_id: str) -> bool:
 def delete_connection(session: Session, conn_id: str) -> bool:
     """Delete ``conn_id``; True if it existed."""
     stmt = sa.delete(ConnectionModel).where(ConnectionModel.conn_id == conn_id)
-    return session.execute(stmt).rowcount == 1
+    return rowcount(session, stmt) == 1
 
 
 def list_connections(session: Session, *, fernet: MultiFernet) -> list[Connection]:

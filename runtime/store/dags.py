@@ -14,6 +14,7 @@ from runtime.store.models import (
     TaskReschedule,
     XCom,
 )
+from runtime.store.sql import rowcount
 
 # Children before parents, so that each count is what this call removed (not a cascade).
 DAG_TABLES = (XCom, TaskReschedule, TaskInstanceHistory, TaskInstance, DagRun, SerializedDagModel, DagModel)
@@ -27,6 +28,5 @@ def delete_dag(session: Session, dag_id: str) -> dict[str, int]:
     """
     counts: dict[str, int] = {}
     for model in DAG_TABLES:
-        result = session.execute(sa.delete(model).where(model.dag_id == dag_id))
-        counts[model.__tablename__] = int(result.rowcount)
+        counts[model.__tablename__] = rowcount(session, sa.delete(model).where(model.dag_id == dag_id))
     return counts

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from runtime.store.models import ParseImportError
+from runtime.store.sql import rowcount
 
 
 def record_import_error(
@@ -26,7 +27,7 @@ def record_import_error(
 def clear_import_error(session: Session, filename: str) -> bool:
     """Forget the import error of ``filename`` (it parsed, or it is gone); True if there was one."""
     stmt = sa.delete(ParseImportError).where(ParseImportError.filename == filename)
-    return session.execute(stmt).rowcount == 1
+    return rowcount(session, stmt) == 1
 
 
 def list_import_errors(session: Session) -> list[ParseImportError]:

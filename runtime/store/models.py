@@ -116,7 +116,7 @@ class TaskInstance(Base):
         sa.Index(
             "idx_task_instance_state",
             "state",
-            postgresql_where=sa.text("state IN (" + ", ".join(f"'{s.value}'" for s in sorted(ACTIVE)) + ")"),
+            postgresql_where=sa.text("state IN (" + ", ".join(f"'{s}'" for s in sorted(ACTIVE)) + ")"),
         ),
         sa.Index("idx_task_instance_dag_id_run_id", "dag_id", "run_id"),
         _run_fk(),

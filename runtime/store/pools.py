@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from runtime.errors import UserError
 from runtime.store.models import Pool, TaskInstance
+from runtime.store.sql import rowcount
 from runtime.store.states import TaskInstanceState
 
 DEFAULT_POOL = "default_pool"
@@ -38,7 +39,7 @@ def delete_pool(session: Session, name: str) -> bool:
     """Delete pool ``name``; True if it existed. ``default_pool`` cannot be deleted."""
     if name == DEFAULT_POOL:
         raise UserError(f"{DEFAULT_POOL} cannot be deleted")
-    return session.execute(sa.delete(Pool).where(Pool.pool == name)).rowcount == 1
+    return rowcount(session, sa.delete(Pool).where(Pool.pool == name)) == 1
 
 
 def list_pools(session: Session) -> list[Pool]:

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from runtime.store.crypto import decrypt, encrypt
 from runtime.store.models import Variable
+from runtime.store.sql import rowcount
 
 
 def get_variable(session: Session, key: str, *, fernet: MultiFernet | None = None) -> str | None:
@@ -46,7 +47,7 @@ def set_variable(
 
 def delete_variable(session: Session, key: str) -> bool:
     """Delete ``key``; True if it existed."""
-    return session.execute(sa.delete(Variable).where(Variable.key == key)).rowcount == 1
+    return rowcount(session, sa.delete(Variable).where(Variable.key == key)) == 1
 
 
 def list_variables(session: Session) -> list[Variable]:

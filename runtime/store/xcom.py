@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from runtime.store.models import XCom
+from runtime.store.sql import rowcount
 
 RETURN_VALUE = "return_value"
 
@@ -112,4 +113,4 @@ def _delete(
         stmt = stmt.where(XCom.map_index == map_index)
     if key is not None:
         stmt = stmt.where(XCom.key == key)
-    return int(session.execute(stmt).rowcount)
+    return rowcount(session, stmt)
