@@ -18,10 +18,12 @@ WORKDIR /opt/windsock/src
 COPY pyproject.toml README.md ./
 COPY runtime ./runtime
 COPY dag_sync ./dag_sync
+# The project itself; its dependency ranges live in pyproject.toml, so DL3013 (pin each name) does not apply.
+# hadolint ignore=DL3013
 RUN pip install --no-cache-dir ".[aws,postgres]" \
     && rm -rf /opt/windsock/src/build
 
-USER windsock
+USER 10001:10001
 WORKDIR /opt/windsock/home
 
 # ECS sends SIGTERM on stop; the entrypoint forwards it to the component and exits with its code.

@@ -101,6 +101,13 @@ def _ack_database(stack, settings: Settings) -> None:  # noqa: ANN001 - Windsock
             "Multi-AZ is a setting (db_multi_az), off by default to halve idle cost; backups and deletion "
             "protection stay on.",
         )
+    if not settings.db_deletion_protection:
+        _ack(
+            instance,
+            "AwsSolutions-RDS10",
+            "Deletion protection is a setting (db_deletion_protection, on by default), turned off only for "
+            "disposable environments; the removal policy still takes a final snapshot.",
+        )
     if not settings.db_secret_rotation:
         _ack(
             instance.node.find_child(

@@ -50,6 +50,7 @@ class Settings:
 
     env_name: str = "windsock"
     network_mode: NetworkMode = NetworkMode.NAT_GATEWAY
+    vpc_cidr: str = "10.0.0.0/16"
     web_access_mode: WebAccessMode = WebAccessMode.PUBLIC_ONLY
     allowed_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
     certificate_arn: str = ""
@@ -138,6 +139,8 @@ def _parser(name: str, default: Any) -> Callable[[str, Any], Any]:
         return _enum(type(default))
     if isinstance(default, tuple):
         return _as_cidrs
+    if name.endswith("cidr"):
+        return lambda key, value: _as_cidrs(key, [value])[0]
     return lambda key, value: str(value).strip()
 
 

@@ -41,7 +41,9 @@ class WindsockStack(Stack):
         )
         self.settings = settings
         retention = log_retention(settings.log_retention_days)
-        self.network = Network(self, "Network", mode=settings.network_mode, log_retention=retention)
+        self.network = Network(
+            self, "Network", mode=settings.network_mode, cidr=settings.vpc_cidr, log_retention=retention
+        )
         self.log_groups = LogGroups(self, "Logs", env_name=settings.env_name, retention=retention)
         self.database = self._database()
         self.fernet_secret = self._fernet_secret()

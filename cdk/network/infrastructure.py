@@ -25,13 +25,14 @@ class Network(Construct):
     """A 2-AZ VPC; ``task_subnets`` is where the Fargate tasks run in the chosen mode."""
 
     def __init__(
-        self, scope: Construct, id: str, *, mode: NetworkMode, log_retention: logs.RetentionDays
+        self, scope: Construct, id: str, *, mode: NetworkMode, cidr: str, log_retention: logs.RetentionDays
     ) -> None:
         super().__init__(scope, id)
         self.mode = mode
         self.vpc = ec2.Vpc(
             self,
             "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(cidr),
             max_azs=2,
             nat_gateways=1 if mode is NetworkMode.NAT_GATEWAY else 0,
             subnet_configuration=_subnets(mode),
@@ -41,7 +42,7 @@ class Network(Construct):
         )
         self._flow_logs(log_retention)
         if mode is NetworkMode.VPC_ENDPOINTS:
-            self._interface_endpoints()
+            self._interface_endpoints(cidr)
 
     @property
     def task_subnets(self) -> ec2.SubnetSelection:
@@ -71,11 +72,19 @@ class Network(Construct):
         group = logs.LogGroup(self, "FlowLogs", retention=retention, removal_policy=RemovalPolicy.DESTROY)
         self.vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(group))
 
-    def _interface_endpoints(self) -> None:
-        """Private endpoints for every AWS API the tasks call."""
+    def _interface_endpoints(self, cidr: str) -> None:
+        """Private endpoints for every AWS API the tasks call, HTTPS from inside the VPC only."""
+        group = ec2.SecurityGroup(
+            self, "EndpointSecurityGroup", vpc=self.vpc, allow_all_outbound=False, description="VPC endpoints"
+        )
+        group.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(443), "HTTPS from inside the VPC")
         for name, service in INTERFACE_ENDPOINTS.items():
             self.vpc.add_interface_endpoint(
-                name, service=service, subnets=ec2.SubnetSelection(subnet_group_name="Private")
+                name,
+                service=service,
+                subnets=ec2.SubnetSelection(subnet_group_name="Private"),
+                security_groups=[group],
+                open=False,
             )
 
 
