@@ -25,7 +25,12 @@ class Base(DeclarativeBase):
     """Declarative base holding the metadata of every table."""
 
     metadata = sa.MetaData(naming_convention=NAMING)
-    type_annotation_map = {dt.datetime: UtcDateTime(), dict[str, Any]: sa.JSON(), list[Any]: sa.JSON()}
+    # none_as_null: a Python None is SQL NULL, never the JSON text 'null'.
+    type_annotation_map = {
+        dt.datetime: UtcDateTime(),
+        dict[str, Any]: sa.JSON(none_as_null=True),
+        list[Any]: sa.JSON(none_as_null=True),
+    }
 
 
 def _id() -> Mapped[str]:

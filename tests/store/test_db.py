@@ -131,3 +131,31 @@ def test_every_test_starts_with_an_empty_store(store, attempt: int) -> None:
         assert log_event(session, "probe").id == 1
         session.add(Variable(key=f"leftover{attempt}", val="x"))
         session.commit()
+
+
+def test_forked_child_gets_fresh_connections(store) -> None:
+    """A child forked after the parent used the pool (local executor, processor) opens its own connection."""
+    import multiprocessing
+
+    from runtime.store.session import open_store
+
+    engine, factory = open_store(store.settings)
+    with factory() as session:
+        session.add(Variable(key="parent", val="1"))
+        session.commit()
+    ctx = multiprocessing.get_context("fork")
+    child = ctx.Process(target=_child_writes, args=(store.settings,))
+    child.start()
+    child.join(30)
+    assert child.exitcode == 0
+    with factory() as session:
+        assert {v.key for v in session.scalars(sa.select(Variable))} == {"parent", "child"}
+
+
+def _child_writes(settings) -> None:
+    from runtime.store.session import open_store
+
+    _, factory = open_store(settings)
+    with factory() as session:
+        session.add(Variable(key="child", val="1"))
+        session.commit()
