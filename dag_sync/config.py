@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from runtime.errors import ConfigError
 from runtime.settings import Settings
@@ -77,8 +78,7 @@ class SyncConfig:
             queue_url=env.get("WINDSOCK_SYNC_QUEUE_URL") or None,
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
-            **{name: _number(env, var, default, float) for name, (var, default) in _FLOATS.items()},
-            **{name: _number(env, var, default, int) for name, (var, default) in _INTS.items()},
+            **_tunables(env),
         )
 
     def with_changes(self, **changes: object) -> SyncConfig:
@@ -124,12 +124,18 @@ def _clean_prefix(value: str) -> str:
     return value.strip().strip("/")
 
 
-def _number(env: Mapping[str, str], var: str, default: float, typ: type) -> float:
+def _tunables(env: Mapping[str, str]) -> dict[str, Any]:
+    floats = {name: _number(env, var, default, float) for name, (var, default) in _FLOATS.items()}
+    ints = {name: int(_number(env, var, default, int)) for name, (var, default) in _INTS.items()}
+    return {**floats, **ints}
+
+
+def _number(env: Mapping[str, str], var: str, default: float, typ: type[float] | type[int]) -> float:
     raw = env.get(var)
     if raw is None or raw.strip() == "":
         return default
     try:
-        value = typ(raw)
+        value: float = typ(raw)
     except ValueError:
         raise ConfigError(f"{var}: {raw!r} is not a valid {typ.__name__}") from None
     if value < 0:

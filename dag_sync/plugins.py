@@ -13,6 +13,7 @@ import shutil
 import stat
 import uuid
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from dag_sync.errors import PluginsError
@@ -55,7 +56,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def extract(zip_path: Path, root: Path, max_bytes: int, info: dict[str, object]) -> Path:
+def extract(zip_path: Path, root: Path, max_bytes: int, info: Mapping[str, object]) -> Path:
     """Validate and extract ``zip_path`` into ``root/<sha>``; returns that folder (reused if there)."""
     if zip_path.stat().st_size > max_bytes:
         raise PluginsError(f"plugins.zip rejected: {zip_path.stat().st_size} bytes, limit is {max_bytes}")

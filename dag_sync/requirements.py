@@ -76,7 +76,7 @@ def _valid_version(version: str) -> bool:
     try:
         from packaging.version import InvalidVersion, Version
     except ImportError:  # pip always vendors it
-        from pip._vendor.packaging.version import InvalidVersion, Version  # type: ignore[no-redef]
+        from pip._vendor.packaging.version import InvalidVersion, Version  # type: ignore[assignment]
     try:
         Version(version)
     except InvalidVersion:

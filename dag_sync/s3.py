@@ -118,5 +118,5 @@ def _is_missing(exc: BaseException | None, client_error: type) -> bool:
     # A missing key is "404"/"NoSuchKey"; a missing bucket is an error, not "no file".
     if not isinstance(exc, client_error):
         return False
-    code = str(exc.response.get("Error", {}).get("Code", ""))  # type: ignore[attr-defined]
-    return code in ("404", "NoSuchKey", "NotFound")
+    response: dict[str, Any] = getattr(exc, "response", {})
+    return str(response.get("Error", {}).get("Code", "")) in ("404", "NoSuchKey", "NotFound")

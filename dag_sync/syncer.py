@@ -23,7 +23,7 @@ from dag_sync import generations as gens
 from dag_sync import plugins as plug
 from dag_sync import s3 as s3io
 from dag_sync.config import SyncConfig
-from dag_sync.errors import PluginsError, RequirementsError, StartupScriptError, SyncError
+from dag_sync.errors import PluginsError, RequirementsError, S3UnreachableError, StartupScriptError, SyncError
 from dag_sync.requirements import Installer, requirements_hash
 from dag_sync.startup import run_startup
 from dag_sync.status import read_status, update_status
@@ -172,7 +172,7 @@ class Syncer:
         with self._locked():
             try:
                 line = self._sync_plugins()
-            except (PluginsError, s3io.S3UnreachableError) as exc:
+            except (PluginsError, S3UnreachableError) as exc:
                 update_status(self.cfg.home, "plugins", {**self._plugins_status(), "state": "failed",
                                                          "error": str(exc)})
                 raise
