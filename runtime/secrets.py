@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from runtime.errors import WindsockError
 from runtime.sdk.connection import Connection
+from runtime.sdk.exceptions import AirflowNotFoundException
 from runtime.settings import Settings
 
 _MISSING: Any = object()
@@ -27,8 +28,8 @@ class VariableNotFound(KeyError, WindsockError):
         return str(self.args[0]) if self.args else "variable not found"
 
 
-class ConnectionNotFound(KeyError, WindsockError):
-    """No connection with this id in the environment or the metastore."""
+class ConnectionNotFound(KeyError, AirflowNotFoundException):
+    """No connection with this id in the environment or the metastore (also Airflow's not-found error)."""
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "connection not found"

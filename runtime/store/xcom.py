@@ -28,7 +28,7 @@ def set_xcom(
     timestamp: dt.datetime | None = None,
 ) -> XCom:
     """Store ``value`` (JSON-serialisable) under ``key``, replacing an earlier value."""
-    text = json.dumps(value)
+    text = json.dumps(value, default=_json_default)
     _delete(session, dag_id, run_id, [task_id], map_index, key)
     row = XCom(
         dag_id=dag_id,
@@ -91,6 +91,13 @@ def delete_xcoms(
 ) -> int:
     """Delete a run's XComs (of one task / map index when given); the number deleted."""
     return _delete(session, dag_id, run_id, None if task_id is None else [task_id], map_index, None)
+
+
+def _json_default(value: Any) -> Any:
+    """Datetimes become ISO strings (as ``dags test`` stores them); anything else is refused."""
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    raise TypeError(f"XCom value of type {type(value).__name__} is not JSON-serializable")
 
 
 def decode(text: str | None) -> Any:

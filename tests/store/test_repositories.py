@@ -150,18 +150,22 @@ def test_xcom_roundtrip(store) -> None:
         xcom.set_xcom(session, **ids, task_id="a", value={"n": 2})
         xcom.set_xcom(session, **ids, task_id="a", key="other", value=[1, "x"])
         xcom.set_xcom(session, **ids, task_id="b", value=None, map_index=0)
+        xcom.set_xcom(session, **ids, task_id="c", value={"at": T0})
+        with pytest.raises(TypeError, match="set"):
+            xcom.set_xcom(session, **ids, task_id="c", key="bad", value={1, 2})
         session.commit()
         assert xcom.get_xcom(session, **ids, task_id="a") == {"n": 2}
         assert xcom.get_xcom(session, **ids, task_id="a", key="other") == [1, "x"]
         assert xcom.get_xcom(session, **ids, task_id="b", map_index=0, default="d") is None
         assert xcom.get_xcom(session, **ids, task_id="zzz", default="d") == "d"
-        rows = xcom.get_many(session, **ids)
+        assert xcom.get_xcom(session, **ids, task_id="c") == {"at": "2026-01-01T00:00:00+00:00"}
+        rows = xcom.get_many(session, **ids, task_ids=["a", "b"])
         assert [(r.task_id, r.map_index, xcom.decode(r.value)) for r in rows] == [
             ("a", -1, {"n": 2}),
             ("b", 0, None),
         ]
         assert xcom.delete_xcoms(session, **ids, task_id="a") == 2
-        assert [r.task_id for r in xcom.get_many(session, **ids, key=None)] == ["b"]
+        assert [r.task_id for r in xcom.get_many(session, **ids, key=None)] == ["b", "c"]
 
 
 def test_import_errors(store) -> None:

@@ -7,6 +7,7 @@ import pytest
 from runtime import secrets
 from runtime.errors import WindsockError
 from runtime.sdk.connection import Connection
+from runtime.sdk.exceptions import AirflowNotFoundException
 from runtime.settings import Settings
 from runtime.store import connections, variables
 from runtime.store.crypto import get_fernet
@@ -100,7 +101,7 @@ def test_missing_connection(store) -> None:
     """Missing: ConnectionNotFound naming the id."""
     with pytest.raises(secrets.ConnectionNotFound, match="'nope'") as info:
         secrets.get_connection("nope", settings=store.settings, session_factory=store.session_factory)
-    assert isinstance(info.value, KeyError)
+    assert isinstance(info.value, KeyError) and isinstance(info.value, AirflowNotFoundException)
 
 
 def test_bad_connection_in_env(store) -> None:
