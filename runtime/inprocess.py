@@ -235,7 +235,7 @@ def _dag_callback(dag: DAG, run: DagRunInfo, final: str, say: Callable[..., None
             say(f"[windsock] DAG {final} callback failed: {exc!r}")
 
 
-def test_task(dag: DAG, task_id: str, logical_date: datetime | None, conf: dict[str, Any] | None = None,
+def run_single_task(dag: DAG, task_id: str, logical_date: datetime | None, conf: dict[str, Any] | None = None,
               services: MemoryServices | None = None, map_index: int = -1) -> Any:
     """``tasks test``: run one task ignoring its dependencies, saving nothing."""
     services = services or MemoryServices()
