@@ -204,7 +204,7 @@ def test_xcom_between_classic_and_taskflow_tasks() -> None:
             return v + 1
 
         result = plus_one(classic.output)
-        echo = BashOperator(task_id="echo", bash_command=f"test {{{{ ti.xcom_pull(task_ids='plus_one') }}}} = 42")
+        echo = BashOperator(task_id="echo", bash_command="test {{ ti.xcom_pull(task_ids='plus_one') }} = 42")
         sink = PythonOperator(task_id="consume", python_callable=consume)
         result >> [echo, sink]
     states = _states(run_dag(d, DAY))
