@@ -1,0 +1,73 @@
+"""BaseHook: connection lookup for hooks, through the running task's services or the environment."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from runtime.sdk.connection import Connection
+from runtime.sdk.exceptions import AirflowNotFoundException
+
+
+def running_services() -> Any:
+    """The RuntimeServices of the task running in this process, or None outside a task."""
+    from runtime.sdk.context import current_context
+
+    try:
+        return current_context()["ti"].services
+    except (RuntimeError, KeyError):
+        return None
+
+
+def _env_connection(conn_id: str) -> Connection:
+    for prefix in ("WINDSOCK", "AIRFLOW"):
+        uri = os.environ.get(f"{prefix}_CONN_{conn_id.upper()}")
+        if uri is not None:
+            return Connection.from_uri(conn_id, uri)
+    raise KeyError(conn_id)
+
+
+def lookup_connection(conn_id: str) -> Connection:
+    """A connection from the running task's services (else ``AIRFLOW_CONN_<ID>``); AirflowNotFoundException if absent."""
+    services = running_services()
+    try:
+        return services.get_connection(conn_id) if services is not None else _env_connection(conn_id)
+    except KeyError:
+        raise AirflowNotFoundException(f"The conn_id `{conn_id}` isn't defined") from None
+
+
+class BaseHook:
+    """Base of hooks: knows how to find its connection."""
+
+    conn_name_attr: str = ""
+    default_conn_name: str = ""
+    conn_type: str = ""
+    hook_name: str = ""
+
+    def __init__(self, logger_name: str | None = None, **kwargs: Any) -> None:
+        self._log = logging.getLogger(logger_name or f"airflow.task.hooks.{type(self).__module__}.{type(self).__name__}")
+
+    @property
+    def log(self) -> logging.Logger:
+        """The hook's logger."""
+        return self._log
+
+    @classmethod
+    def get_connection(cls, conn_id: str) -> Connection:
+        """The connection ``conn_id``."""
+        return lookup_connection(conn_id)
+
+    @classmethod
+    def get_hook(cls, conn_id: str, hook_params: dict[str, Any] | None = None) -> Any:
+        """A hook suited to the connection's type (SQL types only)."""
+        from runtime.sdk.hooks.dbapi import hook_for_connection
+
+        return hook_for_connection(conn_id, hook_params)
+
+    def get_conn(self) -> Any:
+        """The client or DB-API connection this hook wraps."""
+        raise NotImplementedError
+
+
+__all__ = ["BaseHook", "lookup_connection"]
