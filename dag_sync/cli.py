@@ -35,6 +35,8 @@ def _source_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bucket", help="S3 bucket (default: $WINDSOCK_S3_BUCKET)")
     parser.add_argument("--prefix", help="Key prefix of the environment (default: $WINDSOCK_S3_PREFIX)")
     parser.add_argument("--queue-url", help="SQS queue of S3 events (default: $WINDSOCK_SYNC_QUEUE_URL)")
+    parser.add_argument("--topic-arn", help="SNS topic of S3 events; a private queue is made "
+                                            "(default: $WINDSOCK_SYNC_TOPIC_ARN)")
 
 
 def _register_deploy(dags: Any) -> None:
@@ -54,7 +56,7 @@ def _config(args: argparse.Namespace) -> Any:
 
     env = dict(os.environ)
     for flag, var in (("bucket", "WINDSOCK_S3_BUCKET"), ("prefix", "WINDSOCK_S3_PREFIX"),
-                      ("queue_url", "WINDSOCK_SYNC_QUEUE_URL")):
+                      ("queue_url", "WINDSOCK_SYNC_QUEUE_URL"), ("topic_arn", "WINDSOCK_SYNC_TOPIC_ARN")):
         if getattr(args, flag, None) is not None:
             env[var] = getattr(args, flag)
     if not env.get("WINDSOCK_S3_BUCKET"):
@@ -77,8 +79,7 @@ def _run(args: argparse.Namespace) -> int:
     """Sync in the foreground until Ctrl-C."""
     import logging
 
-    from dag_sync import s3 as s3io
-    from dag_sync.events import QueueSource
+    from dag_sync.entry import open_source
     from dag_sync.loop import SyncLoop
     from dag_sync.syncer import Syncer
 
@@ -87,11 +88,15 @@ def _run(args: argparse.Namespace) -> int:
     syncer = Syncer(cfg)
     for line in syncer.sync():
         print(line, flush=True)
-    source = QueueSource(cfg, s3io.client(cfg, "sqs")) if cfg.queue_url else None
+    source = open_source(cfg)
     print(f"syncing {cfg.describe()} -> {cfg.dags_folder} "
-          f"({'events from ' + cfg.queue_url if source else 'no queue'}; "
+          f"({f'events from {source.queue_url}' if source else 'no queue'}; "
           f"full reconcile every {cfg.reconcile_seconds:g} s); Ctrl-C stops", flush=True)
-    SyncLoop(syncer, source).run()
+    try:
+        SyncLoop(syncer, source).run()
+    finally:
+        if source is not None:
+            source.close()
     return 0
 
 

@@ -43,6 +43,7 @@ class SyncConfig:
     plugins_version: str | None = None
     startup_version: str | None = None
     queue_url: str | None = None
+    topic_arn: str | None = None
     endpoint_url: str | None = None
     region: str | None = None
     reconcile_seconds: float = 60.0
@@ -76,6 +77,7 @@ class SyncConfig:
             plugins_version=env.get("WINDSOCK_PLUGINS_S3_OBJECT_VERSION") or None,
             startup_version=env.get("WINDSOCK_STARTUP_SCRIPT_S3_OBJECT_VERSION") or None,
             queue_url=env.get("WINDSOCK_SYNC_QUEUE_URL") or None,
+            topic_arn=env.get("WINDSOCK_SYNC_TOPIC_ARN") or None,
             endpoint_url=env.get("AWS_ENDPOINT_URL") or None,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None,
             **_tunables(env),

@@ -17,6 +17,7 @@ from dag_sync import s3 as s3io
 from dag_sync.config import SyncConfig
 from dag_sync.errors import PluginsError, RequirementsError
 from dag_sync.events import QueueSource
+from dag_sync.fanout import PrivateQueue
 from dag_sync.loop import SyncLoop
 from dag_sync.syncer import Syncer
 
@@ -61,14 +62,30 @@ def start_background_sync(environ: Mapping[str, str]) -> Callable[[], None]:
     """Start syncing in a daemon thread (SQS events + slow reconcile); returns ``stop()``."""
     cfg = SyncConfig.from_env(environ)
     syncer = Syncer(cfg, pip_env=environ)
-    source = QueueSource(cfg, s3io.client(cfg, "sqs")) if cfg.queue_url else None
-    loop = SyncLoop(syncer, source)
+    source = open_source(cfg)
+    # A private queue misses what changed before it existed: reconcile once right away.
+    loop = SyncLoop(syncer, source, reconcile_first=source is not None and source.private is not None)
     thread = threading.Thread(target=loop.run, name="dag-sync", daemon=True)
     thread.start()
 
     def stop() -> None:
-        """Stop the loop and wait for the current step (at most one long poll) to end."""
+        """Stop the loop, wait for the current step (at most one long poll), drop a private queue."""
         loop.stop()
         thread.join(timeout=cfg.poll_seconds + 30)
+        if source is not None:
+            source.close()
 
     return stop
+
+
+def open_source(cfg: SyncConfig) -> QueueSource | None:
+    """The event source: the shared queue, a private queue on the topic, or none (reconcile only)."""
+    if cfg.queue_url:
+        return QueueSource(cfg, s3io.client(cfg, "sqs"))
+    if not cfg.topic_arn:
+        return None
+    private = PrivateQueue(s3io.client(cfg, "sqs"), s3io.client(cfg, "sns"), cfg.topic_arn)
+    with s3io.translated(f"cannot set up a sync queue on {cfg.topic_arn}"):
+        private.reap_orphans(max(3600.0, 10 * cfg.reconcile_seconds))
+        url = private.create()
+    return QueueSource(cfg, private.sqs, url, private)

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from dag_sync.config import SyncConfig
+from dag_sync.fanout import PrivateQueue
 
 log = logging.getLogger("dag_sync.events")
 
@@ -85,13 +86,26 @@ def _part(cfg: SyncConfig, key: str) -> str | None:
 class QueueSource:
     """Long-polls the sync queue and deletes what it read (the sync that follows re-lists S3)."""
 
-    def __init__(self, cfg: SyncConfig, sqs: Any) -> None:
+    def __init__(self, cfg: SyncConfig, sqs: Any, queue_url: str | None = None,
+                 private: PrivateQueue | None = None) -> None:
         self.cfg = cfg
         self.sqs = sqs
+        self.queue_url = queue_url or cfg.queue_url
+        self.private = private
+
+    def on_reconcile(self) -> None:
+        """Keep a private queue alive (its heartbeat tag), once per reconcile."""
+        if self.private is not None:
+            self.private.heartbeat()
+
+    def close(self) -> None:
+        """Delete a private queue; a configured shared queue is left alone."""
+        if self.private is not None:
+            self.private.delete()
 
     def receive(self, wait_seconds: float) -> set[str]:
         """Parts touched by the messages that arrive within ``wait_seconds`` (0: short poll)."""
-        resp = self.sqs.receive_message(QueueUrl=self.cfg.queue_url, MaxNumberOfMessages=10,
+        resp = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10,
                                         WaitTimeSeconds=max(0, min(20, int(wait_seconds))))
         messages = resp.get("Messages", [])
         if not messages:
@@ -102,4 +116,4 @@ class QueueSource:
 
     def _delete(self, messages: list[dict[str, Any]]) -> None:
         entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
-        self.sqs.delete_message_batch(QueueUrl=self.cfg.queue_url, Entries=entries)
+        self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)

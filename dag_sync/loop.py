@@ -19,18 +19,20 @@ class SyncLoop:
     """``run_once`` does one step: a due reconcile, or one poll of the queue and its sync."""
 
     def __init__(self, syncer: Syncer, source: QueueSource | None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, reconcile_first: bool = False) -> None:
         self.syncer = syncer
         self.source = source
         self.clock = clock
         self.stopped = threading.Event()
-        self.next_reconcile = clock() + syncer.cfg.reconcile_seconds
+        self.next_reconcile = clock() + (0.0 if reconcile_first else syncer.cfg.reconcile_seconds)
 
     def run_once(self) -> set[str]:
         """One step; returns the parts it synced (empty when nothing happened)."""
         cfg = self.syncer.cfg
         if self.clock() >= self.next_reconcile:
             self.next_reconcile = self.clock() + cfg.reconcile_seconds
+            if self.source is not None:
+                self.source.on_reconcile()
             self.syncer.sync(PARTS)
             return set(PARTS)
         wait = max(0.0, min(cfg.poll_seconds, self.next_reconcile - self.clock()))

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from dag_sync import fanout
 from dag_sync import s3 as s3io
 from dag_sync.config import SyncConfig
 from dag_sync.entry import start_background_sync
@@ -128,3 +129,49 @@ def test_events_outside_the_environment_are_ignored(env: dict[str, str]) -> None
               ObjectEvent(cfg.bucket, "env1/.windsock/wheelhouse/x/index.json"),
               ObjectEvent(cfg.bucket, "env1/startup.sh")]
     assert parts_touched(cfg, events) == set()
+
+
+def test_every_container_reacts_to_an_event_with_a_topic(aws: str, s3: Any, sqs: Any, bucket: str, put: Any,
+                                                        tmp_path: Path) -> None:
+    """S3 -> SNS -> one private queue per container: both containers get the upload promptly."""
+    import boto3
+
+    from tests.dag_sync.conftest import make_env
+
+    sns = boto3.client("sns", endpoint_url=aws, region_name="us-east-1")
+    topic = sns.create_topic(Name=f"ws-events-{uuid.uuid4().hex[:10]}")["TopicArn"]
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={"TopicConfigurations": [
+        {"TopicArn": topic, "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]})
+    envs = [make_env(aws, bucket, tmp_path / name, WINDSOCK_SYNC_TOPIC_ARN=topic,
+                     WINDSOCK_SYNC_RECONCILE_SECONDS="3600") for name in ("one", "two")]
+    stops = [start_background_sync(e) for e in envs]
+    try:
+        wait_for(lambda: len(sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]) == 2, 5, "2 queues")
+        folders = [SyncConfig.from_env(e).dags_folder for e in envs]
+        wait_for(lambda: all(f.is_symlink() for f in folders), 5, "the first reconcile of both")
+        put("dags/fanned_out.py", "x")  # reconcile is an hour away: only the events can bring it
+        for e in envs:
+            folder = SyncConfig.from_env(e).dags_folder
+            wait_for(lambda f=folder: (f / "fanned_out.py").exists(), 5, f"the upload in {folder}")
+    finally:
+        for stop in stops:
+            stop()
+    assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
+    prefix = fanout.queue_prefix(topic)
+    assert sqs.list_queues(QueueNamePrefix=prefix).get("QueueUrls", []) == []
+
+
+def test_orphaned_private_queues_are_reaped(aws: str, sqs: Any) -> None:
+    """A queue whose container died (stale heartbeat) is removed by the next container to start."""
+    import boto3
+
+    sns = boto3.client("sns", endpoint_url=aws, region_name="us-east-1")
+    topic = sns.create_topic(Name=f"ws-events-{uuid.uuid4().hex[:10]}")["TopicArn"]
+    dead = fanout.PrivateQueue(sqs, sns, topic, clock=lambda: 1000.0)
+    dead.create()
+    alive = fanout.PrivateQueue(sqs, sns, topic)
+    alive.create()
+    assert alive.reap_orphans(max_age=3600) == [dead.url]
+    subs = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert [s["SubscriptionArn"] for s in subs] == [alive.subscription]
+    alive.delete()
