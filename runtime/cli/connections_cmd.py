@@ -130,7 +130,9 @@ def masked_uri(conn: Any) -> str:
     """The connection's URI with the password replaced by ``***``."""
     from dataclasses import replace
 
-    return str(replace(conn, password=MASK if conn.password else None).get_uri())
+    if not conn.password:
+        return str(conn.get_uri())
+    return str(replace(conn, password=MASK).get_uri()).replace(":%2A%2A%2A@", f":{MASK}@", 1)
 
 
 def masked_row(conn: Any) -> dict[str, Any]:

@@ -131,6 +131,7 @@ def test_connections_add_get_list_mask_password(store, capsys) -> None:
         "app",
     )
     assert row["password"] == "***"
+    assert row["uri"] == "postgres://bob:***@db:5432/app"
     code, out, _ = run(capsys, "connections", "list", "-o", "yaml")
     assert code == 0 and "s3cret" not in out and yaml.safe_load(out)[0]["conn_id"] == "pg"
     code, out, _ = run(capsys, "connections", "list")
