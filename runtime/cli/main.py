@@ -16,6 +16,8 @@ COMMAND_MODULES = [
     "runtime.container.cli",
     "runtime.cli.dags_cmd",
     "runtime.cli.tasks_cmd",
+    "runtime.cli.dags_db_cmd",
+    "runtime.cli.tasks_db_cmd",
     "dag_sync.cli",
     "runtime.cli.db_cmd",
     "runtime.cli.variables_cmd",
