@@ -43,6 +43,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_active_runs_per_dag": _k(16, int, True, "Default of a DAG's max_active_runs."),
         "dag_file_processor_timeout": _k(50.0, float, True, "Seconds a DAG file may take to parse."),
         "dagbag_import_timeout": _k(30.0, float, True, "Alias kept for Airflow configs."),
+        "dag_file_processor_memory_limit_mb": _k(
+            1024, int, False, "Address space (MB) one DAG file parse may add before it is killed; 0 = no cap."
+        ),
+        "parsing_processes": _k(2, int, True, "DAG files parsed at once (one child process each)."),
+        "dags_are_paused_at_creation": _k(True, bool, True, "New DAGs start paused unless is_paused_upon_creation says."),
         "fernet_key": _k("", str, True, "Key that encrypts connection passwords and secret variables."),
         "executor": _k("LocalExecutor", str, True, "SequentialExecutor | LocalExecutor | SqsExecutor."),
         "default_task_retries": _k(0, int, True, "Default retries of a task."),

@@ -1,0 +1,173 @@
+"""The DAG processor: scan the folder, parse what changed in child processes, store the result.
+
+``run_once(now)`` is one step (one transaction); ``run_forever`` only repeats it when
+``needs_scan(now)`` says so. Nothing here imports user code: the children do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from runtime.loader import EXAMPLES_FOLDER
+from runtime.processor import persist
+from runtime.processor.files import FileCheck, FileStamp, check_files, list_files
+from runtime.processor.parse import ParseJob, ParseLimits, ParseOutcome, parse_in_children
+from runtime.sdk import timezone
+from runtime.settings import Settings
+from runtime.store.session import transaction
+
+
+@dataclass(frozen=True)
+class ProcessorStats:
+    """What one scan did."""
+
+    files_seen: int = 0
+    parsed: int = 0
+    unchanged: int = 0
+    errors: int = 0
+    dags_updated: int = 0
+    dags_deactivated: int = 0
+    duration: float = 0.0
+
+
+class DagProcessor:
+    """Keeps serialized DAGs, dag rows and import errors in step with the DAG folder."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        session_factory: sessionmaker[Session],
+        *,
+        dags_folder: str | None = None,
+        include_examples: bool | None = None,
+    ) -> None:
+        self.settings = settings
+        self.session_factory = session_factory
+        self.dags_folder = os.path.abspath(dags_folder or str(settings.get("core", "dags_folder")))
+        self.include_examples = (
+            bool(settings.get("core", "load_examples")) if include_examples is None else include_examples
+        )
+        self.limits = ParseLimits(
+            timeout=float(settings.get("core", "dag_file_processor_timeout")),
+            memory_mb=int(settings.get("core", "dag_file_processor_memory_limit_mb")),
+            processes=int(settings.get("core", "parsing_processes")),
+        )
+        self.interval = float(settings.get("scheduler", "dag_dir_list_interval"))
+        self.log_folder = os.path.join(str(settings.get("logging", "base_log_folder")), "dag_processor")
+        self._stamps: dict[str, FileStamp] | None = None  # None until loaded from the store
+        self._last_scan: dt.datetime | None = None
+        self._last_realpath: str | None = None
+        self._stale: set[str] = set()  # files only the store knows (dag rows, import errors)
+        _warm_up()
+
+    # --- when to scan -------------------------------------------------------------------------
+
+    def needs_scan(self, now: dt.datetime) -> bool:
+        """True when the folder's symlink moved (a dag_sync publish) or the list interval elapsed."""
+        if self._last_scan is None or os.path.realpath(self.dags_folder) != self._last_realpath:
+            return True
+        return (now - self._last_scan).total_seconds() >= self.interval
+
+    # --- one scan -------------------------------------------------------------------------------
+
+    def run_once(self, now: dt.datetime, force: bool = False) -> ProcessorStats:
+        """Scan, parse changed files in children, store everything in one transaction."""
+        started = time.monotonic()
+        realpath = os.path.realpath(self.dags_folder)
+        flipped = self._last_realpath is not None and realpath != self._last_realpath
+        known = self._known_stamps()
+        files = list_files(self._folders())
+        checks = check_files(files, known, force=force, retry_errors=flipped)
+        gone = self._gone(known, {c.fileloc for c in checks})
+        to_parse = [c for c in checks if c.parse]
+        outcomes = list(parse_in_children((self._job(c) for c in to_parse), self.limits))
+        counts = self._save(outcomes, checks, gone, timezone.to_utc(now))
+        self._remember(outcomes, checks, gone)
+        self._last_scan, self._last_realpath = now, realpath
+        return ProcessorStats(
+            files_seen=len(checks),
+            parsed=len(outcomes),
+            unchanged=len(checks) - len(outcomes),
+            errors=sum(1 for o in outcomes if o.error is not None),
+            dags_updated=counts.updated,
+            dags_deactivated=counts.deactivated,
+            duration=time.monotonic() - started,
+        )
+
+    def run_forever(self, stop_event: threading.Event, *, clock: Callable[[], dt.datetime] = timezone.utcnow,
+                    poll: float = 1.0) -> None:
+        """Scan whenever ``needs_scan`` says so until ``stop_event`` is set."""
+        while not stop_event.is_set():
+            now = clock()
+            if self.needs_scan(now):
+                self.run_once(now)
+            stop_event.wait(min(poll, self.interval))
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _folders(self) -> list[str]:
+        return [self.dags_folder, EXAMPLES_FOLDER] if self.include_examples else [self.dags_folder]
+
+    def _known_stamps(self) -> dict[str, FileStamp]:
+        """The in-memory stamps, loaded from the ``dag_file`` table on the first scan."""
+        if self._stamps is None:
+            with transaction(self.session_factory) as session:
+                self._stamps = persist.load_stamps(session)
+                self._stale = persist.known_filelocs(session) - set(self._stamps)
+        return self._stamps
+
+    def _gone(self, known: dict[str, FileStamp], present: set[str]) -> set[str]:
+        """Files the store or the cache knows that the folder no longer has."""
+        return (set(known) | self._stale) - present
+
+    def _job(self, check: FileCheck) -> ParseJob:
+        rel = os.path.relpath(check.fileloc, "/").replace(os.sep, "_")
+        return ParseJob(check.fileloc, log_path=os.path.join(self.log_folder, rel + ".log"))
+
+    def _save(self, outcomes: list[ParseOutcome], checks: list[FileCheck], gone: set[str],
+              now: dt.datetime) -> persist.SaveCounts:
+        """One transaction for the whole scan; nothing is opened when nothing changed."""
+        touched = {c.fileloc: c.stamp for c in checks if not c.parse and self._stamps is not None
+                   and self._stamps.get(c.fileloc) != c.stamp}
+        if not outcomes and not gone and not touched:
+            return persist.SaveCounts()
+        paused = bool(self.settings.get("core", "dags_are_paused_at_creation"))
+        with transaction(self.session_factory) as session:
+            counts = persist.save_outcomes(session, outcomes, {c.fileloc: c.stamp for c in checks},
+                                           now=now, paused_at_creation=paused)
+            persist.save_stamps(session, touched)
+            counts.deactivated += persist.forget_files(session, gone)
+        return counts
+
+    def _remember(self, outcomes: list[ParseOutcome], checks: list[FileCheck], gone: set[str]) -> None:
+        """After a commit: the cache holds every file's new stamp, errored ones flagged."""
+        assert self._stamps is not None
+        failed = {o.fileloc for o in outcomes if o.error is not None}
+        for check in checks:
+            stamp = check.stamp
+            if check.parse:
+                stamp = FileStamp(stamp.mtime, stamp.size, stamp.content_hash, check.fileloc in failed)
+            self._stamps[check.fileloc] = stamp
+        for fileloc in gone:
+            self._stamps.pop(fileloc, None)
+        self._stale = set()
+
+
+def _warm_up() -> None:
+    """Import what DAG files use, once, in the parent, so every forked parse finds it loaded."""
+    import runtime.sdk.operators.bash  # noqa: F401
+    import runtime.sdk.operators.python  # noqa: F401
+    import runtime.sdk.serialization  # noqa: F401
+    import runtime.sdk.timetables  # noqa: F401
+
+    try:
+        import runtime.compat  # noqa: F401
+    except ImportError:  # pragma: no cover - the Airflow import shim is optional here
+        pass
