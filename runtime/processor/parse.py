@@ -65,7 +65,9 @@ def parse_in_children(jobs: Iterable[ParseJob], limits: ParseLimits) -> Iterator
             yield from _step(selector, running, limits)
 
 
-def _step(selector: selectors.BaseSelector, running: dict[int, _Child], limits: ParseLimits) -> Iterator[ParseOutcome]:
+def _step(
+    selector: selectors.BaseSelector, running: dict[int, _Child], limits: ParseLimits
+) -> Iterator[ParseOutcome]:
     """Wait for output or the nearest deadline; finish children that closed their pipe or overran."""
     wait = max(0.0, min(c.deadline for c in running.values()) - time.monotonic())
     for key, _ in selector.select(timeout=wait):
@@ -126,7 +128,9 @@ class _Child:
         if report is not None and "dags" in report:
             outcome.dags = report["dags"]
         elif report is not None and "error" in report:
-            outcome.error = DagFileError(self.job.fileloc, report["error"]["reason"], report["error"].get("line"))
+            outcome.error = DagFileError(
+                self.job.fileloc, report["error"]["reason"], report["error"].get("line")
+            )
         else:
             outcome.error = DagFileError(self.job.fileloc, _death(status, limits))
         return outcome
@@ -139,9 +143,14 @@ class _Child:
             pass
         os.close(self.fd)
         os.waitpid(self.pid, 0)
-        reason = f"timed out after {limits.timeout:g}s (core.dag_file_processor_timeout); the parse was killed"
-        return ParseOutcome(self.job.fileloc, error=DagFileError(self.job.fileloc, reason),
-                            duration=time.monotonic() - self.started)
+        reason = (
+            f"timed out after {limits.timeout:g}s (core.dag_file_processor_timeout); the parse was killed"
+        )
+        return ParseOutcome(
+            self.job.fileloc,
+            error=DagFileError(self.job.fileloc, reason),
+            duration=time.monotonic() - self.started,
+        )
 
 
 def _decode(data: bytes) -> dict[str, Any] | None:
@@ -240,5 +249,5 @@ def _redirect_output(log_path: str | None) -> None:  # pragma: no cover - child
 def _write_all(fd: int, data: bytes) -> None:  # pragma: no cover - child
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
     os.close(fd)

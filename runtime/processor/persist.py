@@ -49,9 +49,7 @@ def load_stamps(session: Session) -> dict[str, FileStamp]:
     """The processor's stored view of every file (for a cold in-memory cache)."""
     errored = set(session.scalars(sa.select(ParseImportError.filename)))
     rows = session.execute(sa.select(DagFile.fileloc, DagFile.mtime, DagFile.size, DagFile.content_hash))
-    return {
-        f: FileStamp(mtime or 0.0, size or 0, digest, f in errored) for f, mtime, size, digest in rows
-    }
+    return {f: FileStamp(mtime or 0.0, size or 0, digest, f in errored) for f, mtime, size, digest in rows}
 
 
 def known_filelocs(session: Session) -> set[str]:
@@ -125,7 +123,9 @@ def _flag_duplicates(session: Session, outcomes: list[ParseOutcome]) -> None:
         owners.update((d["dag_id"], outcome.fileloc) for d in outcome.dags)
 
 
-def _existing_dags(session: Session, outcomes: Iterable[ParseOutcome]) -> dict[str, tuple[DagModel, dict[str, Any] | None, str | None]]:
+def _existing_dags(
+    session: Session, outcomes: Iterable[ParseOutcome]
+) -> dict[str, tuple[DagModel, dict[str, Any] | None, str | None]]:
     """dag row, old serialization and old hash of every DAG about to be written."""
     ids = [d["dag_id"] for o in outcomes for d in o.dags]
     if not ids:
@@ -139,9 +139,7 @@ def _existing_dags(session: Session, outcomes: Iterable[ParseOutcome]) -> dict[s
             )
         )
     }
-    return {
-        dag_id: (row, *serialized.get(dag_id, (None, None))) for dag_id, row in rows.items()
-    }
+    return {dag_id: (row, *serialized.get(dag_id, (None, None))) for dag_id, row in rows.items()}
 
 
 def _save_dags(
@@ -168,8 +166,9 @@ def _save_dags(
     return len(outcome.dags)
 
 
-def _put_serialized(session: Session, data: dict[str, Any], digest: str, fileloc: str, now: dt.datetime,
-                    *, is_new: bool) -> None:
+def _put_serialized(
+    session: Session, data: dict[str, Any], digest: str, fileloc: str, now: dt.datetime, *, is_new: bool
+) -> None:
     values = {"fileloc": fileloc, "data": json.dumps(data), "dag_hash": digest, "last_updated": now}
     if is_new:
         session.execute(sa.insert(SerializedDagModel).values(dag_id=data["dag_id"], **values))

@@ -101,8 +101,13 @@ class DagProcessor:
             duration=time.monotonic() - started,
         )
 
-    def run_forever(self, stop_event: threading.Event, *, clock: Callable[[], dt.datetime] = timezone.utcnow,
-                    poll: float = 1.0) -> None:
+    def run_forever(
+        self,
+        stop_event: threading.Event,
+        *,
+        clock: Callable[[], dt.datetime] = timezone.utcnow,
+        poll: float = 1.0,
+    ) -> None:
         """Scan whenever ``needs_scan`` says so until ``stop_event`` is set."""
         while not stop_event.is_set():
             now = clock()
@@ -131,17 +136,22 @@ class DagProcessor:
         rel = os.path.relpath(check.fileloc, "/").replace(os.sep, "_")
         return ParseJob(check.fileloc, log_path=os.path.join(self.log_folder, rel + ".log"))
 
-    def _save(self, outcomes: list[ParseOutcome], checks: list[FileCheck], gone: set[str],
-              now: dt.datetime) -> persist.SaveCounts:
+    def _save(
+        self, outcomes: list[ParseOutcome], checks: list[FileCheck], gone: set[str], now: dt.datetime
+    ) -> persist.SaveCounts:
         """One transaction for the whole scan; nothing is opened when nothing changed."""
-        touched = {c.fileloc: c.stamp for c in checks if not c.parse and self._stamps is not None
-                   and self._stamps.get(c.fileloc) != c.stamp}
+        touched = {
+            c.fileloc: c.stamp
+            for c in checks
+            if not c.parse and self._stamps is not None and self._stamps.get(c.fileloc) != c.stamp
+        }
         if not outcomes and not gone and not touched:
             return persist.SaveCounts()
         paused = bool(self.settings.get("core", "dags_are_paused_at_creation"))
         with transaction(self.session_factory) as session:
-            counts = persist.save_outcomes(session, outcomes, {c.fileloc: c.stamp for c in checks},
-                                           now=now, paused_at_creation=paused)
+            counts = persist.save_outcomes(
+                session, outcomes, {c.fileloc: c.stamp for c in checks}, now=now, paused_at_creation=paused
+            )
             persist.save_stamps(session, touched)
             counts.deactivated += persist.forget_files(session, gone)
         return counts

@@ -97,12 +97,18 @@ def find_run(session: Session, dag_id: str, run_id: str) -> DagRun | None:
 
 def find_run_at(session: Session, dag_id: str, logical_date: dt.datetime) -> DagRun | None:
     """The run of ``dag_id`` at ``logical_date``, or None."""
-    stmt = sa.select(DagRun).where(DagRun.dag_id == dag_id, DagRun.logical_date == timezone.to_utc(logical_date))
+    stmt = sa.select(DagRun).where(
+        DagRun.dag_id == dag_id, DagRun.logical_date == timezone.to_utc(logical_date)
+    )
     return session.scalars(stmt).first()
 
 
 def latest_run(
-    session: Session, dag_id: str, *, run_types: Collection[str] | None = None, states: Collection[str] | None = None
+    session: Session,
+    dag_id: str,
+    *,
+    run_types: Collection[str] | None = None,
+    states: Collection[str] | None = None,
 ) -> DagRun | None:
     """The run of ``dag_id`` with the latest logical date (of the given types/states), or None."""
     stmt = sa.select(DagRun).where(DagRun.dag_id == dag_id)
