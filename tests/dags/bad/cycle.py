@@ -1,0 +1,9 @@
+import pendulum
+from airflow import DAG
+from airflow.operators.empty import EmptyOperator
+
+with DAG("cycle", schedule=None, start_date=pendulum.datetime(2024, 1, 1)) as dag:
+    a = EmptyOperator(task_id="a")
+    b = EmptyOperator(task_id="b")
+    c = EmptyOperator(task_id="c")
+    a >> b >> c >> a
