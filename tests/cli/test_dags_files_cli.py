@@ -18,8 +18,8 @@ def windsock(*args: str, home: Path, env: dict[str, str] | None = None, timeout:
     """Run the installed ``windsock`` command (or the module when not installed)."""
     exe = shutil.which("windsock")
     cmd = [exe] if exe else [sys.executable, "-m", "runtime.cli.main"]
-    full_env = {**os.environ, "WINDSOCK_HOME": str(home), **(env or {})}
-    full_env.pop("AIRFLOW__CORE__DAGS_FOLDER", None)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "WINDSOCK__"))}
+    full_env = {**base, "WINDSOCK_HOME": str(home), **(env or {})}
     return subprocess.run([*cmd, *args], capture_output=True, text=True, env=full_env, timeout=timeout)
 
 
