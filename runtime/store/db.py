@@ -18,6 +18,7 @@ from runtime.store.models import Base, Pool
 MIGRATIONS = Path(__file__).with_name("migrations")
 DEFAULT_POOL = "default_pool"
 DEFAULT_POOL_SLOTS = 128
+SCHEMA_LOCK_KEY = 0x57494E44  # "WIND": the advisory lock held while the schema changes
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -44,6 +45,7 @@ def current_revision(connection: Connection) -> str | None:
 def init(engine: Engine) -> None:
     """Bring the schema to head and make sure ``default_pool`` exists."""
     with engine.begin() as conn:
+        _serialise_schema_changes(conn)
         current = current_revision(conn)
         if current is None and not _has_tables(conn):
             _create_fresh(conn)
@@ -55,12 +57,14 @@ def init(engine: Engine) -> None:
 def upgrade(engine: Engine) -> None:
     """Apply every pending migration."""
     with engine.begin() as conn:
+        _serialise_schema_changes(conn)
         command.upgrade(alembic_config(conn), "head")
 
 
 def reset(engine: Engine) -> None:
     """Drop every table (ours and ``alembic_version``), then :func:`init`."""
     with engine.begin() as conn:
+        _serialise_schema_changes(conn)
         Base.metadata.drop_all(conn)
         conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
     init(engine)
@@ -86,6 +90,12 @@ def check(engine: Engine) -> str:
             "run `windsock db upgrade`"
         )
     return current
+
+
+def _serialise_schema_changes(conn: Connection) -> None:
+    """On PostgreSQL, containers starting together run init one after another (transaction advisory lock)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
 
 
 def _create_fresh(conn: Connection) -> None:

@@ -159,3 +159,16 @@ def _child_writes(settings) -> None:
     with factory() as session:
         session.add(Variable(key="child", val="1"))
         session.commit()
+
+
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_concurrent_init_on_an_empty_database(store) -> None:
+    """Containers starting together (ECS tasks) all succeed on PostgreSQL; the schema is created once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _drop_everything(store.engine)
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: db.init(store.engine), range(4)))
+    assert db.check(store.engine) == db.head_revision()
+    with store.session_factory() as session:
+        assert session.scalars(sa.select(Pool.pool)).all() == ["default_pool"]
