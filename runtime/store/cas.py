@@ -36,6 +36,9 @@ def state_clause(column: Any, expected: Collection[State]) -> sa.ColumnElement[b
 
 
 def _values(new: State, fields: dict[str, Any]) -> dict[str, Any]:
+    """The SET clause; ``updated_at`` defaults to now unless the caller passes its clock's value."""
+    if "state" in fields:
+        raise TypeError("pass the new state as new=, not as a field")
     values = {"state": state_value(new), **fields}
     values.setdefault("updated_at", dt.datetime.now(dt.UTC))
     return values
