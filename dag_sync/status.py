@@ -5,15 +5,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 STATUS_FILE = "sync/status.json"
-_lock = threading.Lock()  # writers in one process; the sync file lock covers processes
 
 
 def status_path(home: Path | str) -> Path:
@@ -32,11 +33,22 @@ def read_status(home: Path | str) -> dict[str, Any]:
 
 def update_status(home: Path | str, section: str, values: dict[str, Any]) -> dict[str, Any]:
     """Replace one section of the status file atomically; returns the whole status."""
-    with _lock:
+    with file_lock(status_path(home).with_name(".lock-status")):
         data = read_status(home)
         data[section] = values
         _write(status_path(home), data)
     return data
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path``: held across threads and processes alike."""
+    # flock belongs to the open file description, so two threads opening the file exclude
+    # each other just as two processes do.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:

@@ -1,12 +1,12 @@
 """Syncer: one full or partial sync of DAGs, plugins and requirements; each part a method.
 
-A file lock under $WINDSOCK_HOME serialises syncers sharing a home (the background thread
-and a ``windsock sync once``, say). Each part records its outcome in the status file.
+One file lock per part under $WINDSOCK_HOME serialises syncers sharing a home (the
+background thread and a ``windsock sync once``, say) without making a DAG sync wait for a
+long pip run. Each part records its outcome in the status file.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import shutil
@@ -26,7 +26,7 @@ from dag_sync.config import SyncConfig
 from dag_sync.errors import PluginsError, RequirementsError, S3UnreachableError, StartupScriptError, SyncError
 from dag_sync.requirements import Installer, requirements_hash
 from dag_sync.startup import run_startup
-from dag_sync.status import read_status, update_status
+from dag_sync.status import file_lock, read_status, update_status
 
 log = logging.getLogger("dag_sync")
 PARTS = ("dags", "plugins", "requirements")
@@ -62,11 +62,9 @@ class Syncer:
         self.installer = Installer(cfg, self.s3, pip_env)
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
-        """Hold the home's sync lock (threads and processes alike)."""
-        self.cfg.state_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.cfg.state_dir / ".lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
+    def _locked(self, part: str) -> Iterator[None]:
+        """Hold the home's lock of one part (threads and processes alike)."""
+        with file_lock(self.cfg.state_dir / f".lock-{part}"):
             yield
 
     # -- all parts ------------------------------------------------------------------------
@@ -92,7 +90,7 @@ class Syncer:
 
     def sync_dags(self) -> DagsResult:
         """Mirror the DAG prefix into a new generation and flip to it, if anything changed."""
-        with self._locked():
+        with self._locked("dags"):
             try:
                 result = self._sync_dags()
             except SyncError as exc:
@@ -169,7 +167,7 @@ class Syncer:
 
     def sync_plugins(self) -> str:
         """Extract plugins.zip (if it changed) into a new folder and flip the plugins link."""
-        with self._locked():
+        with self._locked("plugins"):
             try:
                 line = self._sync_plugins()
             except (PluginsError, S3UnreachableError) as exc:
@@ -224,7 +222,7 @@ class Syncer:
 
     def sync_requirements(self) -> str:
         """Install requirements.txt if it changed; a failure keeps the active environment."""
-        with self._locked():
+        with self._locked("requirements"):
             key = self.cfg.key(self.cfg.requirements_path)
             found = s3io.get_bytes(self.s3, self.cfg.bucket, key, self.cfg.requirements_version)
             text, version = (found[0], found[1].version_id) if found else (b"", None)

@@ -175,3 +175,19 @@ def test_orphaned_private_queues_are_reaped(aws: str, sqs: Any) -> None:
     subs = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
     assert [s["SubscriptionArn"] for s in subs] == [alive.subscription]
     alive.delete()
+
+
+def test_a_long_requirements_install_does_not_delay_dag_files(env: dict[str, str], put: Any) -> None:
+    """While the requirements part is busy (its lock held here), a reconcile still syncs DAGs."""
+    from dag_sync.status import file_lock, read_status
+
+    cfg = SyncConfig.from_env({**env, "WINDSOCK_SYNC_RECONCILE_SECONDS": "0"})
+    loop = SyncLoop(Syncer(cfg), None)
+    put("dags/while_pip_runs.py", "x")
+    put("requirements.txt", "# nothing to install\n")
+    with file_lock(cfg.state_dir / ".lock-requirements"):
+        loop.run_once()
+        assert (cfg.dags_folder / "while_pip_runs.py").exists()
+        assert "requirements" not in read_status(cfg.home)
+    loop.requirements.wait(timeout=30)
+    assert read_status(cfg.home)["requirements"]["state"] == "ok"
