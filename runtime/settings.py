@@ -163,3 +163,13 @@ class Settings:
     def environ(self) -> Mapping[str, str]:
         """The environment these settings were read from (variables, connections)."""
         return self._env
+
+
+def markdown_table() -> str:
+    """The documentation table of every key (kept in docs/configuration.md)."""
+    lines = ["| section | key | default | Airflow env name too | meaning |", "|---|---|---|---|---|"]
+    for section, keys in SCHEMA.items():
+        for key, spec in keys.items():
+            default = "(derived)" if spec.default is None else f"`{spec.default!r}`"
+            lines.append(f"| {section} | `{key}` | {default} | {'yes' if spec.airflow else 'no'} | {spec.help} |")
+    return "\n".join(lines)

@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "runtime.cli.tasks_cmd",
     "runtime.cli.dags_db_cmd",
     "runtime.cli.tasks_db_cmd",
+    "runtime.cli.config_cmd",
     "dag_sync.cli",
     "runtime.cli.db_cmd",
     "runtime.cli.variables_cmd",
