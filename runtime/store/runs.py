@@ -127,5 +127,7 @@ def delete_run(session: Session, dag_id: str, run_id: str) -> bool:
         )
     )
     result = session.execute(sa.delete(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
-    session.expire_all()
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, DagRun) and (obj.dag_id, obj.run_id) == (dag_id, run_id):
+            session.expunge(obj)  # SQLite may hand the freed id to the next run
     return int(result.rowcount) > 0
