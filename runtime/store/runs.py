@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from runtime.sdk import exceptions as sdk_exceptions
 from runtime.sdk import timezone
@@ -121,13 +122,16 @@ def latest_run(
 
 def delete_run(session: Session, dag_id: str, run_id: str) -> bool:
     """Delete a run with its task instances, XComs, reschedules and try history; True if it existed."""
+    where = (DagRun.dag_id == dag_id, DagRun.run_id == run_id)
+    ids = list(session.scalars(sa.select(DagRun.id).where(*where)))
     session.execute(
         sa.delete(TaskInstanceHistory).where(
             TaskInstanceHistory.dag_id == dag_id, TaskInstanceHistory.run_id == run_id
         )
     )
-    result = session.execute(sa.delete(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == run_id))
-    for obj in list(session.identity_map.values()):
-        if isinstance(obj, DagRun) and (obj.dag_id, obj.run_id) == (dag_id, run_id):
+    session.execute(sa.delete(DagRun).where(*where))
+    for pk in ids:
+        obj = session.identity_map.get(identity_key(DagRun, pk))
+        if obj is not None:
             session.expunge(obj)  # SQLite may hand the freed id to the next run
-    return int(result.rowcount) > 0
+    return bool(ids)
