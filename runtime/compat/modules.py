@@ -1,0 +1,153 @@
+"""Which ``airflow.*`` modules Windsock provides, and where each of their names comes from.
+
+An entry lists sources: ``"pkg.mod"`` exposes every public name of that module;
+``"pkg.mod:a,b"`` exposes ``a`` and ``b``; ``"pkg.mod:alias=name"`` exposes ``name`` as ``alias``.
+Parents of listed modules (``airflow.providers``, ...) exist as empty packages.
+"""
+
+from __future__ import annotations
+
+_OPS = "runtime.sdk.operators"
+_SENS = "runtime.sdk.sensors"
+_API = "runtime.compat.api"
+
+BASH = (f"{_OPS}.bash:BashOperator",)
+PYTHON = (
+    f"{_OPS}.python:PythonOperator,BranchPythonOperator,ShortCircuitOperator,PythonVirtualenvOperator,"
+    "ExternalPythonOperator,BranchMixIn,get_current_context",
+)
+EMPTY = (f"{_OPS}.empty:EmptyOperator",)
+DUMMY = (f"{_OPS}.empty:DummyOperator,EmptyOperator",)
+TRIGGER = (f"{_OPS}.trigger_dagrun:TriggerDagRunOperator,XCOM_RUN_ID,XCOM_LOGICAL_DATE_ISO",)
+LATEST = (f"{_OPS}.latest_only:LatestOnlyOperator",)
+BRANCH = (f"{_OPS}.branch:BaseBranchOperator",)
+SQL_OP = (f"{_OPS}.sql:SQLExecuteQueryOperator", "runtime.sdk.hooks.dbapi:fetch_all_handler,fetch_one_handler")
+SQL_HOOK = ("runtime.sdk.hooks.dbapi:DbApiHook,fetch_all_handler,fetch_one_handler,return_single_query_results,split_sql_string",)
+MYSQL_OP, MYSQL_HOOK = (f"{_OPS}.sql:MySqlOperator",), ("runtime.sdk.hooks.dbapi:MySqlHook",)
+PG_OP, PG_HOOK = (f"{_OPS}.sql:PostgresOperator",), ("runtime.sdk.hooks.dbapi:PostgresHook",)
+SQLITE_OP, SQLITE_HOOK = (f"{_OPS}.sql:SqliteOperator",), ("runtime.sdk.hooks.dbapi:SqliteHook",)
+BASE_HOOK = ("runtime.sdk.hooks.base:BaseHook",)
+SENSOR_BASE = (f"{_SENS}.base:BaseSensorOperator,PokeReturnValue",)
+TIME_DELTA = (f"{_SENS}.time_delta:TimeDeltaSensor,TimeDeltaSensorAsync",)
+DATE_TIME = (f"{_SENS}.date_time:DateTimeSensor,DateTimeSensorAsync",)
+FILE = (f"{_SENS}.filesystem:FileSensor",)
+PY_SENSOR = (f"{_SENS}.python:PythonSensor",)
+EXTERNAL = (f"{_SENS}.external_task:ExternalTaskSensor,ExternalTaskMarker",)
+SKIPMIXIN = ("runtime.sdk.skipmixin:SkipMixin",)
+CHAIN = ("runtime.sdk.baseoperator:chain,chain_linear,cross_downstream",)
+OPERATOR_BASE = ("runtime.sdk.baseoperator:BaseOperator,BaseOperatorLink", *CHAIN)
+
+MODULES: dict[str, tuple[str, ...]] = {
+    "airflow": ("runtime.sdk.dag:DAG", "runtime.sdk.xcom_arg:XComArg", "runtime.sdk.exceptions:AirflowException", f"{_API}:__version__"),
+    "airflow.version": (f"{_API}:version=__version__",),
+    "airflow.models": (
+        "runtime.sdk.dag:DAG", *OPERATOR_BASE[:1], "runtime.sdk.params:Param,ParamsDict", *SKIPMIXIN,
+        f"{_API}:Variable,Connection,XCom,TaskInstance,DagRun", "runtime.sdk.mapping:MappedOperator",
+    ),
+    "airflow.models.baseoperator": OPERATOR_BASE,
+    "airflow.models.dag": ("runtime.sdk.dag:DAG,dag",),
+    "airflow.models.param": ("runtime.sdk.params:Param,ParamsDict",),
+    "airflow.models.variable": (f"{_API}:Variable",),
+    "airflow.models.connection": (f"{_API}:Connection",),
+    "airflow.models.xcom": (f"{_API}:XCom", "runtime.sdk.xcom_arg:XCOM_RETURN_KEY=RETURN_KEY"),
+    "airflow.models.xcom_arg": ("runtime.sdk.xcom_arg:XComArg",),
+    "airflow.models.taskinstance": (f"{_API}:TaskInstance",),
+    "airflow.models.dagrun": (f"{_API}:DagRun",),
+    "airflow.models.skipmixin": SKIPMIXIN,
+    "airflow.decorators": ("runtime.sdk.dag:dag", "runtime.sdk.decorators:task", "runtime.sdk.taskgroup:task_group"),
+    # Airflow 1.x let DAG files import operators straight from the package.
+    "airflow.operators": BASH + PYTHON + DUMMY + TRIGGER + LATEST + BRANCH + MYSQL_OP + PG_OP + SQLITE_OP,
+    "airflow.operators.bash": BASH,
+    "airflow.operators.bash_operator": BASH,
+    "airflow.operators.python": PYTHON,
+    "airflow.operators.python_operator": PYTHON,
+    "airflow.operators.empty": EMPTY,
+    "airflow.operators.dummy": DUMMY,
+    "airflow.operators.dummy_operator": DUMMY,
+    "airflow.operators.trigger_dagrun": TRIGGER,
+    "airflow.operators.dagrun_operator": TRIGGER,
+    "airflow.operators.latest_only": LATEST,
+    "airflow.operators.latest_only_operator": LATEST,
+    "airflow.operators.branch": BRANCH,
+    "airflow.operators.mysql_operator": MYSQL_OP,
+    "airflow.operators.postgres_operator": PG_OP,
+    "airflow.operators.sqlite_operator": SQLITE_OP,
+    "airflow.providers.common.sql.operators.sql": SQL_OP,
+    "airflow.providers.common.sql.hooks.sql": SQL_HOOK,
+    "airflow.providers.mysql.operators.mysql": MYSQL_OP,
+    "airflow.providers.mysql.hooks.mysql": MYSQL_HOOK,
+    "airflow.providers.postgres.operators.postgres": PG_OP,
+    "airflow.providers.postgres.hooks.postgres": PG_HOOK,
+    "airflow.providers.sqlite.operators.sqlite": SQLITE_OP,
+    "airflow.providers.sqlite.hooks.sqlite": SQLITE_HOOK,
+    "airflow.hooks": BASE_HOOK + SQL_HOOK[:1] + MYSQL_HOOK + PG_HOOK + SQLITE_HOOK,
+    "airflow.hooks.base": BASE_HOOK,
+    "airflow.hooks.base_hook": BASE_HOOK,
+    "airflow.hooks.dbapi": SQL_HOOK,
+    "airflow.hooks.dbapi_hook": SQL_HOOK,
+    "airflow.hooks.mysql_hook": MYSQL_HOOK,
+    "airflow.hooks.postgres_hook": PG_HOOK,
+    "airflow.hooks.sqlite_hook": SQLITE_HOOK,
+    "airflow.sensors": SENSOR_BASE + TIME_DELTA + DATE_TIME + FILE + PY_SENSOR + EXTERNAL,
+    "airflow.sensors.base": SENSOR_BASE,
+    "airflow.sensors.base_sensor_operator": SENSOR_BASE,
+    "airflow.sensors.time_delta": TIME_DELTA,
+    "airflow.sensors.time_delta_sensor": TIME_DELTA,
+    "airflow.sensors.date_time": DATE_TIME,
+    "airflow.sensors.date_time_sensor": DATE_TIME,
+    "airflow.sensors.filesystem": FILE,
+    "airflow.sensors.python": PY_SENSOR,
+    "airflow.sensors.external_task": EXTERNAL,
+    "airflow.sensors.external_task_sensor": EXTERNAL,
+    "airflow.contrib.sensors.file_sensor": FILE,
+    "airflow.contrib.sensors.python_sensor": PY_SENSOR,
+    "airflow.utils.dates": (f"{_API}:days_ago,cron_presets",),
+    "airflow.utils.trigger_rule": ("runtime.sdk.trigger_rule:TriggerRule",),
+    "airflow.utils.task_group": ("runtime.sdk.taskgroup:TaskGroup,task_group",),
+    "airflow.utils.edgemodifier": ("runtime.sdk.edges:Label,EdgeModifier",),
+    "airflow.utils.helpers": CHAIN,
+    "airflow.utils.timezone": (
+        f"{_API}:datetime=tz_datetime,convert_to_utc,make_naive,is_localized", "runtime.sdk.timezone",
+    ),
+    "airflow.utils.context": ("runtime.sdk.context:Context,get_current_context=current_context",),
+    "airflow.utils.state": (f"{_API}:State,TaskInstanceState,DagRunState",),
+    "airflow.utils.types": (f"{_API}:DagRunType",),
+    "airflow.exceptions": ("runtime.sdk.exceptions",),
+    "airflow.macros": ("runtime.sdk.macros",),
+    "airflow.configuration": (f"{_API}:conf,AirflowConfigParser",),
+    # Airflow 3: the task SDK and the standard provider.
+    "airflow.sdk": (
+        f"{_API}:DAG,dag,Variable,Connection", "runtime.sdk.decorators:task", "runtime.sdk.taskgroup:task_group,TaskGroup",
+        "runtime.sdk.edges:Label,EdgeModifier", "runtime.sdk.params:Param,ParamsDict", *OPERATOR_BASE,
+        "runtime.sdk.context:Context,get_current_context=current_context", *SENSOR_BASE, *BASE_HOOK,
+        "runtime.sdk.trigger_rule:TriggerRule", "runtime.sdk.xcom_arg:XComArg",
+        f"{_API}:TaskInstanceState,DagRunState",
+    ),
+    "airflow.sdk.bases.operator": OPERATOR_BASE,
+    "airflow.sdk.bases.sensor": SENSOR_BASE,
+    "airflow.sdk.bases.hook": BASE_HOOK,
+    "airflow.providers.standard.operators.bash": BASH,
+    "airflow.providers.standard.operators.python": PYTHON,
+    "airflow.providers.standard.operators.empty": EMPTY,
+    "airflow.providers.standard.operators.trigger_dagrun": TRIGGER,
+    "airflow.providers.standard.operators.latest_only": LATEST,
+    "airflow.providers.standard.operators.branch": BRANCH,
+    "airflow.providers.standard.sensors.time_delta": TIME_DELTA,
+    "airflow.providers.standard.sensors.date_time": DATE_TIME,
+    "airflow.providers.standard.sensors.filesystem": FILE,
+    "airflow.providers.standard.sensors.python": PY_SENSOR,
+    "airflow.providers.standard.sensors.external_task": EXTERNAL,
+    "airflow.providers.standard.utils.skipmixin": SKIPMIXIN,
+}
+
+
+def packages() -> frozenset[str]:
+    """Every supported module and each of its parents."""
+    names: set[str] = set()
+    for name in MODULES:
+        parts = name.split(".")
+        names.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return frozenset(names)
+
+
+__all__ = ["MODULES", "packages"]
