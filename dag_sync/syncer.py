@@ -183,7 +183,8 @@ class Syncer:
         key = self.cfg.key(self.cfg.plugins_path)
         meta = s3io.head(self.s3, self.cfg.bucket, key, self.cfg.plugins_version)
         if meta is None and self.cfg.plugins_version:
-            raise SyncError(f"pinned version {self.cfg.plugins_version} of s3://{self.cfg.bucket}/{key} not found")
+            raise PluginsError(f"pinned version {self.cfg.plugins_version} of s3://{self.cfg.bucket}/{key} "
+                               "not found")
         target = plug.empty_folder(root) if meta is None else self._plugins_folder_for(root, key, meta)
         active = Path(os.path.realpath(self.cfg.plugins_folder)) if self.cfg.plugins_folder.is_symlink() else None
         if active == target:
@@ -224,15 +225,27 @@ class Syncer:
         """Install requirements.txt if it changed; a failure keeps the active environment."""
         with self._locked("requirements"):
             key = self.cfg.key(self.cfg.requirements_path)
-            found = s3io.get_bytes(self.s3, self.cfg.bucket, key, self.cfg.requirements_version)
-            text, version = (found[0], found[1].version_id) if found else (b"", None)
+            text, version = self._fetch_requirements(key)
             sha = requirements_hash(text)
             previous = read_status(self.cfg.home).get("requirements", {})
             if self.installer.active_sha() == sha[:16] and previous.get("requested") == sha:
+                if previous.get("state") != "ok":  # a fetch failed earlier; this one worked
+                    update_status(self.cfg.home, "requirements", {**previous, "state": "ok", "error": None})
                 return f"requirements: unchanged ({sha[:12]})"
             if previous.get("requested") == sha and previous.get("state") == "failed":
                 return f"requirements: unchanged, still failing ({sha[:12]}): {previous.get('error', {}).get('message')}"
             return self._install(text, sha, key, version)
+
+    def _fetch_requirements(self, key: str) -> tuple[bytes, str | None]:
+        """The requirements text (empty when there is none) and its version id."""
+        try:
+            found = s3io.get_bytes(self.s3, self.cfg.bucket, key, self.cfg.requirements_version)
+        except S3UnreachableError as exc:
+            error = {"message": str(exc), "line": None, "output": ""}
+            update_status(self.cfg.home, "requirements", {**read_status(self.cfg.home).get("requirements", {}),
+                                                          "state": "failed", "error": error})
+            raise
+        return (found[0], found[1].version_id) if found else (b"", None)
 
     def _install(self, text: bytes, sha: str, key: str, version: str | None) -> str:
         base = {"requested": sha, "key": key, "version_id": version, "checked_at": self.clock()}

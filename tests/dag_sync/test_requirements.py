@@ -128,3 +128,14 @@ def test_pip_error_line_from_message_or_package_name() -> None:
     assert error_line("ERROR: Invalid requirement: 'x' (from line 7 of r.txt)", text) == 7
     assert error_line("ERROR: No matching distribution found for bar>=2", text) == 3
     assert error_line("something else", text) is None
+
+
+def test_pinned_requirements_version_is_used(env: dict[str, str], put: Any) -> None:
+    """WINDSOCK_REQUIREMENTS_S3_OBJECT_VERSION installs the pinned file, not the latest upload."""
+    old = put("requirements.txt", "# pinned one\n")
+    put("requirements.txt", "# latest one\n")
+    syncer = Syncer(SyncConfig.from_env({**env, "WINDSOCK_REQUIREMENTS_S3_OBJECT_VERSION": str(old)}))
+    syncer.sync_requirements()
+    status = read_status(syncer.cfg.home)["requirements"]
+    assert status["version_id"] == old and status["requested"] == requirements_hash(b"# pinned one\n")
+    assert (syncer.cfg.site_dir / ".windsock_requirements.txt").read_text() == "# pinned one\n"
