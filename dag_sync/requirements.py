@@ -121,7 +121,11 @@ class Installer:
             return self._activate(Installed(sha, self._finish(self._staging(), site, text), "empty"))
         how = self._fill_wheelhouse(sha, text)
         staging = self._staging()
-        self._pip(["install", "--no-index", "--no-deps", "--target", str(staging), *self._wheels(sha)], text)
+        try:
+            self._pip(["install", "--no-index", "--no-deps", "--target", str(staging), *self._wheels(sha)], text)
+        except RequirementsError:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         return self._activate(Installed(sha, self._finish(staging, site, text), how))
 
     def active_sha(self) -> str | None:
