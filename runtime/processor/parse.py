@@ -7,6 +7,7 @@ allocate without end) happens in the child; the parent turns it into a ``DagFile
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import os
 import resource
@@ -236,7 +237,7 @@ def _limit_memory(memory_mb: int) -> None:  # pragma: no cover - child
 
 
 def _redirect_output(log_path: str | None) -> None:  # pragma: no cover - child
-    """Send the file's prints and warnings to its processor log (Airflow: logs/dag_processor/...)."""
+    """Send the file's prints, warnings and any crash traceback to its processor log."""
     if log_path is None:
         return
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
@@ -244,6 +245,8 @@ def _redirect_output(log_path: str | None) -> None:  # pragma: no cover - child
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
+    if faulthandler.is_enabled():  # the parent's handler writes to the parent's stderr
+        faulthandler.enable(file=sys.stderr)
 
 
 def _write_all(fd: int, data: bytes) -> None:  # pragma: no cover - child

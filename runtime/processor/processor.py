@@ -84,8 +84,11 @@ class DagProcessor:
         flipped = self._last_realpath is not None and realpath != self._last_realpath
         known = self._known_stamps()
         files = list_files(self._folders())
-        checks = check_files(files, known, force=force, retry_errors=flipped)
-        gone = self._gone(known, {c.fileloc for c in checks})
+        gone = self._gone(known, set(files))
+        # A failed file is parsed again when its stat moves, and also when the folder changed
+        # around it (a sync, a removed file freeing a dag_id): it may import fine now.
+        checks = check_files(files, known, force=force, retry_errors=flipped or bool(gone))
+        gone |= set(files) - {c.fileloc for c in checks}  # vanished between listing and stat
         to_parse = [c for c in checks if c.parse]
         outcomes = list(parse_in_children((self._job(c) for c in to_parse), self.limits))
         counts = self._save(outcomes, checks, gone, timezone.to_utc(now))
@@ -133,7 +136,11 @@ class DagProcessor:
         return (set(known) | self._stale) - present
 
     def _job(self, check: FileCheck) -> ParseJob:
-        rel = os.path.relpath(check.fileloc, "/").replace(os.sep, "_")
+        """Parse ``check.fileloc``; its output goes to ``logs/dag_processor/<path in folder>.log``."""
+        if check.fileloc.startswith(self.dags_folder + os.sep):
+            rel = os.path.relpath(check.fileloc, self.dags_folder)
+        else:
+            rel = os.path.join("examples", os.path.basename(check.fileloc))
         return ParseJob(check.fileloc, log_path=os.path.join(self.log_folder, rel + ".log"))
 
     def _save(
@@ -149,11 +156,12 @@ class DagProcessor:
             return persist.SaveCounts()
         paused = bool(self.settings.get("core", "dags_are_paused_at_creation"))
         with transaction(self.session_factory) as session:
+            deactivated = persist.forget_files(session, gone)  # first: frees the dag_ids of gone files
             counts = persist.save_outcomes(
                 session, outcomes, {c.fileloc: c.stamp for c in checks}, now=now, paused_at_creation=paused
             )
             persist.save_stamps(session, touched)
-            counts.deactivated += persist.forget_files(session, gone)
+            counts.deactivated += deactivated
         return counts
 
     def _remember(self, outcomes: list[ParseOutcome], checks: list[FileCheck], gone: set[str]) -> None:
