@@ -88,6 +88,10 @@ class MemoryServices:
         target = self.dag_lookup(dag_id) if self.dag_lookup else None
         if target is None:
             raise KeyError(f"DAG {dag_id!r} is not in the DAG folder, so dags test cannot run it")
+        if run_id is not None and (dag_id, run_id) in self.runs and not replace:
+            from runtime.sdk.exceptions import DagRunAlreadyExists
+
+            raise DagRunAlreadyExists(f"A DAG run of {dag_id} with run_id {run_id} already exists")
         record = run_dag(target, logical_date=logical_date, conf=conf, services=self, run_id=run_id, quiet=True)
         return record.run_id
 
