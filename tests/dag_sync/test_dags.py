@@ -95,6 +95,8 @@ def test_reader_never_sees_a_half_applied_change(env: dict[str, str], put: Any) 
 
     def reader() -> None:
         while not stop.is_set():
+            if not syncer.cfg.dags_folder.is_dir():
+                mixed.append({"the DAG folder path was missing"})
             real = Path(os.path.realpath(syncer.cfg.dags_folder))
             try:
                 versions = {p.read_text() for p in real.rglob("*.py")}

@@ -131,6 +131,14 @@ def test_failing_startup_script_stops_the_start(env: dict[str, str], put: Any) -
     assert read_status(SyncConfig.from_env(env).home)["startup"]["exit_code"] == 127
 
 
+def test_startup_script_that_hangs_is_stopped_by_the_timeout(env: dict[str, str], put: Any) -> None:
+    """Past WINDSOCK_STARTUP_SCRIPT_TIMEOUT the script (and its children) is killed; the start fails."""
+    put("startup.sh", "echo waiting\nsleep 30 &\nwait\n")
+    with pytest.raises(StartupScriptError, match="timed out after 1 s") as info:
+        prepare_container({**env, "WINDSOCK_STARTUP_SCRIPT_TIMEOUT": "1"})
+    assert info.value.exit_code is None
+
+
 def test_pinned_startup_script_version_is_used(env: dict[str, str], put: Any) -> None:
     """WINDSOCK_STARTUP_SCRIPT_S3_OBJECT_VERSION picks an older version of the script."""
     old = put("startup.sh", "export WHICH=old\n")
