@@ -122,13 +122,8 @@ def _b64sha(text: str) -> str:
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[str]], int]:
-    """``windsock`` (the real ``main``) with only the dag_sync commands registered.
+def cli() -> Callable[[list[str]], int]:
+    """``windsock`` itself: the real ``main`` with every command module registered."""
+    from runtime.cli.main import main
 
-    Other engineers' command modules are registered in the same tree and may not exist yet
-    in this checkout; these tests are about ours, so the tree is built from ours alone.
-    """
-    from runtime.cli import main as cli_main
-
-    monkeypatch.setattr(cli_main, "COMMAND_MODULES", ["dag_sync.cli"])
-    return cli_main.main
+    return main
