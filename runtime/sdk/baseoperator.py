@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -238,6 +239,15 @@ class BaseOperator(DependencyMixin):
             raise AirflowException(
                 f"task_id {task_id!r} is invalid: use only letters, digits, dashes, dots and underscores (max 250)"
             )
+
+    @property
+    def log(self) -> logging.Logger:
+        """The task's logger, as Airflow's ``self.log`` (``airflow.task.operators.<module>.<class>``)."""
+        return self.__dict__.get("_log") or logging.getLogger(f"airflow.task.operators.{type(self).__module__}.{type(self).__name__}")
+
+    @log.setter
+    def log(self, logger: logging.Logger) -> None:
+        self.__dict__["_log"] = logger
 
     @property
     def operator_name(self) -> str:
