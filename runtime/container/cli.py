@@ -14,12 +14,14 @@ import sys
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
-from runtime.container.environment import component_environment
+from runtime.container.environment import FERNET_KEY, SQL_ALCHEMY_CONN, component_environment
 from runtime.container.process import run_forwarding_signals
 from runtime.errors import UserError, WindsockError
 
 # role -> the ``windsock`` command that runs its component
 COMPONENTS = {"scheduler": "scheduler", "worker": "worker", "webserver": "webserver"}
+
+CREDENTIAL_KEYS = (SQL_ALCHEMY_CONN, FERNET_KEY)
 
 log = logging.getLogger("windsock.container")
 
@@ -69,11 +71,17 @@ def dag_sync_entry() -> Any:
 
 
 def prepare(environ: Mapping[str, str], entry: Any) -> tuple[dict[str, str], Callable[[], None]]:
-    """First sync + startup.sh, then the background sync; returns the child env and the stop function."""
-    env = component_environment(environ)
-    prepared = entry.prepare_container(env)
-    env = {**env, **prepared}
-    return env, entry.start_background_sync(env)
+    """First sync + startup.sh, then the background sync; returns the child env and the stop function.
+
+    dag_sync and the user's startup.sh never see the DB URL or the fernet key: they are added
+    to the component's environment afterwards (and win over anything startup.sh exported).
+    """
+    full = component_environment(environ)
+    credentials = {key: full[key] for key in CREDENTIAL_KEYS if key in full}
+    public = {key: value for key, value in full.items() if key not in CREDENTIAL_KEYS}
+    prepared = dict(entry.prepare_container(public))
+    stop = entry.start_background_sync(prepared)
+    return {**prepared, **credentials}, stop
 
 
 def run(role: str, commands: Collection[str], environ: Mapping[str, str] | None = None) -> int:
