@@ -8,6 +8,7 @@ allocate without end) happens in the child; the parent turns it into a ``DagFile
 from __future__ import annotations
 
 import faulthandler
+import gc
 import json
 import os
 import resource
@@ -57,13 +58,19 @@ def parse_in_children(jobs: Iterable[ParseJob], limits: ParseLimits) -> Iterator
     pending = list(jobs)
     pending.reverse()
     running: dict[int, _Child] = {}
-    with selectors.DefaultSelector() as selector:
-        while pending or running:
-            while pending and len(running) < max(1, limits.processes):
-                child = _Child.start(pending.pop(), limits)
-                running[child.fd] = child
-                selector.register(child.fd, selectors.EVENT_READ)
-            yield from _step(selector, running, limits)
+    gc.freeze()  # children then share the parent's objects instead of copying pages the GC touches
+    try:
+        with selectors.DefaultSelector() as selector:
+            while pending or running:
+                while pending and len(running) < max(1, limits.processes):
+                    child = _Child.start(pending.pop(), limits)
+                    running[child.fd] = child
+                    selector.register(child.fd, selectors.EVENT_READ)
+                yield from _step(selector, running, limits)
+    finally:
+        gc.unfreeze()
+        for child in running.values():  # the consumer stopped early: leave no child behind
+            child.kill(limits)
 
 
 def _step(

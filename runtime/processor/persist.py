@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from runtime.errors import DagFileError
 from runtime.processor.files import FileStamp
 from runtime.processor.parse import ParseOutcome
 from runtime.sdk.serialization import dag_hash
-from runtime.store.import_errors import clear_import_error, record_import_error
+from runtime.store.import_errors import record_import_error
 from runtime.store.models import DagFile, DagModel, ParseImportError, SerializedDagModel
 
 # A change in any of these makes the scheduler recompute next_dagrun* from scratch.
@@ -70,18 +70,18 @@ def save_outcomes(
     paused_at_creation: bool,
 ) -> SaveCounts:
     """Store parse outcomes (in file order); duplicate dag ids across files become import errors."""
-    counts = SaveCounts()
+    if not outcomes:
+        return SaveCounts()
     _flag_duplicates(session, outcomes)
-    existing = _existing_dags(session, outcomes)
-    for outcome in sorted(outcomes, key=lambda o: o.fileloc):
-        if outcome.error is None:
-            counts.updated += _save_dags(session, outcome, existing, now, paused_at_creation)
-            clear_import_error(session, outcome.fileloc)
-        else:
-            record_import_error(session, outcome.fileloc, str(outcome.error), timestamp=now)
-        keep = {d["dag_id"] for d in outcome.dags}
-        counts.deactivated += _deactivate(session, [outcome.fileloc], keep, outcome.error is not None)
-        _save_stamp(session, outcome, stamps[outcome.fileloc], now)
+    parsed = sorted((o for o in outcomes if o.error is None), key=lambda o: o.fileloc)
+    failed = sorted((o for o in outcomes if o.error is not None), key=lambda o: o.fileloc)
+    counts = SaveCounts(updated=_save_dags(session, parsed, now, paused_at_creation))
+    counts.deactivated += _deactivate(
+        session, [o.fileloc for o in parsed], {d["dag_id"] for o in parsed for d in o.dags}, False
+    )
+    counts.deactivated += _deactivate(session, [o.fileloc for o in failed], set(), True)
+    _set_import_errors(session, parsed, failed, now)
+    _save_stamps(session, outcomes, stamps, now)
     return counts
 
 
@@ -123,59 +123,69 @@ def _flag_duplicates(session: Session, outcomes: list[ParseOutcome]) -> None:
         owners.update((d["dag_id"], outcome.fileloc) for d in outcome.dags)
 
 
-def _existing_dags(
-    session: Session, outcomes: Iterable[ParseOutcome]
-) -> dict[str, tuple[DagModel, dict[str, Any] | None, str | None]]:
-    """dag row, old serialization and old hash of every DAG about to be written."""
-    ids = [d["dag_id"] for o in outcomes for d in o.dags]
-    if not ids:
-        return {}
-    rows = {r.dag_id: r for r in session.scalars(sa.select(DagModel).where(DagModel.dag_id.in_(ids)))}
-    serialized = {
-        dag_id: (json.loads(data), digest)
-        for dag_id, data, digest in session.execute(
-            sa.select(SerializedDagModel.dag_id, SerializedDagModel.data, SerializedDagModel.dag_hash).where(
-                SerializedDagModel.dag_id.in_(ids)
-            )
-        )
-    }
-    return {dag_id: (row, *serialized.get(dag_id, (None, None))) for dag_id, row in rows.items()}
-
-
 def _save_dags(
-    session: Session,
-    outcome: ParseOutcome,
-    existing: Mapping[str, tuple[DagModel, dict[str, Any] | None, str | None]],
-    now: dt.datetime,
-    paused_at_creation: bool,
+    session: Session, parsed: list[ParseOutcome], now: dt.datetime, paused_at_creation: bool
 ) -> int:
-    """Upsert the serialized DAG and the dag row of each DAG of a parsed file."""
-    for data in outcome.dags:
-        row, old_data, old_hash = existing.get(data["dag_id"], (None, None, None))
+    """Upsert the serialized DAG and the dag row of every DAG of the parsed files."""
+    found = [(o.fileloc, d) for o in parsed for d in o.dags]
+    if not found:
+        return 0
+    ids = [d["dag_id"] for _, d in found]
+    rows = {r.dag_id: r for r in _in_chunks(session, sa.select(DagModel), DagModel.dag_id, ids)}
+    old = {
+        r.dag_id: r
+        for r in _in_chunks(session, sa.select(SerializedDagModel), SerializedDagModel.dag_id, ids)
+    }
+    inserts = []
+    for fileloc, data in found:
         digest = dag_hash(data)
-        if digest != old_hash:
-            _put_serialized(session, data, digest, outcome.fileloc, now, is_new=old_hash is None)
+        stored = old.get(data["dag_id"])
+        if stored is None:
+            inserts.append(_serialized_values(data, digest, fileloc, now))
+        row = rows.get(data["dag_id"])
         if row is None:
             row = DagModel(dag_id=data["dag_id"], is_paused=_initially_paused(data, paused_at_creation))
             session.add(row)
-        _fill_dag_row(row, data, outcome.fileloc, now)
-        if old_data is not None and _schedule_changed(old_data, data):
-            for name, value in _NEXT_DAGRUN.items():
-                setattr(row, name, value)
+        if stored is not None and (stored.dag_hash != digest or stored.fileloc != fileloc):
+            _update_serialized(stored, row, data, digest, fileloc, now)
+        _fill_dag_row(row, data, fileloc, now)
+    if inserts:
+        session.execute(sa.insert(SerializedDagModel), inserts)
     session.flush()
-    return len(outcome.dags)
+    return len(found)
 
 
-def _put_serialized(
-    session: Session, data: dict[str, Any], digest: str, fileloc: str, now: dt.datetime, *, is_new: bool
+def _serialized_values(data: dict[str, Any], digest: str, fileloc: str, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "dag_id": data["dag_id"],
+        "fileloc": fileloc,
+        "data": json.dumps(data),
+        "dag_hash": digest,
+        "last_updated": now,
+    }
+
+
+def _update_serialized(
+    stored: SerializedDagModel,
+    row: DagModel,
+    data: dict[str, Any],
+    digest: str,
+    fileloc: str,
+    now: dt.datetime,
 ) -> None:
-    values = {"fileloc": fileloc, "data": json.dumps(data), "dag_hash": digest, "last_updated": now}
-    if is_new:
-        session.execute(sa.insert(SerializedDagModel).values(dag_id=data["dag_id"], **values))
-    else:
-        session.execute(
-            sa.update(SerializedDagModel).where(SerializedDagModel.dag_id == data["dag_id"]).values(**values)
-        )
+    """Replace a changed serialization; a schedule change makes the scheduler recompute the next run."""
+    if _schedule_changed(json.loads(stored.data), data):
+        for name, value in _NEXT_DAGRUN.items():
+            setattr(row, name, value)
+    stored.fileloc, stored.data, stored.dag_hash, stored.last_updated = fileloc, json.dumps(data), digest, now
+
+
+def _in_chunks(session: Session, stmt: Any, column: Any, values: list[str], size: int = 500) -> list[Any]:
+    """Rows of ``stmt`` whose ``column`` is in ``values``, a few hundred bound values at a time."""
+    out: list[Any] = []
+    for start in range(0, len(values), size):
+        out.extend(session.scalars(stmt.where(column.in_(values[start : start + size]))))
+    return out
 
 
 def _initially_paused(data: dict[str, Any], paused_at_creation: bool) -> bool:
@@ -209,6 +219,8 @@ def _schedule_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
 
 def _deactivate(session: Session, filelocs: list[str], keep: set[str], import_error: bool) -> int:
     """Deactivate the active DAGs of ``filelocs`` not in ``keep``; flag them when the file failed."""
+    if not filelocs:
+        return 0
     stmt = sa.update(DagModel).where(DagModel.fileloc.in_(filelocs), DagModel.is_active.is_(True))
     if keep:
         stmt = stmt.where(DagModel.dag_id.not_in(keep))
@@ -219,12 +231,30 @@ def _deactivate(session: Session, filelocs: list[str], keep: set[str], import_er
     return int(result.rowcount)
 
 
-def _save_stamp(session: Session, outcome: ParseOutcome, stamp: FileStamp, now: dt.datetime) -> None:
-    row = session.get(DagFile, outcome.fileloc) or DagFile(fileloc=outcome.fileloc)
-    row.content_hash = stamp.content_hash
-    row.mtime = stamp.mtime
-    row.size = stamp.size
-    row.last_parsed = now
-    row.parse_duration = outcome.duration
-    row.dag_ids = sorted(d["dag_id"] for d in outcome.dags)
-    session.add(row)
+def _set_import_errors(
+    session: Session, parsed: list[ParseOutcome], failed: list[ParseOutcome], now: dt.datetime
+) -> None:
+    """Clear the import errors of files that parsed; record those of files that failed."""
+    ok = [o.fileloc for o in parsed]
+    for start in range(0, len(ok), 500):
+        session.execute(
+            sa.delete(ParseImportError).where(ParseImportError.filename.in_(ok[start : start + 500]))
+        )
+    for outcome in failed:
+        record_import_error(session, outcome.fileloc, str(outcome.error), timestamp=now)
+
+
+def _save_stamps(
+    session: Session, outcomes: list[ParseOutcome], stamps: Mapping[str, FileStamp], now: dt.datetime
+) -> None:
+    """The ``dag_file`` row of every parsed file: its stat, hash, parse time and DAG ids."""
+    files = [o.fileloc for o in outcomes]
+    rows = {r.fileloc: r for r in _in_chunks(session, sa.select(DagFile), DagFile.fileloc, files)}
+    for outcome in outcomes:
+        row = rows.get(outcome.fileloc) or DagFile(fileloc=outcome.fileloc)
+        stamp = stamps[outcome.fileloc]
+        row.content_hash, row.mtime, row.size = stamp.content_hash, stamp.mtime, stamp.size
+        row.last_parsed, row.parse_duration = now, outcome.duration
+        row.dag_ids = sorted(d["dag_id"] for d in outcome.dags)
+        session.add(row)
+    session.flush()

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import os
 import threading
 import time
@@ -178,14 +179,37 @@ class DagProcessor:
         self._stale = set()
 
 
-def _warm_up() -> None:
-    """Import what DAG files use, once, in the parent, so every forked parse finds it loaded."""
-    import runtime.sdk.operators.bash  # noqa: F401
-    import runtime.sdk.operators.python  # noqa: F401
-    import runtime.sdk.serialization  # noqa: F401
-    import runtime.sdk.timetables  # noqa: F401
+# Airflow modules nearly every DAG file imports; loading them once here saves each child ~3 ms.
+WARM_MODULES = (
+    "runtime.sdk.operators.bash",
+    "runtime.sdk.operators.python",
+    "runtime.sdk.operators.empty",
+    "runtime.sdk.serialization",
+    "runtime.sdk.timetables",
+    "airflow",
+    "airflow.models",
+    "airflow.operators.bash",
+    "airflow.operators.python",
+    "airflow.operators.empty",
+    "airflow.decorators",
+    "airflow.utils.dates",
+)
 
+
+def _warm_up() -> None:
+    """Import what DAG files use, once, in the parent, so every forked parse finds it loaded.
+
+    This installs the ``airflow.*`` import hook in this process too; it only maps Airflow
+    module names to the SDK and never runs user code.
+    """
     try:
-        import runtime.compat  # noqa: F401
+        from runtime.compat import install_import_hook
+
+        install_import_hook()
     except ImportError:  # pragma: no cover - the Airflow import shim is optional here
         pass
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
