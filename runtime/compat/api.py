@@ -245,6 +245,24 @@ def is_localized(value: _datetime) -> bool:
     return not _tz.is_naive(value)
 
 
+# -- helpers old DAG files import ----------------------------------------------------------------
+
+
+def apply_defaults(func: Any) -> Any:
+    """Airflow 1.x's decorator for operator ``__init__``: Windsock applies default_args to every operator already."""
+    return func
+
+
+class LoggingMixin:
+    """``self.log`` for classes DAG files define."""
+
+    @property
+    def log(self) -> Any:
+        import logging
+
+        return logging.getLogger(f"{type(self).__module__}.{type(self).__name__}")
+
+
 # -- Airflow 3 (airflow.sdk) ----------------------------------------------------------------------
 
 
@@ -264,5 +282,5 @@ def dag(dag_id: Any = "", **dag_kwargs: Any) -> Any:
 __all__ = [
     "Variable", "Connection", "XCom", "TaskInstance", "DagRun", "conf", "AirflowConfigParser", "State",
     "TaskInstanceState", "DagRunState", "DagRunType", "days_ago", "cron_presets", "tz_datetime", "convert_to_utc",
-    "make_naive", "is_localized", "DAG", "dag", "__version__",
+    "make_naive", "is_localized", "DAG", "dag", "__version__", "apply_defaults", "LoggingMixin",
 ]

@@ -84,7 +84,10 @@ IMPORTS: list[tuple[str, list[str]]] = [
     ("airflow.sensors.python", ["PythonSensor"]),
     ("airflow.sensors.external_task", ["ExternalTaskSensor", "ExternalTaskMarker"]),
     ("airflow.sensors.external_task_sensor", ["ExternalTaskSensor", "ExternalTaskMarker"]),
+    ("airflow.operators.sensors", ["BaseSensorOperator", "ExternalTaskSensor", "TimeDeltaSensor"]),
     ("airflow.contrib.sensors.file_sensor", ["FileSensor"]),
+    ("airflow.utils.decorators", ["apply_defaults"]),
+    ("airflow.utils.log.logging_mixin", ["LoggingMixin"]),
     ("airflow.contrib.sensors.python_sensor", ["PythonSensor"]),
     ("airflow.utils.dates", ["days_ago", "cron_presets"]),
     ("airflow.utils.trigger_rule", ["TriggerRule"]),
@@ -289,6 +292,8 @@ from airflow.operators import BashOperator, MySqlOperator
 from airflow.operators.python_operator import PythonOperator
 from airflow.operators.dummy_operator import DummyOperator
 from airflow.utils.dates import days_ago
+from airflow.models import BaseOperator
+from airflow.utils.decorators import apply_defaults
 
 default_args = {"owner": "airflow", "start_date": datetime(2016, 5, 29, 8, 30), "retries": 1, "retry_delay": timedelta(minutes=5)}
 dag = DAG("legacy", default_args=default_args, schedule_interval="@once")
@@ -300,6 +305,22 @@ t1 = BashOperator(task_id="print_date", bash_command="echo {{ macros.ds_add(ds, 
 t2 = PythonOperator(task_id="greet", python_callable=greet, provide_context=True, dag=dag)
 t3 = DummyOperator(task_id="end", dag=dag)
 t1 >> t2 >> t3
+
+
+class HelloOperator(BaseOperator):
+    template_fields = ("name",)
+
+    @apply_defaults
+    def __init__(self, name, *args, **kwargs):
+        super(HelloOperator, self).__init__(*args, **kwargs)
+        self.name = name
+
+    def execute(self, context):
+        self.log.info("hello %s", self.name)
+        return "hi " + self.name + " from " + self.owner
+
+
+t3 >> HelloOperator(task_id="hello", name="{{ dag.dag_id }}", dag=dag)
 assert days_ago(1) < datetime.now(days_ago(1).tzinfo)
 '''
 
@@ -314,6 +335,7 @@ def test_airflow1_dag_file_runs(tmp_path: Path) -> None:
     assert record.state == "success"
     assert services.xcom_get("legacy", record.run_id, "print_date", "return_value", -1) == [(-1, "2016-06-05")]
     assert services.xcom_get("legacy", record.run_id, "greet", "return_value", -1) == [(-1, "hello 2016-05-29")]
+    assert services.xcom_get("legacy", record.run_id, "hello", "return_value", -1) == [(-1, "hi legacy from airflow")]
 
 
 def test_airflow3_dag_file_runs_in_a_fresh_interpreter(tmp_path: Path) -> None:
