@@ -86,13 +86,17 @@ class SyncLoop:
 
     def _sync(self, parts: set[str]) -> None:
         """DAGs and plugins now, in this thread; requirements in the background part."""
-        self.syncer.sync(parts - {"requirements"})
+        for line in self.syncer.sync(parts - {"requirements"}):
+            if ": unchanged" not in line:
+                log.info("%s", line)
         if "requirements" in parts:
             self.requirements.request()
 
     def _sync_requirements(self) -> None:
         try:
-            self.syncer.sync({"requirements"})
+            for line in self.syncer.sync({"requirements"}):
+                if ": unchanged" not in line:
+                    log.info("%s", line)
         except Exception as exc:  # noqa: BLE001 - reported like a failed step, retried at reconcile
             log.error("dag_sync requirements step failed: %s", exc)
             update_status(self.syncer.cfg.home, "loop", {"state": "failed", "error": str(exc)})
