@@ -64,6 +64,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "zombie_threshold": _k(60.0, float, False, "Seconds without heartbeat before a try is a zombie."),
         "task_queued_timeout": _k(600.0, float, True, "Seconds a try may stay queued before requeue."),
         "heartbeat_interval": _k(5.0, float, False, "Seconds between task heartbeats."),
+        "task_kill_grace": _k(10.0, float, False, "Seconds past execution_timeout before the executor kills a try."),
+        "max_dagruns_to_create_per_loop": _k(10, int, True, "DAGs whose due runs one scheduler loop creates."),
+        "reconcile_interval": _k(1.0, float, False, "Seconds between full checks of active task instances."),
     },
     "smtp": {
         "smtp_host": _k("localhost", str, True, "SMTP server for failure/retry e-mail."),

@@ -81,7 +81,16 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
     if task.is_mapped:
         data["map_literal_length"] = task.literal_length()  # type: ignore[attr-defined]
         data["map_xcom_sources"] = task.xcom_sources()  # type: ignore[attr-defined]
+        data["map_mode"] = task.mode  # type: ignore[attr-defined]
+        data["map_literal_lengths"] = _literal_lengths(task)
     return data
+
+
+def _literal_lengths(task: Any) -> list[int]:
+    """Lengths of a mapped task's literal inputs (the scheduler multiplies them with XCom lengths)."""
+    from runtime.sdk.xcom_arg import find_xcom_args
+
+    return [len(v) for v in task.expand_input.values() if not find_xcom_args(v) and hasattr(v, "__len__")]
 
 
 def _secs_or_num(value: Any) -> float | None:

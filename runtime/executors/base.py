@@ -1,0 +1,56 @@
+"""The executor interface: the scheduler queues tries and callbacks, and collects how tries ended."""
+
+from __future__ import annotations
+
+import time
+
+from runtime.executors.messages import CallbackWork, TaskEvent, TaskWork
+
+
+class BaseExecutor:
+    """Runs claimed tries somewhere; subclasses say where. Hooks do nothing by default."""
+
+    def __init__(self, parallelism: int = 32) -> None:
+        self.parallelism = parallelism
+        self.running: dict[int, TaskWork] = {}  # ti_id -> work sent and not yet reported
+
+    def start(self) -> None:
+        """Get ready to run tries (start worker processes, open queues)."""
+
+    def queue(self, work: TaskWork) -> None:
+        """Send one try; it runs only if its claim wins."""
+        raise NotImplementedError
+
+    def queue_callback(self, callback: CallbackWork) -> None:
+        """Run a DAG-level callback in a child process (never in the scheduler)."""
+        raise NotImplementedError
+
+    def sync(self) -> list[TaskEvent]:
+        """Events of tries that ended since the last call."""
+        raise NotImplementedError
+
+    def heartbeat(self) -> None:
+        """Periodic housekeeping (the local executor stamps heartbeats in its own process)."""
+
+    def wait(self, timeout: float) -> None:
+        """Block until an event may be ready or ``timeout`` seconds passed."""
+        time.sleep(max(0.0, timeout))
+
+    def terminate(self, ti_id: int) -> None:
+        """Kill the try of ``ti_id`` if it runs here."""
+
+    def end(self) -> None:
+        """Stop, waiting for nothing: running tries are killed."""
+
+    @property
+    def open_slots(self) -> int:
+        """How many more tries may be queued now."""
+        return max(0, self.parallelism - len(self.running))
+
+    def forget(self, events: list[TaskEvent]) -> list[TaskEvent]:
+        """Drop reported tries from ``running``; returns ``events``."""
+        for event in events:
+            work = self.running.get(event.ti_id)
+            if work is not None and work.try_number == event.try_number:
+                del self.running[event.ti_id]
+        return events

@@ -1,0 +1,150 @@
+"""LocalExecutor: tries run in children forked from a warm parent process (the fork server).
+
+The scheduler side only writes work lines to a socket and reads event lines back; it never
+imports user code. If the fork server dies, its running tries are reported as crashed and a
+new one is started on the next queue.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import pickle
+import select
+import socket
+import subprocess
+import sys
+from typing import Any
+
+from runtime.executors.base import BaseExecutor
+from runtime.executors.messages import CallbackWork, TaskEvent, TaskWork, decode
+from runtime.settings import Settings
+
+
+class LocalExecutor(BaseExecutor):
+    """Runs up to ``core.parallelism`` tries at once in forked child processes."""
+
+    def __init__(self, settings: Settings, parallelism: int | None = None) -> None:
+        super().__init__(parallelism or int(settings.get("core", "parallelism")))
+        self.settings = settings
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.sock: socket.socket | None = None
+        self._inbuf = b""
+        self._outbuf = bytearray()
+        self._lost: list[TaskEvent] = []
+
+    def start(self) -> None:
+        """Start the fork server and hand it the settings."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        cmd = [sys.executable, "-m", "runtime.executors.forkserver", str(theirs.fileno())]
+        self.proc = subprocess.Popen(cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        theirs.close()
+        self.sock = ours
+        blob = base64.b64encode(pickle.dumps(self.settings)).decode()
+        self.sock.sendall(json.dumps({"settings": blob}).encode() + b"\n")
+        self.sock.setblocking(False)
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the fork server."""
+        return self.proc.pid if self.proc else None
+
+    def queue(self, work: TaskWork) -> None:
+        self.running[work.ti_id] = work
+        self._send(work.encode())
+
+    def queue_callback(self, callback: CallbackWork) -> None:
+        self._send(callback.encode())
+
+    def terminate(self, ti_id: int) -> None:
+        if ti_id in self.running:
+            self._send(json.dumps({"v": 1, "op": "kill", "ti_id": ti_id}).encode() + b"\n")
+
+    def _send(self, data: bytes) -> None:
+        if self.sock is None:
+            self.start()
+        self._outbuf += data
+
+    def flush(self) -> None:
+        """Write buffered lines (blocking until the fork server has taken them)."""
+        if not self._outbuf or self.sock is None:
+            return
+        try:
+            self.sock.setblocking(True)
+            self.sock.sendall(bytes(self._outbuf))
+        except OSError:
+            self._died()
+        finally:
+            self._outbuf.clear()
+            if self.sock is not None:
+                self.sock.setblocking(False)
+
+    def sync(self) -> list[TaskEvent]:
+        """Send what is buffered and collect every event that arrived."""
+        self.flush()
+        events = self._read() if self.sock is not None else []
+        events, self._lost = events + self._lost, []
+        return self.forget(events)
+
+    def _read(self) -> list[TaskEvent]:
+        assert self.sock is not None
+        while True:
+            try:
+                chunk = self.sock.recv(1 << 18)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                events = self._parse()
+                self._died()
+                return events
+            self._inbuf += chunk
+        return self._parse()
+
+    def _parse(self) -> list[TaskEvent]:
+        *lines, self._inbuf = self._inbuf.split(b"\n")
+        out = [decode(line) for line in lines if line.strip()]
+        return [e for e in out if isinstance(e, TaskEvent)]
+
+    def _died(self) -> None:
+        """The fork server is gone: its running tries crashed; the next queue starts a new one."""
+        self._close()
+        message = "the local executor's process died while the try ran"
+        self._lost.extend(TaskEvent(ti_id=w.ti_id, try_number=w.try_number, outcome="crashed", error=message)
+                          for w in self.running.values())
+
+    def wait(self, timeout: float) -> None:
+        """Block until an event arrives (the socket is readable) or ``timeout`` passes."""
+        self.flush()
+        if self.sock is None:
+            select.select([], [], [], timeout)
+            return
+        select.select([self.sock], [], [], max(0.0, timeout))
+
+    def fileno(self) -> int:
+        """The socket to wait on (select) for events."""
+        return self.sock.fileno() if self.sock else -1
+
+    def end(self) -> None:
+        """Stop the fork server (it kills its running children)."""
+        if self.sock is not None:
+            self._send(json.dumps({"v": 1, "op": "stop"}).encode() + b"\n")
+            self.flush()
+        self._close()
+
+    def _close(self) -> None:
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            _stop(proc)
+
+
+def _stop(proc: subprocess.Popen[Any]) -> None:
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)

@@ -1,0 +1,109 @@
+"""Messages between the scheduler and an executor: frozen dataclasses that encode to JSON.
+
+A message is only a hint: the try it names runs only if its claim (a compare-and-set of the
+task instance from queued to running, for this try number) wins in the database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+from runtime.sdk import timezone
+
+VERSION = 1
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO text of an aware datetime (None stays None)."""
+    return None if value is None else timezone.to_utc(value).isoformat()
+
+
+def parse_iso(value: str | None) -> datetime | None:
+    """The aware UTC datetime of ISO text (None stays None)."""
+    return None if value is None else timezone.to_utc(datetime.fromisoformat(value))
+
+
+class _Codec:
+    """JSON line encoding with a kind and a version field."""
+
+    kind: ClassVar[str] = ""
+
+    def encode(self) -> bytes:
+        """One JSON line."""
+        body = dataclasses.asdict(self)  # type: ignore[call-overload]
+        return json.dumps({"v": VERSION, "kind": self.kind, **body}, default=str).encode() + b"\n"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        """Build from a decoded line (unknown fields are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass(frozen=True)
+class TaskWork(_Codec):
+    """Run try ``try_number`` of task instance ``ti_id``."""
+
+    kind: ClassVar[str] = "task"
+    ti_id: int
+    dag_id: str
+    task_id: str
+    run_id: str
+    map_index: int
+    try_number: int
+    max_tries: int
+    fileloc: str
+    run: dict[str, Any]  # DagRunInfo fields, datetimes as ISO text
+    first_try_start: str | None = None
+    execution_timeout: float | None = None
+
+    @property
+    def label(self) -> str:
+        """``dag.task[map] run try`` for logs and messages."""
+        index = "" if self.map_index < 0 else f"[{self.map_index}]"
+        return f"{self.dag_id}.{self.task_id}{index} {self.run_id} try {self.try_number}"
+
+
+@dataclass(frozen=True)
+class CallbackWork(_Codec):
+    """Call a DAG's on_success_callback / on_failure_callback for a finished run."""
+
+    kind: ClassVar[str] = "callback"
+    dag_id: str
+    fileloc: str
+    run: dict[str, Any]
+    state: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class TaskEvent(_Codec):
+    """How a try ended: a result from the task, or the death of its process."""
+
+    kind: ClassVar[str] = "event"
+    ti_id: int
+    try_number: int
+    outcome: str  # "result" | "crashed" | "unclaimed"
+    state: str | None = None
+    error: str | None = None
+    next_attempt_at: str | None = None
+    skip_task_ids: list[str] = field(default_factory=list)
+    rendered_fields: dict[str, Any] = field(default_factory=dict)
+    start_date: str | None = None
+    end_date: str | None = None
+    pid: int | None = None
+    hostname: str | None = None
+
+
+def decode(line: bytes | str) -> TaskWork | CallbackWork | TaskEvent | dict[str, Any]:
+    """The message of one JSON line (a plain dict for control messages)."""
+    data = json.loads(line)
+    if data.get("v") != VERSION:
+        raise ValueError(f"message version {data.get('v')!r} is not {VERSION}")
+    kinds = {c.kind: c for c in (TaskWork, CallbackWork, TaskEvent)}
+    kind = kinds.get(data.get("kind", ""))
+    return kind.from_dict(data) if kind else data

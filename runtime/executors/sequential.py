@@ -1,0 +1,91 @@
+"""Runs each try in the scheduler's own process, one at a time: for tests and ``dags test``-like runs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+from collections.abc import Iterator
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from runtime.executors import taskproc
+from runtime.executors.base import BaseExecutor
+from runtime.executors.messages import CallbackWork, TaskEvent, TaskWork
+from runtime.sdk import timezone
+from runtime.settings import Settings
+from runtime.store.session import transaction
+
+
+class SequentialExecutor(BaseExecutor):
+    """In-process executor (Airflow's SequentialExecutor): user code runs in this process."""
+
+    def __init__(self, settings: Settings, session_factory: sessionmaker[Session]) -> None:
+        super().__init__(parallelism=1)
+        self.settings = settings
+        self.session_factory = session_factory
+        self.dag_files = taskproc.DagFiles()
+        self.hostname = socket.gethostname()
+        self._pending: list[TaskWork | CallbackWork] = []
+
+    def queue(self, work: TaskWork) -> None:
+        self.running[work.ti_id] = work
+        self._pending.append(work)
+
+    def queue_callback(self, callback: CallbackWork) -> None:
+        self._pending.append(callback)
+
+    def wait(self, timeout: float) -> None:
+        """Sleep only when nothing is queued (queued tries run in the next ``sync``)."""
+        if not self._pending:
+            super().wait(timeout)
+
+    def sync(self) -> list[TaskEvent]:
+        """Run everything queued, then report."""
+        pending, self._pending = self._pending, []
+        events = [e for e in (self._run(item) for item in pending) if e is not None]
+        return self.forget(events)
+
+    def _run(self, item: TaskWork | CallbackWork) -> TaskEvent | None:
+        if isinstance(item, CallbackWork):
+            _in_child(lambda: taskproc.run_callback(item, self.dag_files.get(item.fileloc, item.dag_id)))
+            return None
+        return self.run_one(item)
+
+    def run_one(self, work: TaskWork) -> TaskEvent:
+        """Claim and run one try here; an ``unclaimed`` event when the claim loses."""
+        with transaction(self.session_factory) as session:
+            won = taskproc.claim(session, [work], hostname=self.hostname, pid=os.getpid(), now=timezone.utcnow())
+        if not won:
+            return TaskEvent(ti_id=work.ti_id, try_number=work.try_number, outcome="unclaimed")
+        from runtime.worker.db_services import DbServices
+
+        with _logging_to(taskproc.work_log_path(str(self.settings.get("logging", "base_log_folder")), work)):
+            try:
+                dag = self.dag_files.get(work.fileloc, work.dag_id)
+            except Exception as exc:  # noqa: BLE001 - a missing or broken file fails the try
+                return taskproc.failed_event(work, f"cannot load DAG {work.dag_id!r}: {exc}", hostname=self.hostname)
+            return taskproc.run_work(work, dag, DbServices(self.settings, self.session_factory), hostname=self.hostname)
+
+
+@contextlib.contextmanager
+def _logging_to(path: str) -> Iterator[None]:
+    """Send this process's prints to the try's log file while it runs."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "a", encoding="utf-8") as handle, contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):
+        yield
+        sys.stdout.flush()
+
+
+def _in_child(fn: object) -> None:
+    """Run ``fn`` in a forked child and wait for it (DAG callbacks never run in the scheduler)."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        code = 0
+        try:
+            fn()  # type: ignore[operator]
+        except BaseException:  # noqa: BLE001
+            code = 1
+        os._exit(code)
+    os.waitpid(pid, 0)

@@ -1,0 +1,83 @@
+"""Step (c): move queued runs to running (within max_active_runs) and create their task instances."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from runtime.scheduler.dags import CachedDag, DagCache
+from runtime.store import cas
+from runtime.store.models import DagRun, TaskInstance
+
+
+def queued_runs(session: Session, limit: int = 100) -> list[DagRun]:
+    """Queued runs, oldest first, claimed with SKIP LOCKED on PostgreSQL."""
+    stmt = (
+        sa.select(DagRun).where(DagRun.state == "queued")
+        .order_by(DagRun.queued_at, DagRun.logical_date).limit(limit).with_for_update(skip_locked=True)
+    )
+    return list(session.scalars(stmt))
+
+
+def running_counts(session: Session) -> Counter[str]:
+    """Running runs per DAG."""
+    stmt = sa.select(DagRun.dag_id, sa.func.count(DagRun.id)).where(DagRun.state == "running").group_by(DagRun.dag_id)
+    return Counter({dag_id: int(n) for dag_id, n in session.execute(stmt)})
+
+
+def start_runs(session: Session, cache: DagCache, now: datetime, default_max_runs: int) -> list[DagRun]:
+    """Start the queued runs that fit; the runs started."""
+    started = []
+    counts = running_counts(session)
+    for run in queued_runs(session):
+        dag = cache.get(session, run.dag_id)
+        if dag is None or counts[run.dag_id] >= int(dag.get("max_active_runs", default_max_runs)):
+            continue
+        if cas.set_run_state(session, run.id, expected=["queued"], new="running", start_date=now, end_date=None,
+                             last_scheduling_decision=now):
+            counts[run.dag_id] += 1
+            create_task_instances(session, dag, run.run_id, now)
+            started.append(run)
+    return started
+
+
+def create_task_instances(session: Session, dag: CachedDag, run_id: str, now: datetime) -> int:
+    """Insert the task instances a run lacks (a new run, or a DAG that gained tasks); the number inserted."""
+    stmt = sa.select(TaskInstance.task_id).where(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == run_id)
+    existing = set(session.scalars(stmt))
+    rows = [row for tid, task in dag.sdag.tasks.items() if tid not in existing for row in _rows(dag, run_id, task, now)]
+    if rows:
+        session.execute(sa.insert(TaskInstance), rows)
+    _mark_removed(session, dag, run_id, existing - set(dag.sdag.tasks), now)
+    return len(rows)
+
+
+def _rows(dag: CachedDag, run_id: str, task: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+    """One row per instance: mapped tasks with literal inputs expand now; none at all is one skipped row."""
+    base = {
+        "dag_id": dag.dag_id, "run_id": run_id, "task_id": task["task_id"], "state": None, "try_number": 0,
+        "max_tries": int(task.get("retries") or 0), "operator": task.get("operator"),
+        "pool": task.get("pool") or "default_pool", "pool_slots": int(task.get("pool_slots") or 1),
+        "priority_weight": int(task.get("priority_weight_total") or task.get("priority_weight") or 1),
+        "queue": task.get("queue"), "map_index": -1, "updated_at": now,
+    }
+    length = task.get("map_literal_length") if task.get("is_mapped") else None
+    if length is None:
+        return [base]
+    if length == 0:
+        return [{**base, "state": "skipped", "start_date": now, "end_date": now}]
+    return [{**base, "map_index": i} for i in range(int(length))]
+
+
+def _mark_removed(session: Session, dag: CachedDag, run_id: str, gone: set[str], now: datetime) -> None:
+    """Task instances whose task left the DAG and never ran become ``removed``."""
+    if not gone:
+        return
+    stmt = sa.select(TaskInstance.id).where(
+        TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id.in_(sorted(gone))
+    )
+    cas.set_ti_states(session, list(session.scalars(stmt)), expected=[None, "scheduled"], new="removed", end_date=now)
