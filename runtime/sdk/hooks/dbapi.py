@@ -183,7 +183,7 @@ class DbApiHook(BaseHook):
 
     def get_pandas_df(self, sql: str, parameters: Any = None, **kwargs: Any) -> Any:
         """The SQL's result as a pandas DataFrame (needs pandas in requirements.txt)."""
-        import pandas
+        import pandas  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
         with closing(self.get_conn()) as conn:
             return pandas.read_sql(sql, con=conn, params=parameters, **kwargs)

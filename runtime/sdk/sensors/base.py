@@ -114,9 +114,10 @@ class BaseSensorOperator(BaseOperator):
             if value:
                 print("Success criteria met. Exiting.")
                 return value.xcom_value if isinstance(value, PokeReturnValue) else None
-            now = timezone.utcnow()
+            now: datetime = timezone.utcnow()
             if timed_out(started, now, self.timeout):
-                raise AirflowSensorTimeout(f"Sensor has timed out; run duration of {(now - started).total_seconds():.1f} seconds exceeds the specified timeout of {self.timeout}.")
+                elapsed = (now - started).total_seconds()
+                raise AirflowSensorTimeout(f"Sensor has timed out; run duration of {elapsed:.1f} seconds exceeds the specified timeout of {self.timeout}.")
             interval = self._interval(started, now, poke_count)
             if self.reschedule:
                 raise AirflowRescheduleException(now + timedelta(seconds=interval))

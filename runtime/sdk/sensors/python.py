@@ -40,7 +40,7 @@ class PythonSensor(BaseSensorOperator):
         return value if isinstance(value, PokeReturnValue) else PokeReturnValue(bool(value))
 
 
-class _SensorDecoratedOperator(_DecoratedMixin, PythonSensor):
+class _SensorDecoratedOperator(_DecoratedMixin, PythonSensor):  # type: ignore[misc]
     """``@task.sensor``: the function is the poke; a PokeReturnValue's xcom_value is its result."""
 
     custom_operator_name = "@task.sensor"
