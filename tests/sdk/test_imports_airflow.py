@@ -402,3 +402,19 @@ def test_models_outside_a_task_read_the_environment(monkeypatch: pytest.MonkeyPa
     conn = Connection(conn_id="x", uri="mysql://root:pw@db.example:3306/sales")
     assert (conn.conn_type, conn.host, conn.port, conn.schema, conn.password) == ("mysql", "db.example", 3306, "sales", "pw")
     assert Connection(conn_id="y", conn_type="http", extra={"k": 1}).extra_dejson == {"k": 1}
+
+
+def test_hook_stays_out_when_apache_airflow_is_installed(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    (site / "airflow").mkdir(parents=True)
+    (site / "airflow" / "__init__.py").write_text("REAL = True\n")
+    result = run_python(f"""
+        import sys
+        sys.path.insert(0, {str(site)!r})
+        from runtime.compat import airflow_installed, install_import_hook
+        print(airflow_installed(), install_import_hook())
+        import airflow
+        print(airflow.REAL)
+    """, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "False", "True"]
