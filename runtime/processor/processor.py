@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import logging
 import os
 import threading
 import time
@@ -23,6 +24,8 @@ from runtime.processor.parse import ParseJob, ParseLimits, ParseOutcome, parse_i
 from runtime.sdk import timezone
 from runtime.settings import Settings
 from runtime.store.session import transaction
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,14 @@ class DagProcessor:
         while not stop_event.is_set():
             now = clock()
             if self.needs_scan(now):
-                self.run_once(now)
+                try:
+                    stats = self.run_once(now)
+                except Exception:  # a database hiccup must not end the loop; the next scan retries
+                    log.exception("DAG folder scan of %s failed", self.dags_folder)
+                    self._last_scan = now
+                else:
+                    if stats.parsed or stats.dags_deactivated:
+                        log.info("DAG processor: %s", stats)
             stop_event.wait(min(poll, self.interval))
 
     # --- helpers ------------------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -275,3 +277,54 @@ def test_examples_folder_is_included_when_asked(store: Any, tmp_path: Path) -> N
     processor.include_examples = True
     stats = processor.run_once(NOW)
     assert stats.errors == 0 and stats.dags_updated >= 1
+
+
+AIRFLOW_FILE = """
+import pendulum
+from airflow import DAG
+from airflow.operators.bash import BashOperator
+from airflow.operators.python import PythonOperator
+
+with DAG("airflow_style", schedule="0 6 * * *", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+         catchup=False, tags=["etl"], default_args={"owner": "data"}) as dag:
+    BashOperator(task_id="extract", bash_command="echo {{ ds }}") >> PythonOperator(
+        task_id="load", python_callable=lambda: None
+    )
+"""
+
+
+def test_unmodified_airflow_file_is_stored(store: Any, tmp_path: Path) -> None:
+    root = tmp_path / "dags"
+    write(root / "etl.py", AIRFLOW_FILE)
+    assert make_processor(store, root).run_once(NOW).errors == 0, import_errors(store)
+    row = dags(store)["airflow_style"]
+    assert (row.owners, row.tags, row.timetable_description) == ("data", ["etl"], "0 6 * * *")
+    assert [t["task_id"] for t in serialized(store)["airflow_style"]["tasks"]] == ["extract", "load"]
+
+
+def test_large_dag_comes_back_whole_through_the_pipe(store: Any, tmp_path: Path) -> None:
+    """A serialized DAG far bigger than a pipe buffer (64 KiB) is read while the child writes it."""
+    root = tmp_path / "dags"
+    write(root / "big.py", dag_source("big", tasks=600))
+    write(root / "small.py", dag_source("small"))
+    stats = make_processor(store, root).run_once(NOW)
+    assert stats.errors == 0
+    assert len(serialized(store)["big"]["tasks"]) == 600
+
+
+def test_run_forever_scans_until_stopped(store: Any, folder: Path) -> None:
+    processor = make_processor(store, folder, scheduler__dag_dir_list_interval=0.05)
+    stop = threading.Event()
+    thread = threading.Thread(target=processor.run_forever, args=(stop,), kwargs={"poll": 0.05})
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while active(store) != {"a", "b", "c"} and time.monotonic() < deadline:
+            time.sleep(0.05)
+        write(folder / "late.py", dag_source("late"))
+        while "late" not in active(store) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive() and active(store) == {"a", "b", "c", "late"}
