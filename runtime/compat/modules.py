@@ -7,6 +7,8 @@ Parents of listed modules (``airflow.providers``, ...) exist as empty packages.
 
 from __future__ import annotations
 
+import functools
+
 _OPS = "runtime.sdk.operators"
 _SENS = "runtime.sdk.sensors"
 _API = "runtime.compat.api"
@@ -144,6 +146,7 @@ MODULES: dict[str, tuple[str, ...]] = {
 }
 
 
+@functools.cache
 def packages() -> frozenset[str]:
     """Every supported module and each of its parents."""
     names: set[str] = set()
