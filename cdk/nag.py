@@ -6,7 +6,9 @@ from aws_cdk import Acknowledgment, Stack, Validations
 from aws_cdk import aws_s3 as s3
 from constructs import IConstruct
 
+from cdk.service.infrastructure import WindsockService
 from cdk.settings import Settings
+from cdk.stack import WindsockStack
 
 
 def _ack(scope: IConstruct, rule: str, reason: str) -> None:
@@ -21,9 +23,9 @@ def _logical_id(bucket: s3.IBucket) -> str:
     return Stack.of(bucket).get_logical_id(child)
 
 
-def acknowledge_findings(stack) -> None:  # noqa: ANN001 - WindsockStack (import cycle)
+def acknowledge_findings(stack: WindsockStack) -> None:
     """Acknowledge the findings that are deliberate in this design; docs/deployment.md repeats why."""
-    settings: Settings = stack.settings
+    settings = stack.settings
     for service in stack.services.values():
         _ack_service(service, bucket_id=_logical_id(stack.storage.bucket))
     _ack(
@@ -63,7 +65,7 @@ def acknowledge_findings(stack) -> None:  # noqa: ANN001 - WindsockStack (import
         )
 
 
-def _ack_service(service, *, bucket_id: str) -> None:  # noqa: ANN001 - WindsockService
+def _ack_service(service: WindsockService, *, bucket_id: str) -> None:
     """Findings every Windsock service shares."""
     _ack(
         service.task_definition,
@@ -85,7 +87,7 @@ def _ack_service(service, *, bucket_id: str) -> None:  # noqa: ANN001 - Windsock
     )
 
 
-def _ack_database(stack, settings: Settings) -> None:  # noqa: ANN001 - WindsockStack
+def _ack_database(stack: WindsockStack, settings: Settings) -> None:
     """Database findings that depend on the chosen settings."""
     instance = stack.database.instance
     _ack(

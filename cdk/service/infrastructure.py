@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from aws_cdk import Duration
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -85,7 +86,7 @@ class WindsockService(Construct):
         )
 
     @property
-    def task_role(self):  # noqa: ANN201 - iam.IRole
+    def task_role(self) -> iam.IRole:
         """The role the application code in the container runs with."""
         return self.task_definition.task_role
 
