@@ -32,6 +32,7 @@ def register(tree: Any) -> None:
 
 
 def _source_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags that override where ``sync once|run`` reads from."""
     parser.add_argument("--bucket", help="S3 bucket (default: $WINDSOCK_S3_BUCKET)")
     parser.add_argument("--prefix", help="Key prefix of the environment (default: $WINDSOCK_S3_PREFIX)")
     parser.add_argument("--queue-url", help="SQS queue of S3 events (default: $WINDSOCK_SYNC_QUEUE_URL)")
@@ -40,6 +41,7 @@ def _source_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _register_deploy(dags: Any) -> None:
+    """Add ``dags deploy`` to the ``dags`` group."""
     deploy = dags.add_parser("deploy", help="Upload a local DAG folder to S3 (only what changed)")
     deploy.add_argument("local_dir", metavar="LOCAL_DIR", help="Local folder with DAG files")
     deploy.add_argument("--bucket", required=True, help="S3 bucket of the environment")
@@ -120,6 +122,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _print_section(name: str, values: dict[str, Any]) -> None:
+    """Print one status section: state, fields, then the error and pip's output tail."""
     print(f"[{name}] {values.get('state', '?')}")
     for key in sorted(values):
         if key in ("state", "error"):
@@ -135,6 +138,7 @@ def _print_section(name: str, values: dict[str, Any]) -> None:
 
 
 def _show(key: str, value: Any) -> str:
+    """A status value for humans (timestamps as UTC)."""
     if key.endswith("_at") and isinstance(value, (int, float)):
         return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(value))
     return str(value)

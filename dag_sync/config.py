@@ -123,16 +123,19 @@ class SyncConfig:
 
 
 def _clean_prefix(value: str) -> str:
+    """A key prefix without surrounding blanks and slashes."""
     return value.strip().strip("/")
 
 
 def _tunables(env: Mapping[str, str]) -> dict[str, Any]:
+    """The numeric WINDSOCK_SYNC_* knobs, parsed and typed."""
     floats = {name: _number(env, var, default, float) for name, (var, default) in _FLOATS.items()}
     ints = {name: int(_number(env, var, default, int)) for name, (var, default) in _INTS.items()}
     return {**floats, **ints}
 
 
 def _number(env: Mapping[str, str], var: str, default: float, typ: type[float] | type[int]) -> float:
+    """One non-negative number from the environment; ConfigError names the variable."""
     raw = env.get(var)
     if raw is None or raw.strip() == "":
         return default

@@ -39,6 +39,7 @@ def local_files(root: Path) -> dict[str, Path]:
 
 
 def _skipped(parts: tuple[str, ...]) -> bool:
+    """True for caches, hidden folders and hidden files other than .airflowignore."""
     *dirs, name = parts
     if any(d in _SKIP_DIRS or d.startswith(".") for d in dirs):
         return True
@@ -85,11 +86,13 @@ def deploy(s3: Any, root: Path, bucket: str, key_prefix: str, delete: bool = Fal
 
 
 def _put(s3: Any, path: Path, bucket: str, key: str) -> None:
+    """Upload one file in a single part (so its ETag is its MD5)."""
     with s3io.translated(f"cannot upload to s3://{bucket}/{key}"), open(path, "rb") as body:
         s3.put_object(Bucket=bucket, Key=key, Body=body)
 
 
 def _delete(s3: Any, bucket: str, keys: list[str]) -> None:
+    """Delete keys, 1 000 per request."""
     with s3io.translated(f"cannot delete from s3://{bucket}"):
         for start in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[start:start + 1000]]

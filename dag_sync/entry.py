@@ -52,6 +52,7 @@ def component_pythonpath(cfg: SyncConfig, existing: str = "") -> str:
 
 
 def _tolerant(step: Callable[[], str]) -> None:
+    """Run a step whose failure is recorded in the status but must not stop the start."""
     try:
         log.info("%s", step())
     except (PluginsError, RequirementsError) as exc:

@@ -46,6 +46,7 @@ def parse_body(body: str) -> list[ObjectEvent]:
 
 
 def _record(rec: Any) -> ObjectEvent | None:
+    """The object event of one S3 notification record (None when malformed)."""
     try:
         s3 = rec["s3"]
         return ObjectEvent(s3["bucket"]["name"], unquote_plus(s3["object"]["key"]))
@@ -54,6 +55,7 @@ def _record(rec: Any) -> ObjectEvent | None:
 
 
 def _eventbridge(detail: dict[str, Any]) -> list[ObjectEvent]:
+    """The object event of an EventBridge S3 event detail."""
     try:
         return [ObjectEvent(detail["bucket"]["name"], detail["object"]["key"])]
     except (KeyError, TypeError):
@@ -72,6 +74,7 @@ def parts_touched(cfg: SyncConfig, events: Iterable[ObjectEvent]) -> set[str]:
 
 
 def _part(cfg: SyncConfig, key: str) -> str | None:
+    """The sync part an S3 key belongs to, or None."""
     if key.startswith(cfg.wheelhouse_prefix):
         return None  # our own wheel uploads
     if key == cfg.key(cfg.requirements_path):
@@ -115,5 +118,6 @@ class QueueSource:
         return parts_touched(self.cfg, events)
 
     def _delete(self, messages: list[dict[str, Any]]) -> None:
+        """Delete received messages in one batch."""
         entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
         self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)

@@ -84,17 +84,21 @@ class PrivateQueue:
         return doomed
 
     def _stale(self, url: str, max_age: float) -> bool:
+        """True when the queue at ``url`` has a stale heartbeat."""
         return is_stale(self.sqs.list_queue_tags(QueueUrl=url).get("Tags", {}), self.clock(), max_age)
 
     def _subscriptions(self) -> list[dict[str, Any]]:
+        """Every subscription of the topic."""
         pages = self.sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=self.topic_arn)
         return [sub for page in pages for sub in page.get("Subscriptions", [])]
 
     def _arn(self, url: str) -> str:
+        """The ARN of a queue."""
         attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
         return str(attrs["Attributes"]["QueueArn"])
 
     def _policy(self, queue_arn: str) -> str:
+        """Queue policy letting only our topic send to the queue."""
         return json.dumps({"Version": "2012-10-17", "Statement": [{
             "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"}, "Action": "sqs:SendMessage",
             "Resource": queue_arn, "Condition": {"ArnEquals": {"aws:SourceArn": self.topic_arn}}}]})

@@ -152,6 +152,7 @@ def flip(link: Path, target: Path) -> None:
 
 
 def _adopt_plain_dir(link: Path) -> None:
+    """Make room for the symlink at ``link`` on a first sync."""
     # First sync on a machine where the folder already exists as a real directory: an empty
     # one is replaced; one with files is the user's, and we refuse rather than delete it.
     if link.is_symlink() or not link.exists():
@@ -176,6 +177,7 @@ def prune(root: Path, keep: int, active: Path) -> list[Path]:
 
 
 def _seq(path: Path) -> int:
+    """The sequence number in a generation directory name (-1 if none)."""
     try:
         return int(path.name[1:].split("-", 1)[0])
     except ValueError:

@@ -35,6 +35,7 @@ class BackgroundPart:
             self._thread.start()
 
     def _drain(self) -> None:
+        """Run the work until no request is pending."""
         while True:
             with self._lock:
                 if not self._pending:
@@ -93,6 +94,7 @@ class SyncLoop:
             self.requirements.request()
 
     def _sync_requirements(self) -> None:
+        """The background requirements step; failures are logged and recorded."""
         try:
             for line in self.syncer.sync({"requirements"}):
                 if ": unchanged" not in line:
@@ -128,6 +130,7 @@ class SyncLoop:
                 update_status(self.syncer.cfg.home, "loop", {"state": "ok", "error": None})
 
     def _failed(self, exc: Exception) -> None:
+        """Log and record a failed step, then back off."""
         log.error("dag_sync step failed: %s", exc)
         update_status(self.syncer.cfg.home, "loop", {"state": "failed", "error": str(exc)})
         self.stopped.wait(_BACKOFF_SECONDS)

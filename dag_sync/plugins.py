@@ -77,6 +77,7 @@ def extract(zip_path: Path, root: Path, max_bytes: int, info: Mapping[str, objec
 
 
 def _extract_all(archive: zipfile.ZipFile, staging: Path) -> None:
+    """Write every entry into ``staging``; remove it all on any failure."""
     staging.mkdir(parents=True)
     try:
         for info in archive.infolist():

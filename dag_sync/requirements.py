@@ -73,6 +73,7 @@ def constraints_text() -> str:
 
 
 def _valid_version(version: str) -> bool:
+    """True when ``version`` is a PEP 440 version (pip rejects others in constraints)."""
     try:
         from packaging.version import InvalidVersion, Version
     except ImportError:  # pip always vendors it
@@ -94,6 +95,7 @@ def error_line(output: str, text: bytes) -> int | None:
 
 
 def _line_by_name(output: str, lines: list[str]) -> int | None:
+    """The first requirements line whose package name appears in pip's errors."""
     error_text = "\n".join(line for line in output.splitlines() if "ERROR" in line or "error" in line)
     for number, line in enumerate(lines, start=1):
         name = re.split(r"[\s<>=!~;\[@]", line.split("#", 1)[0].strip(), maxsplit=1)[0]
@@ -135,12 +137,15 @@ class Installer:
         return Path(self.cfg.site_dir.resolve()).name.removeprefix("site-")
 
     def _wheelhouse(self, sha: str) -> Path:
+        """Local folder of the wheels for one requirements hash."""
         return self.root / "wheelhouse" / sha[:16]
 
     def _wheels(self, sha: str) -> list[str]:
+        """The wheel files in the local wheelhouse of ``sha``."""
         return sorted(str(p) for p in self._wheelhouse(sha).glob("*.whl"))
 
     def _remote(self, sha: str) -> str:
+        """S3 key prefix of the shared wheelhouse for ``sha`` on this interpreter/platform."""
         return f"{self.cfg.wheelhouse_prefix}{sha}/{env_tag()}/"
 
     def _fill_wheelhouse(self, sha: str, text: bytes) -> str:
@@ -157,6 +162,7 @@ class Installer:
         return "built"
 
     def _download_wheelhouse(self, sha: str, house: Path) -> bool:
+        """Fetch a complete shared wheelhouse (index first); False when there is none."""
         found = s3io.get_bytes(self.s3, self.cfg.bucket, self._remote(sha) + INDEX)
         if found is None:
             return False
@@ -194,6 +200,7 @@ class Installer:
             self._fail(args[0], done.stdout + done.stderr, text)
 
     def _fail(self, verb: str, output: str, text: bytes) -> NoReturn:
+        """Raise RequirementsError with pip's first ERROR line, the line number and the output."""
         line = error_line(output, text)
         errors = [ln.strip() for ln in output.splitlines() if ln.startswith("ERROR")]
         where = f" (requirements.txt line {line})" if line else ""
@@ -201,11 +208,13 @@ class Installer:
         raise RequirementsError(f"requirements.txt not installed{where}: {reason}", output, line)
 
     def _staging(self) -> Path:
+        """A fresh staging directory for a site dir."""
         path = self.root / f".staging-{uuid.uuid4().hex[:8]}"
         path.mkdir(parents=True)
         return path
 
     def _finish(self, staging: Path, site: Path, text: bytes) -> Path:
+        """Mark a staged site dir complete and move it to its final name."""
         (staging / ".windsock_requirements.txt").write_bytes(text)
         (staging / COMPLETE).write_text("ok\n")
         if site.exists():  # a racing process in the same home finished first
@@ -215,6 +224,7 @@ class Installer:
         return site
 
     def _activate(self, installed: Installed) -> Installed:
+        """Point ``current`` at the site dir and prune old ones."""
         os.utime(installed.site)  # pruning keeps the most recently active dirs
         flip(self.cfg.site_dir, installed.site)
         self._prune(installed.site)

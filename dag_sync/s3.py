@@ -108,6 +108,7 @@ def get_bytes(s3: Any, bucket: str, key: str, version_id: str | None = None) -> 
 
 
 def _locator(bucket: str, key: str, version_id: str | None) -> dict[str, str]:
+    """Bucket/Key(/VersionId) keyword arguments for boto3."""
     loc = {"Bucket": bucket, "Key": key}
     if version_id:
         loc["VersionId"] = version_id
@@ -115,6 +116,7 @@ def _locator(bucket: str, key: str, version_id: str | None) -> dict[str, str]:
 
 
 def _is_missing(exc: BaseException | None, client_error: type) -> bool:
+    """True when a ClientError means the key does not exist."""
     # A missing key is "404"/"NoSuchKey"; a missing bucket is an error, not "no file".
     if not isinstance(exc, client_error):
         return False

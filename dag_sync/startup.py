@@ -50,6 +50,7 @@ def exported(before: Mapping[str, str], after: Mapping[str, str]) -> dict[str, s
 
 def _run(argv: list[str], environ: Mapping[str, str], timeout: float, log_path: Path,
          cwd: str) -> tuple[int | None, list[str]]:
+    """Run ``argv``, streaming output to the log; returns the exit code (None on timeout)."""
     proc = subprocess.Popen(argv, env=dict(environ), cwd=cwd, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     lines: list[str] = []
@@ -66,6 +67,7 @@ def _run(argv: list[str], environ: Mapping[str, str], timeout: float, log_path: 
 
 
 def _pump(proc: subprocess.Popen[bytes], lines: list[str], log_path: Path) -> None:
+    """Copy the script's output lines to the log file, the logger and ``lines``."""
     assert proc.stdout is not None
     with open(log_path, "a", encoding="utf-8") as out:
         for raw in proc.stdout:
@@ -76,6 +78,7 @@ def _pump(proc: subprocess.Popen[bytes], lines: list[str], log_path: Path) -> No
 
 
 def _failure_message(code: int | None, output: list[str], timeout: float) -> str:
+    """The one-line reason the start stops, with the last lines of output."""
     if code is None:
         head = f"startup script timed out after {timeout:g} s; the component will not start"
     else:
@@ -85,6 +88,7 @@ def _failure_message(code: int | None, output: list[str], timeout: float) -> str
 
 
 def _parse_env(raw: bytes) -> dict[str, str]:
+    """Parse ``env -0`` output."""
     env: dict[str, str] = {}
     for item in raw.decode("utf-8", "replace").split("\0"):
         name, sep, value = item.partition("=")

@@ -78,6 +78,7 @@ class Syncer:
         return lines
 
     def _sync_part(self, part: str) -> str:
+        """Sync one part; plugin/requirement failures become a FAILED line."""
         try:
             if part == "dags":
                 return self.sync_dags().summary()
@@ -100,6 +101,7 @@ class Syncer:
             return result
 
     def _sync_dags(self) -> DagsResult:
+        """List, plan, stage, flip and prune; the caller holds the lock."""
         current = gens.current_generation(self.cfg.dags_folder)
         before = gens.read_manifest(current)
         listing = s3io.list_prefix(self.s3, self.cfg.bucket, self.cfg.dags_key_prefix)
@@ -132,6 +134,7 @@ class Syncer:
             raise
 
     def _link_unchanged(self, current: Path | None, staging: Path, keep: list[str]) -> set[str]:
+        """Hard-link kept files into the staging dir; returns those that were linked."""
         kept = set()
         for rel in keep:
             try:
@@ -154,6 +157,7 @@ class Syncer:
             return {rel: fut.result() for rel, fut in futures.items()}
 
     def _dags_status(self, result: DagsResult | None, error: str | None = None) -> dict[str, Any]:
+        """The ``dags`` status section after a sync (or a failure)."""
         previous = read_status(self.cfg.home).get("dags", {})
         if result is None:
             return {**previous, "state": "failed", "error": error, "checked_at": self.clock()}
@@ -178,6 +182,7 @@ class Syncer:
             return line
 
     def _sync_plugins(self) -> str:
+        """Resolve plugins.zip to an extracted folder and flip the plugins link to it."""
         root = self.cfg.state_dir / "plugins"
         root.mkdir(parents=True, exist_ok=True)
         key = self.cfg.key(self.cfg.plugins_path)
@@ -210,11 +215,13 @@ class Syncer:
             tmp.unlink(missing_ok=True)
 
     def _prune_plugins(self, root: Path, target: Path, previous: Path | None) -> None:
+        """Remove plugin folders other than the active, the previous and the empty one."""
         for path in root.iterdir():
             if path not in (target, previous) and path.name != "empty":
                 shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
     def _plugins_status(self) -> dict[str, Any]:
+        """The ``plugins`` status section."""
         folder = self.cfg.plugins_folder
         return {"checked_at": self.clock(), "folder": str(folder), "active": os.path.realpath(folder),
                 "source": plug.read_info(folder)}
@@ -248,6 +255,7 @@ class Syncer:
         return (found[0], found[1].version_id) if found else (b"", None)
 
     def _install(self, text: bytes, sha: str, key: str, version: str | None) -> str:
+        """Install via the Installer and record the outcome in the status."""
         base = {"requested": sha, "key": key, "version_id": version, "checked_at": self.clock()}
         try:
             done = self.installer.ensure(text)
