@@ -125,3 +125,20 @@ def test_read_stack_outputs_of_unknown_environment_is_a_user_error(moto_endpoint
     """An env name with no stack gives one clear line, not a traceback."""
     with pytest.raises(UserError, match="Windsock-nope"):
         read_stack_outputs("nope", client(moto_endpoint, "cloudformation"))
+
+
+def test_public_subnets_mode_also_deploys(
+    deployed: dict[str, Any], moto_endpoint: str, dev_synth: Synth
+) -> None:
+    """The cheapest mode (tasks in public subnets) creates too, beside the default env in the same account."""
+    bootstrap(moto_endpoint, dev_synth)
+    template, _ = for_moto(dev_synth.json)
+    cloudformation = client(moto_endpoint, "cloudformation")
+    cloudformation.create_stack(
+        StackName=dev_synth.stack.stack_name,
+        TemplateBody=json.dumps(template),
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+    )
+    stack = wait_for(cloudformation, dev_synth.stack.stack_name)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    assert read_stack_outputs("dev", cloudformation).bucket == f"dev-{ACCOUNT}-{REGION}"
