@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Annotations, Duration
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
@@ -68,6 +68,10 @@ class WebAccess(Construct):
     def _listeners(self, certificate_arn: str) -> elbv2.ApplicationListener:
         """HTTPS listener plus an HTTP->HTTPS redirect, or a plain HTTP listener without a certificate."""
         if not self.https:
+            Annotations.of(self).add_warning_v2(
+                "windsock:web-without-https",
+                "no certificate_arn: the web UI is served over plain HTTP; pass -c certificate_arn=... for HTTPS",
+            )
             return self.load_balancer.add_listener("Http", port=80, open=False)
         self.load_balancer.add_redirect(source_port=80, target_port=443, open=False)
         return self.load_balancer.add_listener(

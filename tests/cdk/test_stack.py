@@ -420,3 +420,13 @@ def test_object_versions_are_passed_when_set(locked_down_synth: Synth) -> None:
     env = env_of(containers(locked_down_synth)["worker"])
     assert env["WINDSOCK_REQUIREMENTS_S3_OBJECT_VERSION"] == "3sL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"
     assert "WINDSOCK_PLUGINS_S3_OBJECT_VERSION" not in env
+
+
+def test_plain_http_web_access_warns_at_synth(default_synth: Synth, locked_down_synth: Synth) -> None:
+    """Without certificate_arn the synth output carries a warning that the UI is plain HTTP."""
+    from aws_cdk.assertions import Annotations
+
+    Annotations.from_stack(default_synth.stack).has_warning("*", Match.string_like_regexp("plain HTTP"))
+    Annotations.from_stack(locked_down_synth.stack).has_no_warning(
+        "*", Match.string_like_regexp("plain HTTP")
+    )
