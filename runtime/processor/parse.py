@@ -11,6 +11,7 @@ import faulthandler
 import gc
 import json
 import os
+import re
 import resource
 import selectors
 import signal
@@ -24,6 +25,7 @@ from runtime.errors import DagFileError
 
 MEMORY_EXIT_CODE = 86  # the child ran out of its address-space cap before it could report
 _READ_CHUNK = 1 << 16
+_DAG_IN_REASON = re.compile(r"DAG '([^']+)'")
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,10 @@ def _death(status: int, limits: ParseLimits) -> str:
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
-        return f"the parse process was killed by signal {sig} ({name})"
+        hint = (
+            " - out of memory? see core.dag_file_processor_memory_limit_mb" if sig == signal.SIGKILL else ""
+        )
+        return f"the parse process was killed by signal {sig} ({name}){hint}"
     code = os.WEXITSTATUS(status)
     if code == MEMORY_EXIT_CODE:
         return _memory_reason(limits.memory_mb)
@@ -222,7 +227,7 @@ def _parse(fileloc: str, memory_mb: int) -> dict[str, Any]:  # pragma: no cover 
         reason = result.error.reason
         if reason.startswith("MemoryError"):
             reason = _memory_reason(memory_mb)
-        return {"error": {"reason": reason, "line": result.error.lineno}}
+        return {"error": {"reason": reason, "line": result.error.lineno or dag_line(fileloc, reason)}}
     try:
         dags = [serialize_dag(dag) for dag in result.dags]
     except Exception as exc:  # noqa: BLE001
@@ -230,6 +235,22 @@ def _parse(fileloc: str, memory_mb: int) -> dict[str, Any]:  # pragma: no cover 
     for data in dags:
         data["fileloc"] = fileloc
     return {"dags": dags}
+
+
+def dag_line(fileloc: str, reason: str) -> int | None:
+    """For a DAG-level error without a line (a cycle, a duplicate id): the line naming that DAG's id."""
+    match = _DAG_IN_REASON.search(reason)
+    if match is None:
+        return None
+    quoted = (f"'{match.group(1)}'", f'"{match.group(1)}"')
+    try:
+        with open(fileloc, encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, 1):
+                if any(q in line for q in quoted):
+                    return number
+    except OSError:
+        return None
+    return None
 
 
 def _limit_memory(memory_mb: int) -> None:  # pragma: no cover - child

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from runtime.errors import DagFileError
 from runtime.processor.files import FileStamp
-from runtime.processor.parse import ParseOutcome
+from runtime.processor.parse import ParseOutcome, dag_line
 from runtime.sdk.serialization import dag_hash
 from runtime.store.import_errors import record_import_error
 from runtime.store.models import DagFile, DagModel, ParseImportError, SerializedDagModel
@@ -118,7 +118,10 @@ def _flag_duplicates(session: Session, outcomes: list[ParseOutcome]) -> None:
         clash = next((d["dag_id"] for d in outcome.dags if d["dag_id"] in owners), None)
         if clash is not None:
             reason = f"AirflowDagDuplicatedIdException: DAG {clash!r} is already defined in {owners[clash]}"
-            outcome.error, outcome.dags = DagFileError(outcome.fileloc, reason), []
+            outcome.error, outcome.dags = (
+                DagFileError(outcome.fileloc, reason, dag_line(outcome.fileloc, reason)),
+                [],
+            )
             continue
         owners.update((d["dag_id"], outcome.fileloc) for d in outcome.dags)
 

@@ -134,7 +134,10 @@ def test_broken_files_recorded_with_file_and_line_others_stored(store: Any, fold
     for name, (_, line, reason) in BROKEN.items():
         path = str(folder / name)
         assert errors[path].startswith(f"{path}:{line}: {reason}"), errors[path]
-    assert "cycle" in errors[str(folder / "cycle.py")].lower()
+    line = next(n for n, text in enumerate(cycle.splitlines(), 1) if "'cyc'" in text)
+    assert errors[str(folder / "cycle.py")].startswith(
+        f"{folder / 'cycle.py'}:{line}: AirflowDagCycleException"
+    )
 
 
 def test_file_that_breaks_deactivates_its_dags_and_recovers(store: Any, folder: Path) -> None:
@@ -174,7 +177,8 @@ def test_duplicate_dag_id_across_files_fails_the_second(store: Any, folder: Path
     processor = make_processor(store, folder)
     processor.run_once(NOW)
     message = import_errors(store)[str(folder / "z_dup.py")]
-    assert "AirflowDagDuplicatedIdException" in message and str(folder / "a.py") in message
+    assert message.startswith(f"{folder / 'z_dup.py'}:6: AirflowDagDuplicatedIdException: DAG 'a'")
+    assert str(folder / "a.py") in message
     assert dags(store)["a"].fileloc == str(folder / "a.py")
     (folder / "a.py").unlink()  # the id moves to the failed file once the first is gone
     processor.run_once(NOW + dt.timedelta(minutes=1))
