@@ -46,7 +46,7 @@ def failure_outcome(row: Any, dag: CachedDag | None, now: datetime) -> tuple[str
     task = dag.sdag.tasks.get(row.task_id, {}) if dag else {}
     return failures.after_failure(
         retries_=int(task.get("retries") or 0), max_tries=row.max_tries, try_number=row.try_number,
-        delay=timedelta(seconds=float(task.get("retry_delay") or 300)),
+        delay=timedelta(seconds=float(300 if task.get("retry_delay") is None else task["retry_delay"])),
         exponential=bool(task.get("retry_exponential_backoff")),
         max_delay=timedelta(seconds=float(task["max_retry_delay"])) if task.get("max_retry_delay") else None,
         key=f"{row.dag_id}#{row.task_id}#{row.run_id}#{row.map_index}", now=now,

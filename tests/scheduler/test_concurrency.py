@@ -1,0 +1,71 @@
+"""Pools, pool_slots, max_active_tasks and max_active_tis_per_dag cap concurrency (measured by the tasks)."""
+
+from __future__ import annotations
+
+from runtime.store import pools
+from runtime.store.session import transaction
+from tests.scheduler.helpers import peak
+
+SLEEPER = """
+def work(n, **ctx):
+    start = time.time()
+    time.sleep(0.3)
+    mark("spans", task=ctx["ti"].task_id, s=start, e=time.time())
+"""
+
+
+def _spans(env):
+    return [(m["s"], m["e"]) for m in env.marks("spans")]
+
+
+def test_pool_slots_cap_concurrency(env):
+    with transaction(env.factory) as s:
+        pools.set_pool(s, "small", 2)
+    env.write_dag("pooled", SLEEPER + """
+with DAG("pooled", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    for i in range(5):
+        PythonOperator(task_id=f"t{i}", python_callable=work, op_args=[i], pool="small")
+    PythonOperator(task_id="wide", python_callable=work, op_args=[9], pool="small", pool_slots=2)
+""")
+    env.sync()
+    env.trigger("pooled")
+    env.drive(env.finished("pooled"))
+    assert env.run_states("pooled") == ["success"]
+    assert len(_spans(env)) == 6
+    assert peak(_spans(env)) == 2
+
+
+def test_max_active_tasks_and_per_task_cap(env):
+    env.write_dag("capped", SLEEPER + """
+with DAG("capped", start_date=datetime(2024, 1, 1), schedule=None, max_active_tasks=3) as dag:
+    for i in range(6):
+        PythonOperator(task_id=f"t{i}", python_callable=work, op_args=[i])
+""")
+    env.write_dag("pertask", SLEEPER + """
+with DAG("pertask", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    PythonOperator.partial(task_id="m", python_callable=work, max_active_tis_per_dag=1).expand(op_args=[[1], [2], [3]])
+""")
+    env.sync()
+    env.trigger("capped")
+    env.drive(env.finished("capped"))
+    assert peak(_spans(env)) == 3
+    (env.out / "spans").unlink()
+    env.trigger("pertask")
+    env.drive(env.finished("pertask"))
+    assert env.run_states("pertask") == ["success"]
+    assert len(_spans(env)) == 3 and peak(_spans(env)) == 1
+
+
+def test_priority_weight_orders_the_queue(make):
+    env = make("local", core__parallelism=1)
+    env.write_dag("prio", """
+def record(w):
+    mark("order", w=w)
+with DAG("prio", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    for i, w in enumerate([1, 5, 3]):
+        PythonOperator(task_id=f"t{i}", python_callable=record, op_args=[w], priority_weight=w)
+""")
+    env.sync()
+    env.trigger("prio")
+    env.drive(env.finished("prio"))
+    assert [m["w"] for m in env.marks("order")] == [5, 3, 1]

@@ -1,0 +1,115 @@
+"""Retries, timeouts, killed children, zombies and stuck queued tries, done for real."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from runtime.sdk import timezone
+from runtime.store.models import TaskInstance
+from runtime.store.session import transaction
+
+
+def test_retry_waits_its_delay(env):
+    env.write_dag("rt", """
+def flaky(**ctx):
+    mark("tries", n=ctx["ti"].try_number)
+    if ctx["ti"].try_number == 1:
+        raise ValueError("first try fails")
+with DAG("rt", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    PythonOperator(task_id="t", python_callable=flaky, retries=2, retry_delay=timedelta(seconds=1))
+""")
+    env.sync()
+    env.trigger("rt")
+    env.drive(env.finished("rt"))
+    assert env.run_states("rt") == ["success"]
+    first, second = env.history("rt", "t")
+    assert (first.try_number, first.state, second.try_number, second.state) == (1, "up_for_retry", 2, "success")
+    assert "first try fails" in (first.executor_message or "")
+    assert second.start_date >= first.end_date + timedelta(seconds=1)
+    assert [m["n"] for m in env.marks("tries")] == [1, 2]
+
+
+def test_execution_timeout_kills_the_try(env):
+    env.write_dag("to", """
+with DAG("to", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    BashOperator(task_id="slow", bash_command="sleep 60", execution_timeout=timedelta(seconds=1))
+""")
+    env.sync()
+    run_id = env.trigger("to")
+    env.drive(env.finished("to"), timeout=40)
+    ti = env.tis("to")[("slow", -1)]
+    assert (ti.state, env.run_states("to")) == ("failed", ["failed"])
+    assert ti.duration < 30
+    log = env.settings.get("logging", "base_log_folder") + f"/dag_id=to/run_id={run_id}/task_id=slow/attempt=1.log"
+    assert "Timeout" in Path(log).read_text()
+
+
+def _wait_pid(env, dag_id, task_id, try_number):
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        env.step()
+        ti = env.tis(dag_id).get((task_id, -1))
+        if ti is not None and ti.state == "running" and ti.pid and ti.try_number == try_number:
+            return ti.pid
+        env.executor.wait(0.02)
+    raise AssertionError(f"no running pid: {env.states()}")
+
+
+def test_kill_9_fails_only_that_try_and_the_retry_succeeds(env):
+    env.write_dag("k9", """
+def victim(**ctx):
+    mark("tries", n=ctx["ti"].try_number, pid=os.getpid())
+    if ctx["ti"].try_number == 1:
+        time.sleep(60)
+with DAG("k9", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    a = PythonOperator(task_id="victim", python_callable=victim, retries=1, retry_delay=timedelta(seconds=0))
+    b = EmptyOperator(task_id="after")
+    a >> b
+""")
+    env.sync()
+    env.trigger("k9")
+    pid = _wait_pid(env, "k9", "victim", 1)
+    os.kill(pid, signal.SIGKILL)
+    env.drive(env.finished("k9"))
+    assert env.run_states("k9") == ["success"]
+    first, second = env.history("k9", "victim")
+    assert first.state == "up_for_retry" and "signal 9" in first.executor_message
+    assert second.state == "success" and env.tis("k9")[("after", -1)].state == "success"
+
+
+def test_zombie_without_heartbeat_is_failed(make):
+    env = make("local", scheduler__zombie_threshold=2.0, scheduler__heartbeat_interval=30.0,
+               scheduler__reconcile_interval=0.2)
+    env.write_dag("zz", """
+with DAG("zz", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    BashOperator(task_id="hang", bash_command="sleep 60")
+""")
+    env.sync()
+    env.trigger("zz")
+    _wait_pid(env, "zz", "hang", 1)
+    env.drive(env.finished("zz"), timeout=30)
+    ti = env.tis("zz")[("hang", -1)]
+    assert ti.state == "failed" and "zombie" in ti.executor_message
+
+
+def test_try_queued_too_long_is_queued_again(seq_env):
+    seq_env.write_dag("qq", """
+with DAG("qq", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    EmptyOperator(task_id="t")
+""")
+    seq_env.sync()
+    seq_env.trigger("qq")
+    old = timezone.utcnow() - timedelta(hours=2)
+    seq_env.step()
+    with transaction(seq_env.factory) as s:  # a queued try whose message was lost
+        s.execute(sa.update(TaskInstance).values(state="queued", queued_dttm=old, try_number=1))
+    seq_env.executor._pending.clear()
+    seq_env.executor.running.clear()
+    seq_env.drive(seq_env.finished("qq"))
+    assert seq_env.tis("qq")[("t", -1)].state == "success"
