@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from runtime.loader import EXAMPLES_FOLDER
@@ -165,12 +166,28 @@ class DagProcessor:
         }
         if not outcomes and not gone and not touched:
             return persist.SaveCounts()
+        stamps = {c.fileloc: c.stamp for c in checks}
+        try:
+            return self._write(outcomes, stamps, touched, gone, now)
+        except (sa.exc.IntegrityError, sa.exc.OperationalError) as exc:
+            # Another processor (a second scheduler) inserted the same rows first, or a deadlock
+            # victim: once more, now that its rows are visible.
+            log.info("DAG processor: retrying the save after %s", type(exc.orig).__name__)
+            return self._write(outcomes, stamps, touched, gone, now)
+
+    def _write(
+        self,
+        outcomes: list[ParseOutcome],
+        stamps: dict[str, FileStamp],
+        touched: dict[str, FileStamp],
+        gone: set[str],
+        now: dt.datetime,
+    ) -> persist.SaveCounts:
+        """The scan's one transaction."""
         paused = bool(self.settings.get("core", "dags_are_paused_at_creation"))
         with transaction(self.session_factory) as session:
             deactivated = persist.forget_files(session, gone)  # first: frees the dag_ids of gone files
-            counts = persist.save_outcomes(
-                session, outcomes, {c.fileloc: c.stamp for c in checks}, now=now, paused_at_creation=paused
-            )
+            counts = persist.save_outcomes(session, outcomes, stamps, now=now, paused_at_creation=paused)
             persist.save_stamps(session, touched)
             counts.deactivated += deactivated
         return counts

@@ -332,3 +332,23 @@ def test_run_forever_scans_until_stopped(store: Any, folder: Path) -> None:
         stop.set()
         thread.join(timeout=30)
     assert not thread.is_alive() and active(store) == {"a", "b", "c", "late"}
+
+
+def test_two_processors_on_one_store_both_succeed(store: Any, folder: Path) -> None:
+    """Two schedulers' processors parse the same new files at once; the loser of the insert race retries."""
+    first, second = make_processor(store, folder), make_processor(store, folder)
+    results: list[Any] = []
+
+    def scan(processor: Any) -> None:
+        try:
+            results.append(processor.run_once(NOW))
+        except BaseException as exc:  # noqa: BLE001 - reported to the test thread
+            results.append(exc)
+
+    threads = [threading.Thread(target=scan, args=(p,)) for p in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert all(not isinstance(r, BaseException) for r in results), results
+    assert active(store) == {"a", "b", "c"} and import_errors(store) == {}
