@@ -113,18 +113,20 @@ class _Child:
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
             os.close(read_fd)
             _child_main(job, write_fd, limits.memory_mb)
+        _own_group(pid)
         os.close(write_fd)
         os.set_blocking(read_fd, False)
         started = time.monotonic()
         return cls(job, pid, read_fd, started, started + limits.timeout)
 
     def read(self) -> bool:
-        """Read what the child wrote; True at end of file."""
+        """Read what the child wrote; True at end of file or once the report's final newline came."""
         while True:
             try:
                 chunk = os.read(self.fd, _READ_CHUNK)
             except BlockingIOError:
-                return False
+                # A process the file started may hold the pipe open after the child is done.
+                return bool(self.chunks) and self.chunks[-1].endswith(b"\n")
             if not chunk:
                 return True
             self.chunks.append(chunk)
@@ -132,9 +134,11 @@ class _Child:
     def finish(self, limits: ParseLimits) -> ParseOutcome:
         """Reap the child and decode its report (or explain how it died)."""
         os.close(self.fd)
-        _, status = os.waitpid(self.pid, 0)
-        outcome = ParseOutcome(self.job.fileloc, duration=time.monotonic() - self.started)
         report = _decode(b"".join(self.chunks))
+        if report is not None:
+            _kill_group(self.pid)  # done: whatever the file started (a subprocess, a fork) ends too
+            os.waitpid(self.pid, 0)
+        outcome = ParseOutcome(self.job.fileloc, duration=time.monotonic() - self.started)
         if report is not None and "dags" in report:
             outcome.dags = report["dags"]
         elif report is not None and "error" in report:
@@ -142,15 +146,24 @@ class _Child:
                 self.job.fileloc, report["error"]["reason"], report["error"].get("line")
             )
         else:
-            outcome.error = DagFileError(self.job.fileloc, _death(status, limits))
+            outcome.error = DagFileError(self.job.fileloc, _death(self._reap(), limits))
         return outcome
+
+    def _reap(self) -> int:
+        """Wait for a child that closed its pipe without a report; killed at its deadline. Its status."""
+        while True:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                _kill_group(self.pid, child_alive=False)
+                return status
+            if time.monotonic() >= self.deadline:
+                _kill_group(self.pid)
+                return os.waitpid(self.pid, 0)[1]
+            time.sleep(0.005)
 
     def kill(self, limits: ParseLimits) -> ParseOutcome:
         """Kill a child that overran the timeout and record why."""
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _kill_group(self.pid)
         os.close(self.fd)
         os.waitpid(self.pid, 0)
         reason = (
@@ -161,6 +174,31 @@ class _Child:
             error=DagFileError(self.job.fileloc, reason),
             duration=time.monotonic() - self.started,
         )
+
+
+def _own_group(pid: int) -> None:
+    """Put the child in a process group of its own (done on both sides of the fork: no race)."""
+    try:
+        os.setpgid(pid, pid)
+    except (PermissionError, ProcessLookupError):  # it already did it itself, or it is already gone
+        pass
+
+
+def _kill_group(pid: int, *, child_alive: bool = True) -> None:
+    """SIGKILL the child's process group (the child and anything it started).
+
+    Once the child is reaped only the group is signalled: its pid may belong to someone else.
+    """
+    try:
+        os.killpg(pid, signal.SIGKILL)
+        return
+    except (ProcessLookupError, PermissionError):
+        if not child_alive:
+            return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def _decode(data: bytes) -> dict[str, Any] | None:
@@ -199,12 +237,13 @@ def _child_main(job: ParseJob, write_fd: int, memory_mb: int) -> None:  # pragma
     """Body of the forked child: limit memory, parse, report, and leave without cleanup."""
     code = 0
     try:
+        _own_group(0)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         _redirect_output(job.log_path)
         _limit_memory(memory_mb)
         report = _parse(job.fileloc, memory_mb)
-        _write_all(write_fd, json.dumps(report).encode())
+        _write_all(write_fd, json.dumps(report).encode() + b"\n")  # JSON has no raw newline: the end marker
     except MemoryError:
         code = MEMORY_EXIT_CODE
     except BaseException:  # noqa: BLE001 - the parent records "exited before reporting"

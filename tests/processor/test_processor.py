@@ -352,3 +352,38 @@ def test_two_processors_on_one_store_both_succeed(store: Any, folder: Path) -> N
         thread.join(timeout=60)
     assert all(not isinstance(r, BaseException) for r in results), results
     assert active(store) == {"a", "b", "c"} and import_errors(store) == {}
+
+
+def test_processes_a_file_starts_do_not_outlive_or_stall_its_parse(store: Any, tmp_path: Path) -> None:
+    """A forked grandchild holding the pipe neither blocks the result nor survives the parse."""
+    root = tmp_path / "dags"
+    marker = tmp_path / "grandchild.pid"
+    write(
+        root / "spawner.py",
+        dag_source(
+            "spawner",
+            extra=(
+                "import os, time\n"
+                "if os.fork() == 0:\n"
+                f"    open({str(marker)!r}, 'w').write(str(os.getpid()))\n"
+                "    time.sleep(60)\n"
+                "    os._exit(0)\n"
+                "time.sleep(0.2)\n"
+            ),
+        ),
+    )
+    stats = make_processor(store, root, core__dag_file_processor_timeout=20.0).run_once(NOW)
+    assert stats.errors == 0 and stats.duration < 10
+    pid = int(marker.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
