@@ -35,4 +35,4 @@ def test_every_key_is_documented() -> None:
     """docs/configuration.md lists every key of runtime/settings.py."""
     text = DOC.read_text()
     missing = [f"[{s}] {k}" for s, keys in SCHEMA.items() for k in keys if f"| {s} | `{k}` |" not in text]
-    assert not missing, f"undocumented settings (regenerate with python -c 'from runtime.settings import markdown_table; print(markdown_table())'): {missing}"
+    assert not missing, f"undocumented settings (regenerate with python scripts/gen_config_doc.py): {missing}"
