@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Stack, Validations
-from aws_cdk import aws_s3 as s3
+from aws_cdk import Acknowledgment, CfnElement, Stack, Validations
 from constructs import IConstruct
 
 from cdk.service.infrastructure import WindsockService
@@ -16,11 +15,11 @@ def _ack(scope: IConstruct, rule: str, reason: str) -> None:
     Validations.of(scope).acknowledge(Acknowledgment(id=rule, reason=reason))
 
 
-def _logical_id(bucket: s3.IBucket) -> str:
-    """The CloudFormation logical id cdk-nag prints for a bucket."""
-    child = bucket.node.default_child
-    assert isinstance(child, s3.CfnBucket)
-    return Stack.of(bucket).get_logical_id(child)
+def _logical_id(construct: IConstruct) -> str:
+    """The CloudFormation logical id cdk-nag prints for an L2 construct's resource."""
+    child = construct.node.default_child
+    assert isinstance(child, CfnElement)
+    return Stack.of(construct).get_logical_id(child)
 
 
 def acknowledge_findings(stack: WindsockStack) -> None:
@@ -31,7 +30,7 @@ def acknowledge_findings(stack: WindsockStack) -> None:
     _ack(
         stack.services["worker"].task_role,
         f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/"
-        f"<{stack.get_logical_id(stack.cluster.node.default_child)}>/*]",
+        f"<{_logical_id(stack.cluster)}>/*]",
         "ecs:UpdateTaskProtection/GetTaskProtection on this cluster's tasks only; a worker protects its own "
         "task, whose id is only known at run time.",
     )
