@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from runtime.cli import main as cli_main
@@ -49,3 +51,10 @@ def test_dag_sync_entry_follows_the_contract() -> None:
     except WindsockError as exc:
         pytest.skip(f"dag_sync.entry not built yet: {exc}")
     assert callable(entry.prepare_container) and callable(entry.start_background_sync)
+
+
+def test_missing_dag_sync_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An image without dag_sync.entry fails with a message naming it (None in sys.modules blocks the import)."""
+    monkeypatch.setitem(sys.modules, "dag_sync.entry", None)
+    with pytest.raises(container_cli.DagSyncUnavailable, match="dag_sync.entry is not importable"):
+        container_cli.dag_sync_entry()
