@@ -13,6 +13,7 @@ class BaseExecutor:
     def __init__(self, parallelism: int = 32) -> None:
         self.parallelism = parallelism
         self.running: dict[int, TaskWork] = {}  # ti_id -> work sent and not yet reported
+        self._copies: dict[tuple[int, int], int] = {}  # (ti, try) -> messages sent (a requeue sends again)
 
     def start(self) -> None:
         """Get ready to run tries (start worker processes, open queues)."""
@@ -47,10 +48,21 @@ class BaseExecutor:
         """How many more tries may be queued now."""
         return max(0, self.parallelism - len(self.running))
 
+    def track(self, work: TaskWork) -> None:
+        """Count a sent try as running until its event comes back."""
+        key = (work.ti_id, work.try_number)
+        self._copies[key] = self._copies.get(key, 0) + 1
+        self.running[work.ti_id] = work
+
     def forget(self, events: list[TaskEvent]) -> list[TaskEvent]:
-        """Drop reported tries from ``running``; returns ``events``."""
+        """Drop reported tries from ``running`` (once every copy sent has answered); returns ``events``."""
         for event in events:
+            key = (event.ti_id, event.try_number)
+            left = self._copies.get(key, 1) - 1
+            self._copies[key] = left
             work = self.running.get(event.ti_id)
-            if work is not None and work.try_number == event.try_number:
-                del self.running[event.ti_id]
+            if left <= 0:
+                self._copies.pop(key, None)
+                if work is not None and work.try_number == event.try_number:
+                    del self.running[event.ti_id]
         return events

@@ -151,9 +151,9 @@ class ForkServer:
             self._preload(fileloc, dag_id)
         with transaction(self.factory) as session:
             won = taskproc.claim(session, works, hostname=self.hostname, pid=None, now=timezone.utcnow())
-        winners = {w.ti_id for w in won}
+        winners = {id(w) for w in won}
         for work in works:
-            if work.ti_id not in winners:
+            if id(work) not in winners:
                 self._emit(TaskEvent(ti_id=work.ti_id, try_number=work.try_number, outcome="unclaimed"))
         pids = {w.ti_id: self._fork(w, None) for w in won}
         with transaction(self.factory) as session:

@@ -50,7 +50,7 @@ class LocalExecutor(BaseExecutor):
         return self.proc.pid if self.proc else None
 
     def queue(self, work: TaskWork) -> None:
-        self.running[work.ti_id] = work
+        self.track(work)
         self._send(work.encode())
 
     def queue_callback(self, callback: CallbackWork) -> None:

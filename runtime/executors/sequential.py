@@ -30,7 +30,7 @@ class SequentialExecutor(BaseExecutor):
         self._pending: list[TaskWork | CallbackWork] = []
 
     def queue(self, work: TaskWork) -> None:
-        self.running[work.ti_id] = work
+        self.track(work)
         self._pending.append(work)
 
     def queue_callback(self, callback: CallbackWork) -> None:

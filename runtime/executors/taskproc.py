@@ -37,6 +37,7 @@ def work_log_path(base_folder: str, work: TaskWork) -> str:
 
 def claim(session: Session, works: Sequence[TaskWork], *, hostname: str, pid: int | None, now: datetime) -> list[TaskWork]:
     """Compare-and-set queued -> running for each work's (ti, try); the works this call won."""
+    works = list({w.ti_id: w for w in reversed(works)}.values())  # one claim per task instance (first wins)
     if not works:
         return []
     keys = [(w.ti_id, w.try_number) for w in works]

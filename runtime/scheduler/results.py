@@ -55,7 +55,7 @@ def failure_outcome(row: Any, dag: CachedDag | None, now: datetime) -> tuple[str
 
 def record(session: Session, row: Any, event: TaskEvent, dag: CachedDag | None, now: datetime) -> Ended | None:
     """Write how one try ended (CAS running -> final for this try); None if the try was not running."""
-    if row is None or row.state != "running" or row.try_number != event.try_number:
+    if event.outcome == "unclaimed" or row is None or row.state != "running" or row.try_number != event.try_number:
         return None
     end = parse_iso(event.end_date) or now
     if event.outcome == "result" and event.state:

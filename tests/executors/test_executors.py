@@ -1,0 +1,101 @@
+"""The executor contract, run against both executors: claim once, log per try, report how tries end."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from runtime.executors import taskproc
+from runtime.executors.messages import CallbackWork, TaskEvent, TaskWork
+from runtime.scheduler.active import run_info
+from runtime.sdk import timezone
+from runtime.store import runs
+from runtime.store.models import TaskInstance
+from runtime.store.session import transaction
+
+DAG_BODY = """
+def hello(**ctx):
+    print("hello from", ctx["ti"].task_id)
+    mark("calls", task=ctx["ti"].task_id, pid=os.getpid())
+def crash():
+    os._exit(3)
+def on_fail(context):
+    mark("callback", pid=os.getpid(), reason=context["reason"])
+with DAG("ex", start_date=datetime(2024, 1, 1), schedule=None, on_failure_callback=on_fail) as dag:
+    PythonOperator(task_id="hello", python_callable=hello)
+    PythonOperator(task_id="crash", python_callable=crash)
+"""
+
+
+def _queued_work(env, task_id: str) -> TaskWork:
+    """A run with one queued task instance, and the message that names its first try."""
+    path = env.write_dag("ex", DAG_BODY)
+    env.sync()
+    now = timezone.utcnow()
+    with transaction(env.factory) as s:
+        run = runs.create_dag_run(s, dag_id="ex", run_type="manual", logical_date=now, data_interval=None, now=now,
+                                  state="running")
+        ti = TaskInstance(dag_id="ex", run_id=run.run_id, task_id=task_id, state="queued", try_number=1, queued_dttm=now)
+        s.add(ti)
+        s.flush()
+        return TaskWork(ti_id=ti.id, dag_id="ex", task_id=task_id, run_id=run.run_id, map_index=-1, try_number=1,
+                        max_tries=0, fileloc=str(path), run=run_info(run))
+
+
+def _events(env, count: int, timeout: float = 20.0) -> list[TaskEvent]:
+    got: list[TaskEvent] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        got.extend(env.executor.sync())
+        env.executor.wait(0.02)
+    assert len(got) >= count, got
+    return got
+
+
+@pytest.fixture(params=["local", "sequential"])
+def ex_env(request, make):
+    """The same tests against each executor."""
+    return make(request.param)
+
+
+def test_a_message_delivered_twice_runs_once(ex_env):
+    work = _queued_work(ex_env, "hello")
+    ex_env.executor.queue(work)
+    ex_env.executor.queue(work)  # same batch
+    events = _events(ex_env, 2)
+    ex_env.executor.queue(work)  # and once more, later
+    events += _events(ex_env, 1)
+    assert sorted(e.outcome for e in events) == ["result", "unclaimed", "unclaimed"]
+    assert len(ex_env.marks("calls")) == 1
+    with transaction(ex_env.factory) as s:
+        assert taskproc.claim(s, [work], hostname="h", pid=1, now=timezone.utcnow()) == []
+
+
+def test_try_output_goes_to_airflow_log_layout(ex_env):
+    work = _queued_work(ex_env, "hello")
+    ex_env.executor.queue(work)
+    (event,) = _events(ex_env, 1)
+    assert (event.outcome, event.state) == ("result", "success")
+    log = Path(taskproc.work_log_path(str(ex_env.settings.get("logging", "base_log_folder")), work))
+    assert log.relative_to(ex_env.settings.get("logging", "base_log_folder")).parts[:3] == (
+        "dag_id=ex", f"run_id={work.run_id}", "task_id=hello")
+    assert log.name == "attempt=1.log" and "hello from hello" in log.read_text()
+
+
+def test_local_child_crash_is_reported_and_callbacks_run_in_a_child(make):
+    env = make("local")
+    work = _queued_work(env, "crash")
+    env.executor.queue(work)
+    (event,) = _events(env, 1)
+    assert event.outcome == "crashed" and "exited with code 3" in (event.error or "")
+    env.executor.queue_callback(CallbackWork("ex", work.fileloc, work.run, "failed", "task_failure"))
+    deadline = time.monotonic() + 20
+    while not env.marks("callback") and time.monotonic() < deadline:
+        env.executor.sync()
+        time.sleep(0.05)
+    (call,) = env.marks("callback")
+    assert call["reason"] == "task_failure" and call["pid"] not in (os.getpid(), env.executor.pid)
+
