@@ -248,7 +248,17 @@ def _child_main(job: ParseJob, write_fd: int, memory_mb: int) -> None:  # pragma
         code = MEMORY_EXIT_CODE
     except BaseException:  # noqa: BLE001 - the parent records "exited before reporting"
         code = 70
+    _flush()
     os._exit(code)
+
+
+def _flush() -> None:  # pragma: no cover - child
+    """Write out what the file printed: ``os._exit`` skips the interpreter's own flush."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - a closed or broken stream loses its output, nothing more
+            pass
 
 
 def _parse(fileloc: str, memory_mb: int) -> dict[str, Any]:  # pragma: no cover - child
@@ -304,14 +314,20 @@ def _limit_memory(memory_mb: int) -> None:  # pragma: no cover - child
 
 
 def _redirect_output(log_path: str | None) -> None:  # pragma: no cover - child
-    """Send the file's prints, warnings and any crash traceback to its processor log."""
+    """Send the file's prints, warnings and any crash traceback to its processor log (last parse only)."""
     if log_path is None:
         return
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)  # the last parse's output
+    except OSError:
+        return  # an unwritable log folder must not fail the parse
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
+    # The inherited sys.stdout may write elsewhere than fd 1 (a capture, a wrapper): rebind both.
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives until os._exit
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
     if faulthandler.is_enabled():  # the parent's handler writes to the parent's stderr
         faulthandler.enable(file=sys.stderr)
 

@@ -387,3 +387,13 @@ def _alive(pid: int) -> bool:
             return handle.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_parse_output_goes_to_the_per_file_log(store: Any, tmp_path: Path) -> None:
+    root = tmp_path / "dags"
+    write(root / "team" / "chatty.py", dag_source("chatty", extra="print('hello from the parse')"))
+    write(root / "segv.py", "# airflow dag\nimport ctypes\nctypes.string_at(0)\n")
+    make_processor(store, root).run_once(NOW)
+    logs = Path(store.settings.get("logging", "base_log_folder")) / "dag_processor"
+    assert (logs / "team" / "chatty.py.log").read_text() == "hello from the parse\n"
+    assert "Fatal Python error: Segmentation fault" in (logs / "segv.py.log").read_text()
