@@ -26,6 +26,7 @@ from runtime.processor.parse import ParseOutcome, dag_line
 from runtime.sdk.serialization import dag_hash
 from runtime.store.import_errors import record_import_error
 from runtime.store.models import DagFile, DagModel, ParseImportError, SerializedDagModel
+from runtime.store.sql import rowcount
 
 # A change in any of these makes the scheduler recompute next_dagrun* from scratch.
 SCHEDULE_FIELDS = ("timetable", "timezone", "start_date", "end_date", "catchup")
@@ -113,7 +114,7 @@ def _flag_duplicates(session: Session, outcomes: list[ParseOutcome]) -> None:
         stmt = sa.select(DagModel.dag_id, DagModel.fileloc).where(
             DagModel.dag_id.in_(wanted), DagModel.is_active.is_(True), DagModel.fileloc.not_in(parsed)
         )
-        owners.update((dag_id, fileloc) for dag_id, fileloc in session.execute(stmt))
+        owners.update((dag_id, fileloc or "?") for dag_id, fileloc in session.execute(stmt))
     for outcome in sorted(outcomes, key=lambda o: o.fileloc):
         clash = next((d["dag_id"] for d in outcome.dags if d["dag_id"] in owners), None)
         if clash is not None:
@@ -230,8 +231,7 @@ def _deactivate(session: Session, filelocs: list[str], keep: set[str], import_er
     values: dict[str, Any] = {"is_active": False}
     if import_error:
         values["has_import_errors"] = True
-    result = session.execute(stmt.values(**values).execution_options(synchronize_session="fetch"))
-    return int(result.rowcount)
+    return rowcount(session, stmt.values(**values).execution_options(synchronize_session="fetch"))
 
 
 def _set_import_errors(

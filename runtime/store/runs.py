@@ -31,7 +31,7 @@ class DagRunAlreadyExists(sdk_exceptions.DagRunAlreadyExists):
 
 def generate_run_id(run_type: str | DagRunType, logical_date: dt.datetime) -> str:
     """Airflow's run id: ``manual__2024-01-01T00:00:00+00:00`` (type, two underscores, UTC ISO date)."""
-    return f"{DagRunType(state_value(run_type)).value}__{timezone.to_utc(logical_date).isoformat()}"
+    return f"{DagRunType(str(state_value(run_type))).value}__{timezone.to_utc(logical_date).isoformat()}"
 
 
 def create_dag_run(
@@ -54,7 +54,7 @@ def create_dag_run(
     run = DagRun(
         dag_id=dag_id,
         run_id=run_id or generate_run_id(run_type, logical),
-        run_type=DagRunType(state_value(run_type)).value,
+        run_type=DagRunType(str(state_value(run_type))).value,
         state=state_value(state),
         logical_date=logical,
         data_interval_start=start,

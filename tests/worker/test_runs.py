@@ -73,7 +73,7 @@ def test_duplicates_raise_and_the_transaction_survives(store: Any) -> None:
             dag_id="d",
             run_type="manual",
             logical_date=T0 + dt.timedelta(days=1),
-            data_interval=DataInterval(T0, T0),
+            data_interval=DataInterval.exact(T0),
             now=NOW,
         )
     assert isinstance(same_id.value, sdk_exceptions.DagRunAlreadyExists) and isinstance(
