@@ -159,6 +159,10 @@ def _check(settings: Settings) -> Settings:
         raise SettingsError("context web_min/web_max: need 1 <= web_min <= web_max")
     if settings.scale_in_idle_minutes < 1 or settings.worker_concurrency < 1:
         raise SettingsError("context scale_in_idle_minutes and worker_concurrency must be >= 1")
+    if settings.task_queue_visibility_seconds < 20 or settings.task_queue_max_receive_count < 1:
+        raise SettingsError(
+            "context task_queue_visibility_seconds >= 20 and task_queue_max_receive_count >= 1"
+        )
     if settings.log_retention_days not in LOG_RETENTION_DAYS:
         raise SettingsError(
             f"context log_retention_days={settings.log_retention_days}: one of {LOG_RETENTION_DAYS}"

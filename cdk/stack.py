@@ -15,7 +15,7 @@ from cdk.database.infrastructure import DATABASE_NAME, MASTER_USER, MetadataData
 from cdk.logs.infrastructure import LogGroups
 from cdk.logs.infrastructure import retention as log_retention
 from cdk.network.infrastructure import Network
-from cdk.queues.infrastructure import SyncFanout, TaskQueues
+from cdk.queues.infrastructure import WORKER_VISIBILITY_EXTEND_EVERY_SECONDS, SyncFanout, TaskQueues
 from cdk.service.infrastructure import ContainerSpec, Placement, WindsockService
 from cdk.service.scaling import WorkerScaling
 from cdk.settings import Settings, WebAccessMode
@@ -171,6 +171,10 @@ class WindsockStack(Stack):
             "WINDSOCK_SYNC_QUEUE_URL": self.sync.queues[role].queue_url,
             "WINDSOCK_TASK_QUEUE_URL": self.tasks.queue.queue_url,
             "WINDSOCK_DEAD_LETTER_QUEUE_URL": self.tasks.dead_letter_queue.queue_url,
+            "WINDSOCK_TASK_VISIBILITY_SECONDS": str(s.task_queue_visibility_seconds),
+            "WINDSOCK_TASK_VISIBILITY_EXTEND_SECONDS": str(
+                min(WORKER_VISIBILITY_EXTEND_EVERY_SECONDS, s.task_queue_visibility_seconds // 4)
+            ),
             "WINDSOCK_TASK_LOG_GROUP": self.log_groups["task"].log_group_name,
             "WINDSOCK_DAG_PROCESSING_LOG_GROUP": self.log_groups["dag_processing"].log_group_name,
             "WINDSOCK_DB_HOST": self.database.instance.db_instance_endpoint_address,

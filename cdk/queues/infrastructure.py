@@ -10,7 +10,8 @@ from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-# The worker extends a running try's visibility every HEARTBEAT s by VISIBILITY s (docs/deployment.md).
+# A worker extends a running try's visibility every this many seconds by the queue's visibility
+# timeout (both passed to the containers, see docs/deployment.md): a quarter of the default 120 s.
 WORKER_VISIBILITY_EXTEND_EVERY_SECONDS = 30
 
 

@@ -23,6 +23,8 @@ CONTRACT_ENV = {
     "WINDSOCK_SYNC_QUEUE_URL",
     "WINDSOCK_HOME",
     "WINDSOCK_TASK_QUEUE_URL",
+    "WINDSOCK_TASK_VISIBILITY_SECONDS",
+    "WINDSOCK_TASK_VISIBILITY_EXTEND_SECONDS",
     "WINDSOCK_DB_HOST",
     "WINDSOCK_DB_PORT",
     "WINDSOCK_DB_NAME",
@@ -143,6 +145,11 @@ def test_queues_are_encrypted_and_task_queue_has_dlq_and_visibility(default_synt
     assert all(q["Properties"]["SqsManagedSseEnabled"] is True for q in queues.values())
     by_name = {q["Properties"]["QueueName"]: (k, q["Properties"]) for k, q in queues.items()}
     assert set(by_name) == {"windsock-tasks", "windsock-tasks-dlq"} | {f"windsock-sync-{r}" for r in ROLES}
+    worker_env = env_of(containers(default_synth)["worker"])
+    assert (
+        worker_env["WINDSOCK_TASK_VISIBILITY_SECONDS"],
+        worker_env["WINDSOCK_TASK_VISIBILITY_EXTEND_SECONDS"],
+    ) == ("120", "30")
     tasks = by_name["windsock-tasks"][1]
     assert tasks["VisibilityTimeout"] == 120
     assert tasks["RedrivePolicy"]["maxReceiveCount"] == 5
