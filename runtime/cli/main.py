@@ -24,6 +24,8 @@ COMMAND_MODULES = [
     "runtime.cli.variables_cmd",
     "runtime.cli.connections_cmd",
     "runtime.cli.pools_cmd",
+    "runtime.cli.scheduler_cmd",
+    "runtime.cli.backfill_cmd",
 ]
 
 

@@ -6,6 +6,7 @@ and a run this scheduler has not seen before is evaluated in full.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +31,7 @@ class RunCtx:
     start_date: datetime | None = None
     dirty: set[str] = field(default_factory=set)
     full: bool = True  # evaluate every task (new to this scheduler, restarted, cleared)
+    evaluated_at: float = 0.0  # monotonic time of the last full evaluation
     touched: bool = True  # something finished: check whether the run is done
 
     def mark(self, task_ids: Iterable[str]) -> None:
@@ -50,13 +52,17 @@ def run_info(run: DagRun) -> dict[str, Any]:
 class Registry:
     """pk -> RunCtx for the running runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, dag_ids: set[str] | None = None) -> None:
+        self.dag_ids = dag_ids
         self.runs: dict[int, RunCtx] = {}
         self.by_key: dict[tuple[str, str], RunCtx] = {}
 
     def sync(self, session: Session) -> list[RunCtx]:
         """Match the running runs in the database; the contexts that are new here."""
-        rows = session.execute(sa.select(DagRun.id, DagRun.start_date).where(DagRun.state == "running")).all()
+        stmt = sa.select(DagRun.id, DagRun.start_date).where(DagRun.state == "running")
+        if self.dag_ids is not None:
+            stmt = stmt.where(DagRun.dag_id.in_(sorted(self.dag_ids)))
+        rows = session.execute(stmt).all()
         running = {pk: start for pk, start in rows}
         for pk in [pk for pk, ctx in self.runs.items() if pk not in running or running[pk] != ctx.start_date]:
             self.drop(pk)
@@ -65,7 +71,8 @@ class Registry:
 
     def add(self, run: DagRun) -> RunCtx:
         """Register a running run, to be evaluated in full."""
-        ctx = RunCtx(run.id, run.dag_id, run.run_id, run.logical_date, run_info(run), start_date=run.start_date)
+        ctx = RunCtx(run.id, run.dag_id, run.run_id, run.logical_date, run_info(run), start_date=run.start_date,
+                     evaluated_at=time.monotonic())
         self.runs[run.id] = ctx
         self.by_key[(run.dag_id, run.run_id)] = ctx
         return ctx

@@ -67,13 +67,15 @@ class Scheduler:
     """Creates runs, decides task instances, feeds the executor, records results."""
 
     def __init__(self, settings: Settings, session_factory: sessionmaker[Session], executor: BaseExecutor, *,
-                 processor: Any = None) -> None:
+                 processor: Any = None, dag_ids: set[str] | None = None, create_runs: bool = True) -> None:
         self.settings = settings
+        self.dag_ids = dag_ids  # backfill: drive only these DAGs' runs
+        self.create_runs = create_runs
         self.session_factory = session_factory
         self.executor = executor
         self.processor = processor
         self.cache = DagCache()
-        self.registry = Registry()
+        self.registry = Registry(dag_ids)
         self.mailer = Mailer(settings)
         self._planned: dict[str, str] = {}
         self._seen_active: dict[int, tuple[str, str, str]] = {}
@@ -105,9 +107,10 @@ class Scheduler:
 
     def _runs(self, session: Session, now: datetime, stats: LoopStats) -> None:
         c = self._conf
-        stats.created_runs = creating.plan(session, self.cache, now, limit=c.create_limit,
-                                           default_max_runs=c.max_runs, known=self._planned)
-        stats.started_runs = len(starting.start_runs(session, self.cache, now, c.max_runs))
+        if self.create_runs:
+            stats.created_runs = creating.plan(session, self.cache, now, limit=c.create_limit,
+                                               default_max_runs=c.max_runs, known=self._planned)
+        stats.started_runs = len(starting.start_runs(session, self.cache, now, c.max_runs, dag_ids=self.dag_ids))
 
     def _tasks(self, session: Session, events: list[TaskEvent], now: datetime, stats: LoopStats,
                effects: _Effects) -> None:
@@ -228,12 +231,16 @@ class Scheduler:
                 self._ended(session, ended, dag, now, effects)
 
     def _evaluate(self, session: Session, now: datetime, stats: LoopStats) -> None:
+        mono = time.monotonic()
         for ctx in list(self.registry.runs.values()):
+            if mono - ctx.evaluated_at > self._conf.full_every:
+                ctx.full = True  # a safety net for changes nobody told this scheduler about
             if not (ctx.full or ctx.dirty):
                 continue
             dag = self.cache.get(session, ctx.dag_id)
             if dag is None or not _lock_run(session, ctx):
                 continue
+            ctx.evaluated_at = mono if ctx.full else ctx.evaluated_at
             out = evaluating.evaluate(session, ctx, dag, now)
             stats.scheduled += out.scheduled
             ctx.touched = True
@@ -289,6 +296,7 @@ class _Conf:
         self.zombie_after = float(get("scheduler", "zombie_threshold"))
         self.queued_timeout = float(get("scheduler", "task_queued_timeout"))
         self.sweep_every = float(get("scheduler", "reconcile_interval"))
+        self.full_every = 10 * self.sweep_every
         self.loop_interval = float(get("scheduler", "loop_interval"))
         self.log_folder = str(get("logging", "base_log_folder"))
         self.mail_from = str(get("smtp", "smtp_mail_from"))

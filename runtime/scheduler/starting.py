@@ -14,12 +14,12 @@ from runtime.store import cas
 from runtime.store.models import DagRun, TaskInstance
 
 
-def queued_runs(session: Session, limit: int = 100) -> list[DagRun]:
+def queued_runs(session: Session, limit: int = 100, dag_ids: set[str] | None = None) -> list[DagRun]:
     """Queued runs, oldest first, claimed with SKIP LOCKED on PostgreSQL."""
-    stmt = (
-        sa.select(DagRun).where(DagRun.state == "queued")
-        .order_by(DagRun.queued_at, DagRun.logical_date).limit(limit).with_for_update(skip_locked=True)
-    )
+    stmt = sa.select(DagRun).where(DagRun.state == "queued")
+    if dag_ids is not None:
+        stmt = stmt.where(DagRun.dag_id.in_(sorted(dag_ids)))
+    stmt = stmt.order_by(DagRun.queued_at, DagRun.logical_date).limit(limit).with_for_update(skip_locked=True)
     return list(session.scalars(stmt))
 
 
@@ -29,11 +29,12 @@ def running_counts(session: Session) -> Counter[str]:
     return Counter({dag_id: int(n) for dag_id, n in session.execute(stmt)})
 
 
-def start_runs(session: Session, cache: DagCache, now: datetime, default_max_runs: int) -> list[DagRun]:
+def start_runs(session: Session, cache: DagCache, now: datetime, default_max_runs: int,
+               dag_ids: set[str] | None = None) -> list[DagRun]:
     """Start the queued runs that fit; the runs started."""
     started = []
     counts = running_counts(session)
-    for run in queued_runs(session):
+    for run in queued_runs(session, dag_ids=dag_ids):
         dag = cache.get(session, run.dag_id)
         if dag is None or counts[run.dag_id] >= int(dag.get("max_active_runs", default_max_runs)):
             continue
