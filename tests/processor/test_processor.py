@@ -397,3 +397,14 @@ def test_parse_output_goes_to_the_per_file_log(store: Any, tmp_path: Path) -> No
     logs = Path(store.settings.get("logging", "base_log_folder")) / "dag_processor"
     assert (logs / "team" / "chatty.py.log").read_text() == "hello from the parse\n"
     assert "Fatal Python error: Segmentation fault" in (logs / "segv.py.log").read_text()
+
+
+def test_dag_moved_to_another_file_in_one_scan_stays_active(store: Any, folder: Path) -> None:
+    processor = make_processor(store, folder)
+    processor.run_once(NOW)
+    write(folder / "a.py", dag_source("renamed"))
+    write(folder / "moved_here.py", dag_source("a"))
+    stats = processor.run_once(NOW + dt.timedelta(minutes=1))
+    assert stats.errors == 0, import_errors(store)
+    assert active(store) == {"a", "b", "c", "renamed"}
+    assert dags(store)["a"].fileloc == str(folder / "moved_here.py")
