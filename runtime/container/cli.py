@@ -2,7 +2,8 @@
 
 Steps: check the role's component is built into this image, build the component's environment
 (DB URL and fernet key from the ECS secrets), run dag_sync's first sync and ``startup.sh``, start
-the background sync, run the component as a child forwarding SIGTERM/SIGINT, exit with its code.
+the background sync, run ``windsock db init`` (PostgreSQL advisory lock: containers starting
+together take turns), run the component as a child forwarding SIGTERM/SIGINT, exit with its code.
 """
 
 from __future__ import annotations
@@ -60,6 +61,14 @@ def component_argv(role: str, commands: Collection[str]) -> list[str]:
     return [sys.executable, "-m", "runtime.cli.main", command]
 
 
+def init_database(env: Mapping[str, str], commands: Collection[str]) -> int:
+    """``windsock db init`` before the component: creates or upgrades the schema (idempotent, locked)."""
+    if "db" not in commands:
+        log.warning("container: this image has no 'windsock db' command; schema not checked")
+        return 0
+    return run_forwarding_signals([sys.executable, "-m", "runtime.cli.main", "db", "init"], env)
+
+
 def dag_sync_entry() -> Any:
     """The ``dag_sync.entry`` module, imported lazily; a clear error if this build lacks it."""
     try:
@@ -89,8 +98,11 @@ def run(role: str, commands: Collection[str], environ: Mapping[str, str] | None 
     environ = dict(os.environ if environ is None else environ)
     argv = component_argv(role, commands)
     env, stop_sync = prepare(environ, dag_sync_entry())
-    log.info("container: starting %s", role)
     try:
+        code = init_database(env, commands)
+        if code != 0:
+            return code
+        log.info("container: starting %s", role)
         return run_forwarding_signals(argv, env)
     finally:
         stop_sync()

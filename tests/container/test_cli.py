@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +61,23 @@ def test_missing_dag_sync_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setitem(sys.modules, "dag_sync.entry", None)
     with pytest.raises(container_cli.DagSyncUnavailable, match="dag_sync.entry is not importable"):
         container_cli.dag_sync_entry()
+
+
+def test_init_database_creates_the_schema_before_the_component(tmp_path: Path) -> None:
+    """`windsock db init` runs as a child with the component's environment and creates the tables."""
+    db_file = tmp_path / "meta.db"
+    env = {
+        **os.environ,
+        "WINDSOCK_HOME": str(tmp_path),
+        "WINDSOCK__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{db_file}",
+    }
+    commands = tuple(cli_main.build_parser()._subparsers._group_actions[0].choices)
+    assert container_cli.init_database(env, commands) == 0
+    with sqlite3.connect(db_file) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "alembic_version" in tables and len(tables) > 3
+
+
+def test_init_database_is_skipped_when_the_image_has_no_db_command(tmp_path: Path) -> None:
+    """Without a `db` command there is nothing to run; the start goes on (exit 0)."""
+    assert container_cli.init_database({"WINDSOCK_HOME": str(tmp_path)}, ("container",)) == 0
