@@ -36,8 +36,8 @@ def build_app(
 
 
 def main() -> None:
-    """Synthesize into the CLI's output directory."""
-    app, _ = build_app()
+    """Synthesize into the CLI's output directory (or CDK_OUTDIR); cdk.json's flags apply either way."""
+    app, _ = build_app(cdk_json_context())  # context given by the CLI (-c, cdk.json) takes precedence
     app.synth()
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,17 @@ def test_pinned_cli_is_a_2x_release() -> None:
     spec = json.loads((REPO / "package.json").read_text())["devDependencies"]["aws-cdk"]
     assert spec.startswith("^2.")
     assert json.loads((REPO / "cdk.json").read_text())["cli-telemetry"] is False
+
+
+def test_python_m_synth_works_without_the_cli(tmp_path: Path) -> None:
+    """`python -m cdk.app` synthesizes too (CDK_OUTDIR), with cdk.json's feature flags applied."""
+    env = {**os.environ, "CDK_OUTDIR": str(tmp_path), "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    env.pop("CDK_CONTEXT_JSON", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "cdk.app"], cwd=REPO, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    template = json.loads((tmp_path / "Windsock.template.json").read_text())
+    assert template["Outputs"]["EnvironmentName"]["Value"] == "windsock"
+    types = {r["Type"] for r in template["Resources"].values()}
+    assert "Custom::VpcRestrictDefaultSG" in types  # the cdk.json flag @aws-cdk/aws-ec2:restrictDefaultSecurityGroup
