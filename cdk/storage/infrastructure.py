@@ -20,7 +20,7 @@ class AccessLogBucket(Construct):
             bucket_name=f"{name_prefix}-logs-{Aws.ACCOUNT_ID}-{Aws.REGION}",
             encryption=s3.BucketEncryption.S3_MANAGED,  # ALB log delivery supports SSE-S3 only
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,  # no ACLs: log delivery via bucket policy
             enforce_ssl=True,
             lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(expire_days))],
             removal_policy=RemovalPolicy.RETAIN,

@@ -59,4 +59,6 @@ def test_python_m_synth_works_without_the_cli(tmp_path: Path) -> None:
     template = json.loads((tmp_path / "Windsock.template.json").read_text())
     assert template["Outputs"]["EnvironmentName"]["Value"] == "windsock"
     types = {r["Type"] for r in template["Resources"].values()}
-    assert "Custom::VpcRestrictDefaultSG" in types  # the cdk.json flag @aws-cdk/aws-ec2:restrictDefaultSecurityGroup
+    assert (
+        "Custom::VpcRestrictDefaultSG" in types
+    )  # the cdk.json flag @aws-cdk/aws-ec2:restrictDefaultSecurityGroup

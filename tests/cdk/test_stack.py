@@ -437,3 +437,18 @@ def test_plain_http_web_access_warns_at_synth(default_synth: Synth, locked_down_
     Annotations.from_stack(locked_down_synth.stack).has_no_warning(
         "*", Match.string_like_regexp("plain HTTP")
     )
+
+
+def test_log_bucket_takes_s3_and_alb_logs_by_policy_without_acls(default_synth: Synth) -> None:
+    """ACLs disabled on both buckets; the log bucket's policy admits S3 server logging and ELB delivery."""
+    for bucket in default_synth.resources("AWS::S3::Bucket").values():
+        assert "AccessControl" not in bucket["Properties"]
+        assert bucket["Properties"]["OwnershipControls"]["Rules"] == [
+            {"ObjectOwnership": "BucketOwnerEnforced"}
+        ]
+    policy = next(
+        p for k, p in default_synth.resources("AWS::S3::BucketPolicy").items() if k.startswith("AccessLogs")
+    )
+    principals = json.dumps([s["Principal"] for s in policy["Properties"]["PolicyDocument"]["Statement"]])
+    assert "logging.s3.amazonaws.com" in principals
+    assert "logdelivery.elasticloadbalancing.amazonaws.com" in principals
