@@ -113,6 +113,8 @@ class WindsockStack(Stack):
             deletion_protection=s.db_deletion_protection,
             backup_retention_days=s.db_backup_retention_days,
             rotation=s.db_secret_rotation,
+            identifier=f"{s.prefix}-metadata",
+            log_retention=log_retention(s.log_retention_days),
         )
 
     def _fernet_secret(self) -> secretsmanager.Secret:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -11,6 +12,7 @@ from constructs import Construct
 ENGINE_VERSION = rds.PostgresEngineVersion.VER_17_6
 DATABASE_NAME = "windsock"
 MASTER_USER = "windsock"
+LOG_EXPORTS = ("postgresql", "upgrade")
 
 
 class MetadataDatabase(Construct):
@@ -29,14 +31,18 @@ class MetadataDatabase(Construct):
         deletion_protection: bool,
         backup_retention_days: int,
         rotation: bool,
+        identifier: str,
+        log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, id)
+        log_groups = self._log_groups(identifier, log_retention)
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=vpc, allow_all_outbound=False, description="Windsock metadata DB"
         )
         self.instance = rds.DatabaseInstance(
             self,
             "Instance",
+            instance_identifier=identifier,
             engine=rds.DatabaseInstanceEngine.postgres(version=ENGINE_VERSION),
             instance_type=ec2.InstanceType(instance_class),
             vpc=vpc,
@@ -52,11 +58,26 @@ class MetadataDatabase(Construct):
             deletion_protection=deletion_protection,
             backup_retention=Duration.days(backup_retention_days),
             auto_minor_version_upgrade=True,
-            cloudwatch_logs_exports=["postgresql", "upgrade"],
+            cloudwatch_logs_exports=list(LOG_EXPORTS),
             removal_policy=RemovalPolicy.SNAPSHOT,
         )
+        for group in log_groups:
+            self.instance.node.add_dependency(group)
         if rotation:
             self.instance.add_rotation_single_user()
+
+    def _log_groups(self, identifier: str, retention: logs.RetentionDays) -> list[logs.LogGroup]:
+        """The groups RDS exports to, made first so they get a retention (RDS would create them forever)."""
+        return [
+            logs.LogGroup(
+                self,
+                f"{kind.capitalize()}Logs",
+                log_group_name=f"/aws/rds/instance/{identifier}/{kind}",
+                retention=retention,
+                removal_policy=RemovalPolicy.DESTROY,
+            )
+            for kind in LOG_EXPORTS
+        ]
 
     @property
     def secret(self) -> secretsmanager.ISecret:

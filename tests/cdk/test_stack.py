@@ -452,3 +452,14 @@ def test_log_bucket_takes_s3_and_alb_logs_by_policy_without_acls(default_synth: 
     principals = json.dumps([s["Principal"] for s in policy["Properties"]["PolicyDocument"]["Statement"]])
     assert "logging.s3.amazonaws.com" in principals
     assert "logdelivery.elasticloadbalancing.amazonaws.com" in principals
+
+
+def test_every_log_group_has_a_retention_including_rds_exports(any_synth: Synth) -> None:
+    """RDS's exported PostgreSQL logs go to groups the stack made first, with the same retention."""
+    groups = {
+        g["Properties"].get("LogGroupName"): g for g in any_synth.resources("AWS::Logs::LogGroup").values()
+    }
+    env = any_synth.stack.settings.env_name
+    for kind in ("postgresql", "upgrade"):
+        assert f"/aws/rds/instance/{env}-metadata/{kind}" in groups
+    assert all("RetentionInDays" in g["Properties"] for g in groups.values())
