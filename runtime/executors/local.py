@@ -113,6 +113,7 @@ class LocalExecutor(BaseExecutor):
         message = "the local executor's process died while the try ran"
         self._lost.extend(TaskEvent(ti_id=w.ti_id, try_number=w.try_number, outcome="crashed", error=message)
                           for w in self.running.values())
+        self._copies.clear()
 
     def wait(self, timeout: float) -> None:
         """Block until an event arrives (the socket is readable) or ``timeout`` passes."""

@@ -34,7 +34,7 @@ class _Codec:
 
     def encode(self) -> bytes:
         """One JSON line."""
-        body = dataclasses.asdict(self)  # type: ignore[call-overload]
+        body = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
         return json.dumps({"v": VERSION, "kind": self.kind, **body}, default=str).encode() + b"\n"
 
     @classmethod

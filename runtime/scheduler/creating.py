@@ -98,14 +98,14 @@ def _store_next(session: Session, dag_id: str, info: Any) -> None:
 
 
 def plan(session: Session, cache: DagCache, now: datetime, *, limit: int, default_max_runs: int,
-         known: dict[str, str]) -> int:
-    """Create due runs of due DAGs and plan DAGs never planned; the number of runs created."""
+         known: dict[str, str], unplanned: bool = True) -> int:
+    """Create due runs of due DAGs and (when ``unplanned``) plan DAGs never planned; the number of runs created."""
     created = 0
     for dag_id in due_dag_ids(session, now, limit):
         dag = cache.get(session, dag_id)
         if dag is not None:
             created += create_due(session, dag, now, default_max_runs)[0]
-    for dag_id in unplanned_dag_ids(session):
+    for dag_id in unplanned_dag_ids(session) if unplanned else []:
         dag = cache.get(session, dag_id)
         if dag is None or known.get(dag_id) == dag.dag_hash or not lock_dag(session, dag_id):
             continue

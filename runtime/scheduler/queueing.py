@@ -27,25 +27,34 @@ def lock_pools(session: Session) -> dict[str, int]:
     return {name: (1 << 30 if slots < 0 else slots) for name, slots in rows}
 
 
-def caps_for(session: Session, cache: DagCache, slots: int, default_tasks: int) -> tuple[Caps, list[Any]]:
-    """The room left in every cap, and the scheduled rows (one query over scheduled/queued/running)."""
-    rows = session.execute(sa.select(*_COLS).where(TaskInstance.state.in_(("scheduled", "queued", "running")))).all()
+def scheduled_rows(session: Session, limit: int) -> list[Any]:
+    """The scheduled task instances, highest priority first (at most ``limit``: Airflow's max_tis_per_query)."""
+    stmt = sa.select(*_COLS).where(TaskInstance.state == "scheduled")
+    return list(session.execute(stmt.order_by(TaskInstance.priority_weight.desc(), TaskInstance.id).limit(limit)))
+
+
+def caps_for(session: Session, cache: DagCache, slots: int, default_tasks: int, scheduled: list[Any]) -> Caps:
+    """The room left in every cap: pool sizes minus what queued and running task instances hold."""
+    usage = sa.select(TaskInstance.pool, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id,
+                      sa.func.count(), sa.func.sum(TaskInstance.pool_slots)).where(
+        TaskInstance.state.in_(("queued", "running"))).group_by(
+        TaskInstance.pool, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id)
     caps = Caps(slots=slots, pool_free=lock_pools(session), dag_used=Counter(), task_used=Counter(), run_task_used=Counter())
+    for pool, dag_id, run_id, task_id, count, pool_slots in session.execute(usage):
+        caps.pool_free[pool] = caps.pool_free.get(pool, -1) - int(pool_slots or 0)
+        caps.dag_used[dag_id] += count
+        caps.task_used[(dag_id, task_id)] += count
+        caps.run_task_used[(dag_id, run_id, task_id)] += count
     dag_max, task_max, run_max = {}, {}, {}
-    for r in rows:
-        dag = cache.get(session, r.dag_id)
+    for dag_id, task_id in {(r.dag_id, r.task_id) for r in scheduled}:
+        dag = cache.get(session, dag_id)
         if dag is not None:
-            dag_max[r.dag_id] = int(dag.get("max_active_tasks", default_tasks))
-            task = dag.sdag.tasks.get(r.task_id, {})
-            task_max[(r.dag_id, r.task_id)] = task.get("max_active_tis_per_dag")
-            run_max[(r.dag_id, r.task_id)] = task.get("max_active_tis_per_dagrun")
-        if r.state != "scheduled":
-            caps.pool_free[r.pool] = caps.pool_free.get(r.pool, -1) - r.pool_slots
-            caps.dag_used[r.dag_id] += 1
-            caps.task_used[(r.dag_id, r.task_id)] += 1
-            caps.run_task_used[(r.dag_id, r.run_id, r.task_id)] += 1
+            dag_max[dag_id] = int(dag.get("max_active_tasks", default_tasks))
+            task = dag.sdag.tasks.get(task_id, {})
+            task_max[(dag_id, task_id)] = task.get("max_active_tis_per_dag")
+            run_max[(dag_id, task_id)] = task.get("max_active_tis_per_dagrun")
     caps.dag_max, caps.task_max, caps.run_task_max = dag_max, task_max, run_max
-    return caps, [r for r in rows if r.state == "scheduled"]
+    return caps
 
 
 def queue_ready(session: Session, cache: DagCache, registry: Registry, now: datetime, *, slots: int,
@@ -53,7 +62,10 @@ def queue_ready(session: Session, cache: DagCache, registry: Registry, now: date
     """Queue what fits; the work messages to send once the transaction commits."""
     if slots <= 0:
         return []
-    caps, scheduled = caps_for(session, cache, slots, default_tasks)
+    scheduled = scheduled_rows(session, max(4 * slots, 256))
+    if not scheduled:
+        return []
+    caps = caps_for(session, cache, slots, default_tasks, scheduled)
     by_id = {r.id: r for r in scheduled if registry.get(r.dag_id, r.run_id) is not None}
     candidates = [_candidate(r, registry) for r in by_id.values()]
     chosen = pick(candidates, caps)

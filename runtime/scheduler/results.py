@@ -2,6 +2,7 @@
 
 A crashed child, a zombie and a kill are failures decided here with the pure retry rule; a
 try that reported a result carries its state already (the task runner applied the same rule).
+A batch of ends is written with one UPDATE (executemany) and one INSERT of history rows.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ from runtime.store.models import TaskInstance, TaskInstanceHistory, TaskReschedu
 _TI_COLS = (TaskInstance.id, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id, TaskInstance.map_index,
             TaskInstance.state, TaskInstance.try_number, TaskInstance.max_tries, TaskInstance.start_date,
             TaskInstance.hostname, TaskInstance.pid)
+_TI = TaskInstance.__table__
+_FINISH = (
+    _TI.update()
+    .where(_TI.c.id == sa.bindparam("b_id"), _TI.c.state == "running", _TI.c.try_number == sa.bindparam("b_try"))
+    .values(state=sa.bindparam("b_state"), end_date=sa.bindparam("b_end"), duration=sa.bindparam("b_duration"),
+            next_attempt_at=sa.bindparam("b_next"), rendered_fields=sa.bindparam("b_rendered"),
+            executor_message=sa.bindparam("b_message"), updated_at=sa.bindparam("b_end"))
+)
 
 
 @dataclass
@@ -32,6 +41,10 @@ class Ended:
     state: str
     error: str | None
     skip_task_ids: list[str] = field(default_factory=list)
+    end: datetime | None = None
+    next_at: datetime | None = None
+    rendered: dict[str, Any] | None = None
+    pid: int | None = None
 
 
 def running_rows(session: Session, ti_ids: list[int]) -> dict[int, Any]:
@@ -53,45 +66,88 @@ def failure_outcome(row: Any, dag: CachedDag | None, now: datetime) -> tuple[str
     )
 
 
-def record(session: Session, row: Any, event: TaskEvent, dag: CachedDag | None, now: datetime) -> Ended | None:
-    """Write how one try ended (CAS running -> final for this try); None if the try was not running."""
+def plan(row: Any, event: TaskEvent, dag: CachedDag | None, now: datetime) -> Ended | None:
+    """How the try of ``event`` ends (pure); None when the event is not about the running try."""
     if event.outcome == "unclaimed" or row is None or row.state != "running" or row.try_number != event.try_number:
         return None
     end = parse_iso(event.end_date) or now
     if event.outcome == "result" and event.state:
-        state, next_at, error = event.state, parse_iso(event.next_attempt_at), event.error
-    else:
-        state, next_at = failure_outcome(row, dag, end)
-        error = event.error
-    return finish_try(session, row, state, end, next_at=next_at, error=error, event=event)
+        return Ended(row, event.state, event.error, list(event.skip_task_ids), end, parse_iso(event.next_attempt_at),
+                     event.rendered_fields or None, event.pid)
+    state, next_at = failure_outcome(row, dag, end)
+    return Ended(row, state, event.error, [], end, next_at, None, event.pid)
+
+
+def record(session: Session, row: Any, event: TaskEvent, dag: CachedDag | None, now: datetime) -> Ended | None:
+    """Write how one try ended; None if the try was not running."""
+    planned = plan(row, event, dag, now)
+    return write(session, [planned])[0] if planned else None
 
 
 def finish_try(session: Session, row: Any, state: str, end: datetime, *, next_at: datetime | None = None,
-               error: str | None = None, event: TaskEvent | None = None) -> Ended | None:
-    """CAS the try to its final state and write its history (or reschedule) row."""
-    start = row.start_date or end
-    duration = max(0.0, (end - start).total_seconds())
-    fields: dict[str, Any] = {"end_date": end, "duration": duration, "next_attempt_at": next_at}
-    if event is not None and event.outcome == "result":
-        fields["rendered_fields"] = event.rendered_fields or None
-    if error is not None:
-        fields["executor_message"] = error[-2000:]
-    stmt = (sa.update(TaskInstance).where(TaskInstance.id == row.id, TaskInstance.state == "running",
-                                          TaskInstance.try_number == row.try_number)
-            .values(state=state, updated_at=end, **fields).execution_options(synchronize_session=False))
-    if int(session.execute(stmt).rowcount) != 1:  # type: ignore[attr-defined]
-        return None
-    if state == "up_for_reschedule":
-        session.add(TaskReschedule(dag_id=row.dag_id, run_id=row.run_id, task_id=row.task_id, map_index=row.map_index,
-                                   try_number=row.try_number, start_date=start, end_date=end,
-                                   reschedule_date=next_at or end))
+               error: str | None = None) -> Ended | None:
+    """CAS one running try to ``state`` (zombies, kills) and write its history row."""
+    won = write(session, [Ended(row, state, error, [], end, next_at)])
+    return won[0] if won else None
+
+
+def write(session: Session, ends: list[Ended]) -> list[Ended]:
+    """CAS every planned end from running (one statement for the batch); history rows of the winners."""
+    if not ends:
+        return []
+    params = [_params(e) for e in ends]
+    conn = session.connection()
+    if len(ends) > 1 and conn.dialect.supports_sane_multi_rowcount and conn.execute(_FINISH, params).rowcount == len(ends):
+        won = ends
+    elif len(ends) > 1 and conn.dialect.supports_sane_multi_rowcount:
+        won = _confirm(session, ends)
     else:
-        session.add(TaskInstanceHistory(
-            dag_id=row.dag_id, run_id=row.run_id, task_id=row.task_id, map_index=row.map_index,
-            try_number=row.try_number, state=state, start_date=start, end_date=end, duration=duration,
-            hostname=row.hostname, pid=(event.pid if event and event.pid else row.pid), executor_message=error,
-        ))
-    return Ended(row, state, error, list(event.skip_task_ids) if event else [])
+        won = [e for e, p in zip(ends, params, strict=True) if conn.execute(_FINISH, p).rowcount == 1]
+    _history(session, won)
+    return won
+
+
+def _params(e: Ended) -> dict[str, Any]:
+    end = e.end or e.row.start_date
+    duration = max(0.0, (end - (e.row.start_date or end)).total_seconds())
+    return {"b_id": e.row.id, "b_try": e.row.try_number, "b_state": e.state, "b_end": end, "b_duration": duration,
+            "b_next": e.next_at, "b_rendered": e.rendered, "b_message": e.error[-2000:] if e.error else None}
+
+
+def _confirm(session: Session, ends: list[Ended]) -> list[Ended]:
+    """After a partly applied batch: the ends whose row now shows exactly what we wrote."""
+    stmt = sa.select(TaskInstance.id, TaskInstance.state, TaskInstance.try_number, TaskInstance.end_date).where(
+        TaskInstance.id.in_([e.row.id for e in ends]))
+    now = {r.id: (r.state, r.try_number, r.end_date) for r in session.execute(stmt)}
+    return [e for e in ends if now.get(e.row.id) == (e.state, e.row.try_number, e.end)]
+
+
+def _history(session: Session, won: list[Ended]) -> None:
+    """A history row per finished try; a reschedule row per sensor poke."""
+    tries = [_try_row(e) for e in won if e.state != "up_for_reschedule"]
+    pokes = [_poke_row(e) for e in won if e.state == "up_for_reschedule"]
+    conn = session.connection()
+    if tries:
+        conn.execute(TaskInstanceHistory.__table__.insert(), tries)
+    if pokes:
+        conn.execute(TaskReschedule.__table__.insert(), pokes)
+
+
+def _key(e: Ended) -> dict[str, Any]:
+    r = e.row
+    return {"dag_id": r.dag_id, "run_id": r.run_id, "task_id": r.task_id, "map_index": r.map_index,
+            "try_number": r.try_number, "start_date": r.start_date or e.end, "end_date": e.end}
+
+
+def _try_row(e: Ended) -> dict[str, Any]:
+    start = e.row.start_date or e.end
+    duration = max(0.0, (e.end - start).total_seconds()) if e.end and start else None
+    return {**_key(e), "state": e.state, "duration": duration, "hostname": e.row.hostname,
+            "pid": e.pid or e.row.pid, "executor_message": e.error}
+
+
+def _poke_row(e: Ended) -> dict[str, Any]:
+    return {**_key(e), "reschedule_date": e.next_at or e.end}
 
 
 def skip_tasks(session: Session, dag_id: str, run_id: str, task_ids: list[str], now: datetime) -> list[int]:

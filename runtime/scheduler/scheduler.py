@@ -108,8 +108,8 @@ class Scheduler:
     def _runs(self, session: Session, now: datetime, stats: LoopStats) -> None:
         c = self._conf
         if self.create_runs:
-            stats.created_runs = creating.plan(session, self.cache, now, limit=c.create_limit,
-                                               default_max_runs=c.max_runs, known=self._planned)
+            stats.created_runs = creating.plan(session, self.cache, now, limit=c.create_limit, default_max_runs=c.max_runs,
+                                               known=self._planned, unplanned=time.monotonic() >= self._next_sweep)
         stats.started_runs = len(starting.start_runs(session, self.cache, now, c.max_runs, dag_ids=self.dag_ids))
 
     def _tasks(self, session: Session, events: list[TaskEvent], now: datetime, stats: LoopStats,
@@ -148,12 +148,13 @@ class Scheduler:
 
     def _apply_events(self, session: Session, events: list[TaskEvent], now: datetime, effects: _Effects) -> None:
         rows = results.running_rows(session, [e.ti_id for e in events if e.outcome != "unclaimed"])
+        planned = []
         for event in events:
             row = rows.get(event.ti_id)
             dag = self.cache.get(session, row.dag_id) if row is not None else None
-            ended = results.record(session, row, event, dag, now)
-            if ended is not None:
-                self._ended(session, ended, dag, now, effects)
+            planned.append(results.plan(row, event, dag, now))
+        for ended in results.write(session, [p for p in planned if p is not None]):
+            self._ended(session, ended, self.cache.get(session, ended.row.dag_id), now, effects)
 
     def _ended(self, session: Session, ended: results.Ended, dag: CachedDag | None, now: datetime,
                effects: _Effects) -> None:
@@ -246,7 +247,10 @@ class Scheduler:
             ctx.touched = True
 
     def _finish_runs(self, session: Session, now: datetime, stats: LoopStats, effects: _Effects) -> None:
+        in_flight = {(w.dag_id, w.run_id) for w in self.executor.running.values()}
         for ctx in [c for c in self.registry.runs.values() if c.touched]:
+            if (ctx.dag_id, ctx.run_id) in in_flight:
+                continue  # a try of this run is still running here: it cannot be finished
             ctx.touched = False
             dag = self.cache.get(session, ctx.dag_id)
             final = finishing.try_finish(session, ctx, dag, now) if dag is not None else None

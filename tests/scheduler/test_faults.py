@@ -109,7 +109,7 @@ with DAG("qq", start_date=datetime(2024, 1, 1), schedule=None) as dag:
     seq_env.step()
     with transaction(seq_env.factory) as s:  # a queued try whose message was lost
         s.execute(sa.update(TaskInstance).values(state="queued", queued_dttm=old, try_number=1))
-    seq_env.executor._pending.clear()
-    seq_env.executor.running.clear()
+    lost = type(seq_env.executor)(seq_env.settings, seq_env.factory)  # the message went nowhere
+    seq_env.executor = seq_env.scheduler.executor = lost
     seq_env.drive(seq_env.finished("qq"))
     assert seq_env.tis("qq")[("t", -1)].state == "success"

@@ -1,0 +1,130 @@
+"""Figure: one DAG of 500 independent no-op PythonOperator tasks, local executor, SQLite.
+
+Wall time from the trigger (a queued manual run) to the run's completion, with the real
+scheduler loop (``run_forever``'s step: run_once, then wait on the executor socket when idle).
+Target (issue 3): <= 3 s on a 2-core machine. Run: ``python bench/fanout.py [--tasks N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import sqlalchemy as sa  # noqa: E402
+
+from runtime.executors.local import LocalExecutor  # noqa: E402
+from runtime.processor import DagProcessor  # noqa: E402
+from runtime.scheduler import Scheduler  # noqa: E402
+from runtime.sdk import timezone  # noqa: E402
+from runtime.settings import Settings  # noqa: E402
+from runtime.store import db, runs  # noqa: E402
+from runtime.store.models import DagModel, DagRun, TaskInstance  # noqa: E402
+from runtime.store.session import open_store, transaction  # noqa: E402
+
+DAG = '''
+from datetime import datetime
+from airflow import DAG
+from airflow.operators.python import PythonOperator
+
+def noop():
+    pass
+
+with DAG("{dag_id}", start_date=datetime(2024, 1, 1), schedule=None, max_active_tasks={n}) as dag:
+    for i in range({n}):
+        PythonOperator(task_id=f"t{{i:04d}}", python_callable=noop)
+'''
+
+
+def setup(home: Path, dag_source: str, **overrides: object) -> tuple[Settings, object]:
+    """A store in ``home`` with one DAG file parsed and unpaused."""
+    dags = home / "dags"
+    dags.mkdir(parents=True)
+    (dags / "bench_dag.py").write_text(dag_source)
+    settings = Settings(home, environ={"WINDSOCK_HOME": str(home)}).with_overrides(
+        core__dags_folder=str(dags), core__load_examples=False, **overrides)
+    engine, factory = open_store(settings)
+    db.init(engine)
+    DagProcessor(settings, factory).run_once(timezone.utcnow(), force=True)
+    with transaction(factory) as s:
+        s.execute(sa.update(DagModel).values(is_paused=False))
+    return settings, factory
+
+
+def trigger(factory: object, dag_id: str) -> str:
+    """Queue a manual run; its run id."""
+    now = timezone.utcnow()
+    with transaction(factory) as s:  # type: ignore[arg-type]
+        return runs.create_dag_run(s, dag_id=dag_id, run_type="manual", logical_date=now, data_interval=None,
+                                   now=now, external_trigger=True).run_id
+
+
+def drive(scheduler: Scheduler, factory: object, run_id: str, timeout: float = 120.0) -> tuple[str, int]:
+    """Step like run_forever until the run finishes; (final state, loops)."""
+    loops = 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        stats = scheduler.run_once(timezone.utcnow())
+        loops += 1
+        if stats.finished_runs:
+            with transaction(factory) as s:  # type: ignore[arg-type]
+                state = s.scalar(sa.select(DagRun.state).where(DagRun.run_id == run_id))
+            if state in ("success", "failed"):
+                return str(state), loops
+        if not stats.busy:
+            scheduler.executor.wait(scheduler._conf.loop_interval)
+    raise SystemExit(f"run {run_id} not finished after {timeout}s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--tasks", type=int, default=500)
+    parser.add_argument("--parallelism", type=int, default=32)
+    parser.add_argument("--profile", help="write a cProfile of the scheduler process to this file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        if os.environ.get("BENCH_KEEP"):
+            tmp = tempfile.mkdtemp()
+            print("keeping", tmp)
+        settings, factory = setup(Path(tmp), DAG.format(dag_id="fanout", n=args.tasks), core__parallelism=args.parallelism)
+        executor = LocalExecutor(settings)
+        executor.start()
+        scheduler = Scheduler(settings, factory, executor)  # type: ignore[arg-type]
+        scheduler.run_once(timezone.utcnow())  # warm: the executor is up, the DAG cached
+        profiler = _profiler(args.profile)
+        began = time.perf_counter()
+        cpu0 = os.times()
+        run_id = trigger(factory, "fanout")
+        state, loops = drive(scheduler, factory, run_id)
+        wall = time.perf_counter() - began
+        cpu = os.times()
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+        executor.end()
+        with transaction(factory) as s:  # type: ignore[arg-type]
+            done = s.scalar(sa.select(sa.func.count()).where(TaskInstance.state == "success"))
+        sched_cpu = (cpu.user - cpu0.user) + (cpu.system - cpu0.system)
+        child_cpu = (cpu.children_user - cpu0.children_user) + (cpu.children_system - cpu0.children_system)
+        print(f"fanout: {args.tasks} no-op tasks, parallelism {args.parallelism}, SQLite: trigger -> run {state} in "
+              f"{wall:.2f} s ({done} tasks succeeded, {loops} scheduler loops, scheduler CPU {sched_cpu:.2f} s, "
+              f"executor+children CPU {child_cpu:.2f} s)  target <= 3 s")
+
+
+def _profiler(path: str | None):  # type: ignore[no-untyped-def]
+    if not path:
+        return None
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    return profiler
+
+
+if __name__ == "__main__":
+    main()
