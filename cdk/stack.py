@@ -48,20 +48,10 @@ class WindsockStack(Stack):
         self.database = self._database()
         self.fernet_secret = self._fernet_secret()
         self.access_logs = AccessLogBucket(
-            self, "AccessLogs", name_prefix=settings.prefix, expire_days=max(settings.log_retention_days, 1)
+            self, "AccessLogs", name_prefix=settings.prefix, expire_days=settings.log_retention_days
         )
         self.sync = SyncFanout(self, "Sync", name_prefix=settings.prefix, services=ROLES)
-        topic_policy = self.sync.allow_publish_statement(
-            allow_bucket_to_publish(self.sync.topic, name_prefix=settings.prefix)
-        )
-        self.storage = EnvironmentBucket(
-            self,
-            "Storage",
-            name_prefix=settings.prefix,
-            access_logs=self.access_logs.bucket,
-            topic=self.sync.topic,
-            topic_policy=topic_policy,
-        )
+        self.storage = self._storage()
         self.tasks = TaskQueues(
             self,
             "TaskQueues",
@@ -69,35 +59,58 @@ class WindsockStack(Stack):
             visibility_seconds=settings.task_queue_visibility_seconds,
             max_receive_count=settings.task_queue_max_receive_count,
         )
-        self.cluster = ecs.Cluster(
-            self,
-            "Cluster",
-            cluster_name=settings.prefix,
-            vpc=self.network.vpc,
-            enable_fargate_capacity_providers=True,
-            container_insights_v2=(
-                ecs.ContainerInsights.ENABLED
-                if settings.container_insights
-                else ecs.ContainerInsights.DISABLED
-            ),
-        )
+        self.cluster = self._cluster()
         self.image = ecs.ContainerImage.from_asset(
             str(REPO_ROOT), platform=ecr_assets.Platform.LINUX_AMD64, exclude=_image_excludes()
         )
         self.services = {role: self._service(role) for role in ROLES}
         self.web = self._web()
-        self.worker_scaling = WorkerScaling(
+        self.worker_scaling = self._worker_scaling()
+        self._grant()
+        self._outputs()
+
+    def _storage(self) -> EnvironmentBucket:
+        """The environment bucket, notifying the sync topic once the topic lets it publish."""
+        prefix = self.settings.prefix
+        topic_policy = self.sync.allow_publish_statement(
+            allow_bucket_to_publish(self.sync.topic, name_prefix=prefix)
+        )
+        return EnvironmentBucket(
+            self,
+            "Storage",
+            name_prefix=prefix,
+            access_logs=self.access_logs.bucket,
+            topic=self.sync.topic,
+            topic_policy=topic_policy,
+        )
+
+    def _cluster(self) -> ecs.Cluster:
+        """The ECS cluster with the Fargate and Fargate Spot capacity providers."""
+        insights = self.settings.container_insights
+        return ecs.Cluster(
+            self,
+            "Cluster",
+            cluster_name=self.settings.prefix,
+            vpc=self.network.vpc,
+            enable_fargate_capacity_providers=True,
+            container_insights_v2=ecs.ContainerInsights.ENABLED
+            if insights
+            else ecs.ContainerInsights.DISABLED,
+        )
+
+    def _worker_scaling(self) -> WorkerScaling:
+        """Workers scale on the task queue's queued + running messages, down to ``min_workers``."""
+        s = self.settings
+        return WorkerScaling(
             self,
             "WorkerScaling",
             service=self.services["worker"].service,
             queue=self.tasks.queue,
-            min_workers=settings.min_workers,
-            max_workers=settings.max_workers,
-            concurrency=settings.worker_concurrency,
-            idle_minutes=settings.scale_in_idle_minutes,
+            min_workers=s.min_workers,
+            max_workers=s.max_workers,
+            concurrency=s.worker_concurrency,
+            idle_minutes=s.scale_in_idle_minutes,
         )
-        self._grant()
-        self._outputs()
 
     def _database(self) -> MetadataDatabase:
         """The metadata DB in the isolated data subnets."""
