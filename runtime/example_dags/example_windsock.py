@@ -1,7 +1,6 @@
 """A small example DAG written exactly as for Apache Airflow: bash, Python, branching, XCom."""
 
 import pendulum
-
 from airflow import DAG
 from airflow.decorators import task
 from airflow.operators.bash import BashOperator
