@@ -71,7 +71,7 @@ def drive(scheduler: Scheduler, factory: object, run_id: str, timeout: float = 1
     while time.monotonic() < deadline:
         stats = scheduler.run_once(timezone.utcnow())
         loops += 1
-        if stats.finished_runs:
+        if stats.finished_runs or not stats.busy:
             with transaction(factory) as s:  # type: ignore[arg-type]
                 state = s.scalar(sa.select(DagRun.state).where(DagRun.run_id == run_id))
             if state in ("success", "failed"):
@@ -79,6 +79,14 @@ def drive(scheduler: Scheduler, factory: object, run_id: str, timeout: float = 1
         if not stats.busy:
             scheduler.executor.wait(scheduler._conf.loop_interval)
     raise SystemExit(f"run {run_id} not finished after {timeout}s")
+
+
+def proc_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds of process ``pid`` and of its reaped children (utime+stime, cutime+cstime)."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
 
 
 def main() -> None:
@@ -98,11 +106,11 @@ def main() -> None:
         scheduler.run_once(timezone.utcnow())  # warm: the executor is up, the DAG cached
         profiler = _profiler(args.profile)
         began = time.perf_counter()
-        cpu0 = os.times()
+        cpu0, server0 = os.times(), proc_cpu(executor.pid)  # type: ignore[arg-type]
         run_id = trigger(factory, "fanout")
         state, loops = drive(scheduler, factory, run_id)
         wall = time.perf_counter() - began
-        cpu = os.times()
+        cpu, server = os.times(), proc_cpu(executor.pid)  # type: ignore[arg-type]
         if profiler:
             profiler.disable()
             profiler.dump_stats(args.profile)
@@ -110,10 +118,9 @@ def main() -> None:
         with transaction(factory) as s:  # type: ignore[arg-type]
             done = s.scalar(sa.select(sa.func.count()).where(TaskInstance.state == "success"))
         sched_cpu = (cpu.user - cpu0.user) + (cpu.system - cpu0.system)
-        child_cpu = (cpu.children_user - cpu0.children_user) + (cpu.children_system - cpu0.children_system)
         print(f"fanout: {args.tasks} no-op tasks, parallelism {args.parallelism}, SQLite: trigger -> run {state} in "
-              f"{wall:.2f} s ({done} tasks succeeded, {loops} scheduler loops, scheduler CPU {sched_cpu:.2f} s, "
-              f"executor+children CPU {child_cpu:.2f} s)  target <= 3 s")
+              f"{wall:.2f} s ({done} tasks succeeded, {loops} scheduler loops; CPU s: scheduler {sched_cpu:.2f}, "
+              f"fork server {server[0] - server0[0]:.2f}, task children {server[1] - server0[1]:.2f})  target <= 3 s")
 
 
 def _profiler(path: str | None):  # type: ignore[no-untyped-def]

@@ -88,10 +88,6 @@ class ForkServer:
             self.step()
         self._kill_all("the executor stopped")
         self._flush_blocking()
-        if os.environ.get("WINDSOCK_EXECUTOR_CPU"):  # bench/: CPU seconds of this process and its children
-            t = os.times()
-            print(f"[windsock] executor CPU {t.user + t.system:.2f} s, task children CPU "
-                  f"{t.children_user + t.children_system:.2f} s", file=sys.stderr)
 
     def step(self) -> None:
         """Wait for a command, a result or a deadline, and handle what came."""
