@@ -22,11 +22,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+
 from runtime.executors import taskproc
 from runtime.executors.messages import CallbackWork, TaskEvent, TaskWork, decode, iso
 from runtime.sdk import timezone
 from runtime.settings import Settings
-from runtime.store.session import open_store, transaction
+from runtime.store.engine import SQLITE_BUSY_TIMEOUT_MS
+from runtime.store.session import transaction
 
 WARM_MODULES = (
     "runtime.sdk.operators.bash", "runtime.sdk.operators.python", "runtime.sdk.operators.empty",
@@ -58,7 +63,8 @@ class ForkServer:
         self.settings = settings
         self.sock = sock
         self.sock.setblocking(False)
-        self.factory = open_store(settings)[1]
+        self.factory = sessionmaker(bind=private_engine(str(settings.get("database", "sql_alchemy_conn"))),
+                                    expire_on_commit=False)
         self.dag_files = taskproc.DagFiles()
         self.hostname = socket.gethostname()
         self.log_folder = str(settings.get("logging", "base_log_folder"))
@@ -226,7 +232,7 @@ class ForkServer:
             dag = self.dag_files.get(work.fileloc, work.dag_id)
         except Exception as exc:  # noqa: BLE001 - a missing or broken file fails the try
             return taskproc.failed_event(work, f"cannot load DAG {work.dag_id!r}: {exc}", hostname=self.hostname)
-        return taskproc.run_work(work, dag, DbServices(self.settings, self.factory), hostname=self.hostname)
+        return taskproc.run_work(work, dag, DbServices(self.settings), hostname=self.hostname)
 
     def _read_child(self, child: Child) -> None:
         while True:
@@ -351,6 +357,28 @@ class ForkServer:
 
     def _stop(self) -> None:
         self.stopping = True
+
+
+def private_engine(url: str) -> Engine:
+    """This process's own engine, without the store's after-fork hook.
+
+    Children never use it (they open the store themselves, only if the task needs it), so
+    they need not rebuild its pool on every fork: that hook alone costs a fork ~1.5 ms.
+    """
+    if sa.engine.make_url(url).get_backend_name() != "sqlite":
+        args = {"options": "-c timezone=UTC"} if sa.engine.make_url(url).get_driver_name() == "psycopg2" else {}
+        return sa.create_engine(url, pool_pre_ping=True, pool_size=1, connect_args=args)
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        for pragma in ("journal_mode=WAL", f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}", "synchronous=NORMAL",
+                       "foreign_keys=ON"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    return engine
 
 
 def _parse_timeout(signum: int, frame: Any) -> None:
