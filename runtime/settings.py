@@ -67,6 +67,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "task_kill_grace": _k(10.0, float, False, "Seconds past execution_timeout before the executor kills a try."),
         "max_dagruns_to_create_per_loop": _k(10, int, True, "DAGs whose due runs one scheduler loop creates."),
         "reconcile_interval": _k(1.0, float, False, "Seconds between full checks of active task instances."),
+        "max_dagruns_per_loop_to_schedule": _k(20, int, True, "Runs one loop may evaluate in full (the rest wait a loop)."),
     },
     "smtp": {
         "smtp_host": _k("localhost", str, True, "SMTP server for failure/retry e-mail."),

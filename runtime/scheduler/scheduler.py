@@ -233,9 +233,13 @@ class Scheduler:
 
     def _evaluate(self, session: Session, now: datetime, stats: LoopStats) -> None:
         mono = time.monotonic()
+        budget = self._conf.full_per_loop
         for ctx in list(self.registry.runs.values()):
             if mono - ctx.evaluated_at > self._conf.full_every:
                 ctx.full = True  # a safety net for changes nobody told this scheduler about
+            if ctx.full and budget <= 0:
+                continue  # bounded work per loop: the rest of the full evaluations wait a loop
+            budget -= ctx.full
             if not (ctx.full or ctx.dirty):
                 continue
             dag = self.cache.get(session, ctx.dag_id)
@@ -301,6 +305,7 @@ class _Conf:
         self.queued_timeout = float(get("scheduler", "task_queued_timeout"))
         self.sweep_every = float(get("scheduler", "reconcile_interval"))
         self.full_every = 10 * self.sweep_every
+        self.full_per_loop = int(get("scheduler", "max_dagruns_per_loop_to_schedule"))
         self.loop_interval = float(get("scheduler", "loop_interval"))
         self.log_folder = str(get("logging", "base_log_folder"))
         self.mail_from = str(get("smtp", "smtp_mail_from"))
