@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pendulum
 import sqlalchemy as sa
@@ -125,3 +125,20 @@ with DAG("cl", start_date=datetime(2024, 1, 1), schedule=None) as dag:
     assert {t: tis[(t, -1)].try_number for t in ("up", "a", "b", "c")} == {"up": 1, "a": 2, "b": 2, "c": 2}
     assert tis[("a", -1)].max_tries == 2
     assert env.run_states("cl") == ["success"]
+
+
+def test_wait_for_downstream_holds_until_previous_downstream_done(env):
+    start = (pendulum.now(UTC) - timedelta(hours=2, minutes=1)).replace(second=0, microsecond=0)
+    env.write_dag("wfd", f"""
+with DAG("wfd", start_date=datetime.fromisoformat({start.isoformat()!r}), schedule=timedelta(hours=1),
+         catchup=True, max_active_runs=2) as dag:
+    a = PythonOperator(task_id="a", python_callable=lambda: None, wait_for_downstream=True)
+    b = PythonOperator(task_id="b", python_callable=lambda: time.sleep(1))
+    a >> b
+""")
+    env.sync()
+    env.drive(lambda: env.run_states("wfd") == ["success", "success"])
+    with transaction(env.factory) as s:
+        run_ids = s.scalars(sa.select(DagRun.run_id).where(DagRun.dag_id == "wfd").order_by(DagRun.logical_date)).all()
+    first, second = env.tis("wfd", run_ids[0]), env.tis("wfd", run_ids[1])
+    assert second[("a", -1)].start_date >= first[("b", -1)].end_date

@@ -113,3 +113,22 @@ with DAG("qq", start_date=datetime(2024, 1, 1), schedule=None) as dag:
     seq_env.executor = seq_env.scheduler.executor = lost
     seq_env.drive(seq_env.finished("qq"))
     assert seq_env.tis("qq")[("t", -1)].state == "success"
+
+
+def test_try_that_ignores_its_timeout_is_killed_after_the_grace(make):
+    env = make("local", scheduler__task_kill_grace=1.0)
+    env.write_dag("hk", """
+def stubborn():
+    while True:
+        try:
+            time.sleep(60)
+        except BaseException:
+            pass  # swallows AirflowTaskTimeout: only the executor's hard kill ends it
+with DAG("hk", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    PythonOperator(task_id="stubborn", python_callable=stubborn, execution_timeout=timedelta(seconds=1))
+""")
+    env.sync()
+    env.trigger("hk")
+    env.drive(env.finished("hk"), timeout=40)
+    ti = env.tis("hk")[("stubborn", -1)]
+    assert ti.state == "failed" and "execution_timeout=1s" in ti.executor_message
