@@ -53,6 +53,7 @@ def intervals(sdag: Any, start: datetime, end: datetime) -> list[Any]:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
+    """``windsock dags backfill``: non-zero when a run failed."""
     from runtime.store.session import open_store, transaction
 
     settings = common.load_settings()
@@ -209,6 +210,7 @@ class Progress:
 
 
 def cmd_tasks_run(args: argparse.Namespace) -> int:
+    """``windsock tasks run``: non-zero when the try failed."""
     from runtime.cli import dbview
     from runtime.executors import make_executor
     from runtime.scheduler.single import Target, run_one

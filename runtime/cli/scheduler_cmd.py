@@ -52,6 +52,7 @@ def say(line: str) -> None:
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
+    """``windsock scheduler``: needs an initialised database."""
     from runtime.store import db
     from runtime.store.session import open_store
 
@@ -61,6 +62,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 
 def cmd_standalone(args: argparse.Namespace) -> int:
+    """``windsock standalone``: init/upgrade the database, say what runs where, then run."""
     from runtime.store import db
     from runtime.store.session import open_store
 

@@ -50,13 +50,16 @@ class LocalExecutor(BaseExecutor):
         return self.proc.pid if self.proc else None
 
     def queue(self, work: TaskWork) -> None:
+        """Buffer a work line (sent on the next flush)."""
         self.track(work)
         self._send(work.encode())
 
     def queue_callback(self, callback: CallbackWork) -> None:
+        """Buffer a callback line."""
         self._send(callback.encode())
 
     def terminate(self, ti_id: int) -> None:
+        """Ask the fork server to kill the try of ``ti_id``."""
         if ti_id in self.running:
             self._send(json.dumps({"v": 1, "op": "kill", "ti_id": ti_id}).encode() + b"\n")
 

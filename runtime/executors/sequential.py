@@ -30,10 +30,12 @@ class SequentialExecutor(BaseExecutor):
         self._pending: list[TaskWork | CallbackWork] = []
 
     def queue(self, work: TaskWork) -> None:
+        """Keep the try for the next ``sync``."""
         self.track(work)
         self._pending.append(work)
 
     def queue_callback(self, callback: CallbackWork) -> None:
+        """Keep the callback for the next ``sync`` (it runs in a forked child)."""
         self._pending.append(callback)
 
     def wait(self, timeout: float) -> None:
