@@ -30,7 +30,8 @@ def register(tree: Any) -> None:
     p.add_argument("task_id")
     p.add_argument("run", metavar="RUN_ID_OR_DATE")
     p.add_argument("-i", "--ignore-dependencies", action="store_true", help="run even if upstream tasks are not done")
-    p.add_argument("-l", "--local", action="store_true", help="run it in a child process (the local executor)")
+    p.add_argument("-l", "--local", action="store_true", help="run it in a child process with heartbeats (the default)")
+    p.add_argument("-r", "--raw", action="store_true", help="run it inside this process (no heartbeats)")
     p.add_argument("--map-index", type=int, default=-1)
     p.set_defaults(func=cmd_tasks_run)
 
@@ -221,7 +222,7 @@ def cmd_tasks_run(args: argparse.Namespace) -> int:
     with transaction(factory) as session:
         run = dbview.find_run(session, args.dag_id, args.run)
         target = Target(args.dag_id, run.run_id, args.task_id, args.map_index)
-    executor = make_executor(settings, factory, "local" if args.local else "sequential")
+    executor = make_executor(settings, factory, "sequential" if args.raw else "local")
     executor.start()
     try:
         state = run_one(factory, executor, target, ignore_deps=args.ignore_dependencies)
