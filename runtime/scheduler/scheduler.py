@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -80,6 +80,7 @@ class Scheduler:
         self._planned: dict[str, str] = {}
         self._seen_active: dict[int, tuple[str, str, str]] = {}
         self._next_sweep = 0.0
+        self._runs_checked: datetime | None = None
         self._started = False
         self._conf = _Conf(settings)
 
@@ -94,8 +95,9 @@ class Scheduler:
         if self.processor is not None and self.processor.needs_scan(now):
             self.processor.run_once(now)
             stats.parsed = True
-        with transaction(self.session_factory) as session:
-            self._runs(session, now, stats)
+        if self._runs_due(now):
+            with transaction(self.session_factory) as session:
+                self._runs(session, now, stats)
         events = self.executor.sync()
         stats.events = len(events)
         effects = _Effects([], [], [], [])
@@ -104,6 +106,14 @@ class Scheduler:
         self._after_commit(effects, stats)
         stats.seconds = time.perf_counter() - began
         return stats
+
+    def _runs_due(self, now: datetime) -> bool:
+        """Look for due and queued runs at most once per loop_interval of ``now`` (steps driven by events skip it)."""
+        last, self._runs_checked = self._runs_checked, now
+        if last is not None and timedelta(0) < now - last < timedelta(seconds=self._conf.loop_interval):
+            self._runs_checked = last
+            return False
+        return True
 
     def _runs(self, session: Session, now: datetime, stats: LoopStats) -> None:
         c = self._conf
