@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from runtime.executors.messages import iso
-from runtime.store.models import DagRun
+from runtime.store.models import DagModel, DagRun
 
 
 @dataclass
@@ -60,8 +60,10 @@ class Registry:
     def sync(self, session: Session) -> list[RunCtx]:
         """Match the running runs in the database; the contexts that are new here."""
         stmt = sa.select(DagRun.id, DagRun.start_date).where(DagRun.state == "running")
-        if self.dag_ids is not None:
+        if self.dag_ids is not None:  # backfill: its DAGs, paused or not
             stmt = stmt.where(DagRun.dag_id.in_(sorted(self.dag_ids)))
+        else:  # as Airflow: the runs of a paused DAG make no progress
+            stmt = stmt.join(DagModel, DagModel.dag_id == DagRun.dag_id).where(DagModel.is_paused.is_(False))
         rows = session.execute(stmt).all()
         running = {pk: start for pk, start in rows}
         for pk in [pk for pk, ctx in self.runs.items() if pk not in running or running[pk] != ctx.start_date]:

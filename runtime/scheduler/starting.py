@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from runtime.scheduler.dags import CachedDag, DagCache
 from runtime.store import cas
-from runtime.store.models import DagRun, TaskInstance
+from runtime.store.models import DagModel, DagRun, TaskInstance
 
 
 def queued_runs(session: Session, limit: int = 100, dag_ids: set[str] | None = None) -> list[DagRun]:
@@ -19,6 +19,8 @@ def queued_runs(session: Session, limit: int = 100, dag_ids: set[str] | None = N
     stmt = sa.select(DagRun).where(DagRun.state == "queued")
     if dag_ids is not None:
         stmt = stmt.where(DagRun.dag_id.in_(sorted(dag_ids)))
+    else:  # queued runs of a paused DAG wait (Airflow)
+        stmt = stmt.join(DagModel, DagModel.dag_id == DagRun.dag_id).where(DagModel.is_paused.is_(False))
     stmt = stmt.order_by(DagRun.queued_at, DagRun.logical_date).limit(limit).with_for_update(skip_locked=True)
     return list(session.scalars(stmt))
 

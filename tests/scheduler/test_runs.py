@@ -73,6 +73,19 @@ def test_pause_stops_new_runs(seq_env):
     assert [r[0].day for r in _runs(seq_env, "pz")] == [3, 5]  # catchup=False: the latest only
 
 
+def test_runs_of_a_paused_dag_wait(seq_env):
+    _daily(seq_env, "held", True, "None")
+    seq_env.sync(unpause=False)
+    seq_env.trigger("held")
+    seq_env.step()
+    seq_env.step()
+    assert seq_env.run_states("held") == ["queued"] and seq_env.tis("held") == {}
+    with transaction(seq_env.factory) as s:
+        s.execute(sa.update(DagModel).where(DagModel.dag_id == "held").values(is_paused=False))
+    seq_env.drive(seq_env.finished("held"))
+    assert seq_env.run_states("held") == ["success"]
+
+
 def test_max_active_runs_caps_running_runs(env):
     start = (pendulum.now(UTC) - timedelta(hours=3, minutes=1)).replace(second=0, microsecond=0)
     env.write_dag("mar", f"""
