@@ -205,6 +205,7 @@ class ForkServer:
         code = 0
         try:
             gc.disable()  # a short-lived child: a collection would only copy shared pages
+            _die_with_parent()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
             signal.set_wakeup_fd(-1)
@@ -357,6 +358,27 @@ class ForkServer:
 
     def _stop(self) -> None:
         self.stopping = True
+
+
+def _die_with_parent() -> None:  # pragma: no cover - child
+    """Linux: the kernel kills this child if the fork server dies (its try must not run on unseen)."""
+    if _LIBC is not None:
+        _LIBC.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before prctl took effect
+            os._exit(1)
+
+
+def _load_libc() -> Any:
+    try:
+        import ctypes
+        import ctypes.util
+
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True) if sys.platform == "linux" else None
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
 
 
 def private_engine(url: str) -> Engine:

@@ -132,3 +132,34 @@ with DAG("hk", start_date=datetime(2024, 1, 1), schedule=None) as dag:
     env.drive(env.finished("hk"), timeout=40)
     ti = env.tis("hk")[("stubborn", -1)]
     assert ti.state == "failed" and "execution_timeout=1s" in ti.executor_message
+
+
+def test_kill_9_of_the_executor_process_fails_its_tries_and_they_retry(env):
+    env.write_dag("fk", """
+def slow(**ctx):
+    mark("tries", n=ctx["ti"].try_number, pid=os.getpid())
+    if ctx["ti"].try_number == 1:
+        time.sleep(60)
+with DAG("fk", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    PythonOperator(task_id="slow", python_callable=slow, retries=1, retry_delay=timedelta(seconds=0))
+""")
+    env.sync()
+    env.trigger("fk")
+    child = _wait_pid(env, "fk", "slow", 1)
+    os.kill(env.executor.pid, signal.SIGKILL)  # the fork server dies; the kernel takes its child along
+    env.drive(env.finished("fk"))
+    assert env.run_states("fk") == ["success"]
+    first, second = env.history("fk", "slow")
+    assert first.state == "up_for_retry" and "executor" in first.executor_message and second.state == "success"
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
