@@ -48,3 +48,22 @@ def stop_remaining(session: Session, ctx: RunCtx, now: datetime) -> list[int]:
     cas.set_ti_states(session, waiting, expected=[None, "scheduled", "queued", "up_for_retry", "up_for_reschedule"],
                       new="skipped", end_date=now)
     return failed
+
+
+def timed_out(ctx: RunCtx, dag: CachedDag, now: datetime) -> bool:
+    """The run has been running longer than the DAG's ``dagrun_timeout`` (pure)."""
+    limit = dag.get("dagrun_timeout")
+    return bool(limit) and ctx.start_date is not None and (now - ctx.start_date).total_seconds() > float(limit)
+
+
+def time_out(session: Session, ctx: RunCtx, now: datetime) -> list[int]:
+    """Fail a run past ``dagrun_timeout``: what has not finished is skipped; the running tries to kill."""
+    rows = session.execute(sa.select(TaskInstance.id, TaskInstance.state).where(
+        TaskInstance.dag_id == ctx.dag_id, TaskInstance.run_id == ctx.run_id,
+        sa.or_(TaskInstance.state.is_(None), TaskInstance.state.in_(sorted(ACTIVE))))).all()
+    if not cas.set_run_state(session, ctx.pk, expected=["running"], new="failed", end_date=now):
+        return []
+    for state in {s for _, s in rows}:
+        cas.set_ti_states(session, [i for i, s in rows if s == state], expected=[state], new="skipped", end_date=now,
+                          executor_message="skipped: the run passed its dagrun_timeout")
+    return [i for i, s in rows if s == "running"]

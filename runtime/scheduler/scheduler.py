@@ -129,6 +129,7 @@ class Scheduler:
         self._due_retries(session, now)
         if time.monotonic() >= self._next_sweep:
             self._sweep(session, now, effects)
+            self._time_out_runs(session, now, stats, effects)
         self._evaluate(session, now, stats)
         effects.works = queueing.queue_ready(session, self.cache, self.registry, now, slots=self.executor.open_slots,
                                              default_tasks=self._conf.max_tasks)
@@ -259,6 +260,18 @@ class Scheduler:
             out = evaluating.evaluate(session, ctx, dag, now)
             stats.scheduled += out.scheduled
             ctx.touched = True
+
+    def _time_out_runs(self, session: Session, now: datetime, stats: LoopStats, effects: _Effects) -> None:
+        """Runs past their DAG's dagrun_timeout fail (Airflow: unfinished task instances are skipped)."""
+        for ctx in list(self.registry.runs.values()):
+            dag = self.cache.get(session, ctx.dag_id)
+            if dag is None or not finishing.timed_out(ctx, dag, now):
+                continue
+            effects.kills.extend(finishing.time_out(session, ctx, now))
+            stats.finished_runs += 1
+            self.registry.drop(ctx.pk)
+            if dag.get("has_on_failure_callback"):
+                effects.callbacks.append(CallbackWork(ctx.dag_id, dag.fileloc, ctx.info, "failed", "timed_out"))
 
     def _finish_runs(self, session: Session, now: datetime, stats: LoopStats, effects: _Effects) -> None:
         in_flight = {(w.dag_id, w.run_id) for w in self.executor.running.values()}

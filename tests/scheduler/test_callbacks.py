@@ -103,3 +103,25 @@ with DAG("downstream_dag", start_date=datetime(2024, 1, 1), schedule=None) as da
     assert env.run_states("upstream_dag") == ["success"] and env.run_states("downstream_dag") == ["success"]
     assert [m["n"] for m in env.marks("conf")] == [7]
     assert os.path.exists(env.out / "work")
+
+
+def test_dagrun_timeout_fails_the_run_and_skips_what_is_left(make):
+    env = make("local", scheduler__reconcile_interval=0.2)
+    env.write_dag("dto", """
+def cb(context):
+    mark("callback", reason=context["reason"])
+with DAG("dto", start_date=datetime(2024, 1, 1), schedule=None, dagrun_timeout=timedelta(seconds=1),
+         on_failure_callback=cb) as dag:
+    BashOperator(task_id="long", bash_command="sleep 60") >> EmptyOperator(task_id="never")
+""")
+    env.sync()
+    env.trigger("dto")
+    env.drive(env.finished("dto"), timeout=30)
+    assert env.run_states("dto") == ["failed"]
+    tis = {k[0]: ti.state for k, ti in env.tis("dto").items()}
+    assert tis == {"long": "skipped", "never": "skipped"}
+    deadline = time.monotonic() + 20
+    while not env.marks("callback") and time.monotonic() < deadline:
+        env.step()
+        time.sleep(0.05)
+    assert [m["reason"] for m in env.marks("callback")] == ["timed_out"]

@@ -122,3 +122,14 @@ def _until(check, timeout, proc) -> None:
             proc.kill()
             raise AssertionError(f"standalone: condition not met (exit {proc.poll()}):\n{proc.communicate()[0]}")
         time.sleep(0.2)
+
+
+def test_scheduler_num_runs_parses_and_exits(store, tmp_path):
+    dags = tmp_path / "dags"
+    _daily(dags)
+    done = _windsock(_env(store, tmp_path, dags), "scheduler", "-n", "3")
+    assert done.returncode == 0, done.stderr
+    assert "scheduler: stopped" in done.stderr
+    with transaction(store.session_factory) as s:
+        row = s.get(DagModel, "bf")
+    assert row is not None and row.is_paused  # parsed; new DAGs start paused
