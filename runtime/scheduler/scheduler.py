@@ -154,8 +154,12 @@ class Scheduler:
         self._started = True
         with transaction(self.session_factory) as session:
             if session.get_bind().dialect.name == "sqlite":
-                ids = list(session.scalars(sa.select(TaskInstance.id).where(TaskInstance.state == "queued")))
+                ids = list(session.scalars(self._mine(sa.select(TaskInstance.id).where(TaskInstance.state == "queued"))))
                 cas.set_ti_states(session, ids, expected=["queued"], new="scheduled", queued_dttm=None)
+
+    def _mine(self, stmt: Any) -> Any:
+        """``stmt`` limited to this scheduler's DAGs (a backfill drives only its own)."""
+        return stmt if self.dag_ids is None else stmt.where(TaskInstance.dag_id.in_(sorted(self.dag_ids)))
 
     def _apply_events(self, session: Session, events: list[TaskEvent], now: datetime, effects: _Effects) -> None:
         rows = results.running_rows(session, [e.ti_id for e in events if e.outcome != "unclaimed"])
@@ -203,7 +207,7 @@ class Scheduler:
             TaskInstance.state.in_(("up_for_retry", "up_for_reschedule")),
             sa.or_(TaskInstance.next_attempt_at.is_(None), TaskInstance.next_attempt_at <= now),
         )
-        rows = session.execute(stmt).all()
+        rows = session.execute(self._mine(stmt)).all()
         retry = [i for i, s in rows if s == "up_for_retry"]
         poke = [i for i, s in rows if s == "up_for_reschedule"]
         cas.set_ti_states(session, retry, expected=["up_for_retry"], new="scheduled", next_attempt_at=None,
