@@ -28,6 +28,13 @@ def postgres_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def scratch_postgres_url() -> Iterator[str]:
+    """A second throwaway PostgreSQL database for tests that create their own tables (SQL operators)."""
+    with services.throwaway_postgres_db() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
 def mariadb_url() -> Iterator[str]:
     """A throwaway MariaDB database for this session."""
     with services.throwaway_mariadb_db() as url:

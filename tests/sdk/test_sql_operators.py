@@ -51,7 +51,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "mariadb":
         return Backend("mariadb", *_airflow_uri("mysql", request.getfixturevalue("mariadb_url")), "%s")
     if request.param == "postgres":
-        return Backend("postgres", *_airflow_uri("postgres", request.getfixturevalue("postgres_url")), "%s")
+        return Backend("postgres", *_airflow_uri("postgres", request.getfixturevalue("scratch_postgres_url")), "%s")
     return Backend("sqlite", f"sqlite:///{tmp_path / 'test.db'}", "", "?")
 
 
