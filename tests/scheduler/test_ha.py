@@ -19,9 +19,9 @@ from tests.scheduler.helpers import make_env
 from tests.scheduler.test_cli import _env, _until
 
 
+# Several schedulers need PostgreSQL (SKIP LOCKED); SQLite runs one scheduler.
+@pytest.mark.parametrize("db_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
 def test_two_schedulers_run_each_try_once(store, tmp_path):
-    if store.engine.dialect.name == "sqlite":
-        pytest.skip("several schedulers need PostgreSQL (SKIP LOCKED); SQLite has one scheduler")
     envs = [make_env(store, tmp_path, "local"), make_env(store, tmp_path, "local")]
     first = envs[0]
     first.write_dag("ha", """
