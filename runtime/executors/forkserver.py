@@ -415,6 +415,8 @@ def _recv_all(sock: socket.socket) -> bytes | None:
             chunk = sock.recv(1 << 16)
         except BlockingIOError:
             return b"".join(parts)
+        except ConnectionResetError:  # the scheduler went away without a clean close
+            chunk = b""
         if not chunk:
             return b"".join(parts) or None
         parts.append(chunk)
