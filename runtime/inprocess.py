@@ -194,9 +194,11 @@ def run_dag(
 def _run_one(dag: DAG, run: DagRunInfo, services: MemoryServices, key: tuple[str, int], states: dict, tries: dict,
              wait_until: dict, first_start: dict, say: Callable[..., None]) -> None:
     task = dag.get_task(key[0])
-    try_number = tries.get(key, 0) + 1 if states[key] != "up_for_reschedule" else tries.get(key, 1)
+    rescheduled = states[key] == "up_for_reschedule"
+    try_number = tries.get(key, 1) if rescheduled else tries.get(key, 0) + 1
     tries[key] = try_number
-    first_start.setdefault(key, timezone.utcnow())
+    if not rescheduled:  # a sensor's timeout counts from the start of the current try, as in Airflow
+        first_start[key] = timezone.utcnow()
     say(f"[windsock] running {key[0]}{'' if key[1] < 0 else f'[{key[1]}]'} (try {try_number})")
     result = run_task(task, run, services, map_index=key[1], try_number=try_number, first_try_start=first_start[key])
     states[key] = result.state

@@ -136,7 +136,7 @@ class BaseSensorOperator(BaseOperator):
             raise
 
     def _started(self, context: Any) -> datetime:
-        """When the wait began: this try's start in poke mode, the first try's in reschedule mode."""
+        """When the wait began: this try's start (in reschedule mode, its first poke, as Airflow counts)."""
         ti = context.get("ti")
         if self.reschedule and ti is not None and getattr(ti, "first_try_start", None) is not None:
             return timezone.to_utc(ti.first_try_start)
