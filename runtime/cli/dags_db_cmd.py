@@ -143,7 +143,9 @@ def cmd_next_execution(args: argparse.Namespace) -> int:
         row = dbview.dag_row(session, args.dag_id)
         sdag = dbview.serialized(session, args.dag_id)
         last_run = runs.latest_run(session, args.dag_id, run_types=["scheduled", "backfill"])
-        last = DataInterval(last_run.data_interval_start, last_run.data_interval_end) if last_run and last_run.data_interval_end else None
+        last = None
+        if last_run is not None and last_run.data_interval_start and last_run.data_interval_end:
+            last = DataInterval(timezone.to_utc(last_run.data_interval_start), timezone.to_utc(last_run.data_interval_end))
     if row.is_paused:
         print("[INFO] Please be reminded this DAG is PAUSED now.", file=sys.stderr)
     now = timezone.utcnow()

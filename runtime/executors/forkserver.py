@@ -409,7 +409,7 @@ def _parse_timeout(signum: int, frame: Any) -> None:
 
 def _recv_all(sock: socket.socket) -> bytes | None:
     """What is readable now; None at end of file."""
-    parts = []
+    parts: list[bytes] = []
     while True:
         try:
             chunk = sock.recv(1 << 16)

@@ -23,7 +23,7 @@ from runtime.store.models import TaskInstance, TaskInstanceHistory, TaskReschedu
 _TI_COLS = (TaskInstance.id, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id, TaskInstance.map_index,
             TaskInstance.state, TaskInstance.try_number, TaskInstance.max_tries, TaskInstance.start_date,
             TaskInstance.hostname, TaskInstance.pid)
-_TI = TaskInstance.__table__
+_TI: sa.Table = TaskInstance.__table__  # type: ignore[assignment]
 _FINISH = (
     _TI.update()
     .where(_TI.c.id == sa.bindparam("b_id"), _TI.c.state == "running", _TI.c.try_number == sa.bindparam("b_try"))
@@ -128,9 +128,9 @@ def _history(session: Session, won: list[Ended]) -> None:
     pokes = [_poke_row(e) for e in won if e.state == "up_for_reschedule"]
     conn = session.connection()
     if tries:
-        conn.execute(TaskInstanceHistory.__table__.insert(), tries)
+        conn.execute(sa.insert(TaskInstanceHistory), tries)
     if pokes:
-        conn.execute(TaskReschedule.__table__.insert(), pokes)
+        conn.execute(sa.insert(TaskReschedule), pokes)
 
 
 def _key(e: Ended) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Collection, Iterable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 import jinja2
@@ -102,7 +102,7 @@ class DAG:
         end_date = end_date if end_date is not None else self.default_args.get("end_date")
         self.start_date = timezone.coerce(start_date)
         self.end_date = timezone.coerce(end_date)
-        self.timezone = self.start_date.tzinfo if self.start_date is not None else timezone.default_timezone()
+        self.timezone: tzinfo = (self.start_date.tzinfo if self.start_date is not None else None) or timezone.default_timezone()
         self.schedule_interval = self._pick_schedule(schedule, schedule_interval, timetable)
         self.timetable = timetable if timetable is not None else make_timetable(self.schedule_interval, self.timezone)
         self.catchup = catchup if catchup is not None else (self._default_catchup if self._default_catchup is not None else _catchup_default())

@@ -31,9 +31,12 @@ def _infer_multiple_outputs(func: Callable[..., Any]) -> bool:
 class _DecoratedMixin:
     """Resolves XComArgs in op_args/op_kwargs before the function is called."""
 
+    op_args: list[Any]
+    op_kwargs: dict[str, Any]
+
     def execute(self, context: Any) -> Any:
-        self.op_args = resolve_args(self.op_args, context)  # type: ignore[attr-defined]
-        self.op_kwargs = resolve_args(self.op_kwargs, context)  # type: ignore[attr-defined]
+        self.op_args = resolve_args(self.op_args, context)
+        self.op_kwargs = resolve_args(self.op_kwargs, context)
         value = super().execute(context)  # type: ignore[misc]
         if getattr(self, "multiple_outputs", False) and value is not None:
             if not isinstance(value, dict):

@@ -160,7 +160,8 @@ class SerializedDag:
 
         return from_serialized(self.data["timetable"])
 
-    def datetime(self, name: str) -> datetime | None:
+    def date_field(self, name: str) -> datetime | None:
+        """A datetime attribute of the DAG (``start_date``, ``end_date``), parsed."""
         return timezone.datetime_from_iso(self.data.get(name))
 
     @property
@@ -169,9 +170,8 @@ class SerializedDag:
 
     def next_dagrun_info(self, last: Any, now: datetime) -> Any:
         """The next scheduled run (pure; ``now`` passed in), honouring start/end date and catchup."""
-        earliest = self.datetime("start_date") or min(
-            (timezone.datetime_from_iso(t["start_date"]) for t in self.tasks.values() if t["start_date"]), default=None
-        )
+        starts = [timezone.to_utc(datetime.fromisoformat(t["start_date"])) for t in self.tasks.values() if t["start_date"]]
+        earliest = self.date_field("start_date") or (min(starts) if starts else None)
         return self.timetable.next_dagrun_info(
-            last=last, earliest=earliest, latest=self.datetime("end_date"), catchup=self.data["catchup"], now=now
+            last=last, earliest=earliest, latest=self.date_field("end_date"), catchup=self.data["catchup"], now=now
         )

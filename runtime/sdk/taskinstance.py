@@ -113,7 +113,7 @@ class TaskInstance:
         if task_ids is None:
             task_ids = self.task_id if key != RETURN_KEY else []
         single = isinstance(task_ids, str)
-        ids = [task_ids] if single else list(task_ids)  # type: ignore[arg-type]
+        ids: list[str] = [task_ids] if isinstance(task_ids, str) else list(task_ids)
         results = [self._pull_one(tid, dag_id or self.dag_id, run_id or self.run_id, key, map_indexes, default) for tid in ids]
         return results[0] if single else results
 
