@@ -217,7 +217,10 @@ class ForkServer:
             if work is not None:
                 _write_all(write_fd, self._run(work).encode())
             elif callback is not None:
-                taskproc.run_callback(callback, self.dag_files.get(callback.fileloc, callback.dag_id))
+                from runtime.worker.db_services import DbServices
+
+                dag = self.dag_files.get(callback.fileloc, callback.dag_id)
+                taskproc.run_callback(callback, dag, DbServices(self.settings))
         except BaseException:  # noqa: BLE001 - the parent reports a crash
             import traceback
 
@@ -441,6 +444,9 @@ def _death(status: int) -> str:
 def _callback_log(folder: str, callback: CallbackWork | None) -> str | None:
     if callback is None:
         return None
+    if callback.task_id is not None:  # a dead try's callback writes to that try's log, after its output
+        return taskproc.log_path(folder, callback.dag_id, callback.run["run_id"], callback.task_id, callback.map_index,
+                                 callback.try_number)
     return os.path.join(folder, f"dag_id={callback.dag_id}", f"run_id={callback.run['run_id']}", "dag_callback.log")
 
 

@@ -70,7 +70,8 @@ class TaskWork(_Codec):
 
 @dataclass(frozen=True)
 class CallbackWork(_Codec):
-    """Call a DAG's on_success_callback / on_failure_callback for a finished run."""
+    """Call a DAG's on_success/on_failure callback for a finished run, or, with ``task_id``, a
+    task's on_failure/on_retry callback for a try whose process died before it could."""
 
     kind: ClassVar[str] = "callback"
     dag_id: str
@@ -78,6 +79,9 @@ class CallbackWork(_Codec):
     run: dict[str, Any]
     state: str
     reason: str
+    task_id: str | None = None
+    map_index: int = -1
+    try_number: int = 0
 
 
 @dataclass(frozen=True)

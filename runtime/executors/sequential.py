@@ -51,7 +51,10 @@ class SequentialExecutor(BaseExecutor):
 
     def _run(self, item: TaskWork | CallbackWork) -> TaskEvent | None:
         if isinstance(item, CallbackWork):
-            _in_child(lambda: taskproc.run_callback(item, self.dag_files.get(item.fileloc, item.dag_id)))
+            from runtime.worker.db_services import DbServices
+
+            services = DbServices(self.settings, self.session_factory)
+            _in_child(lambda: taskproc.run_callback(item, self.dag_files.get(item.fileloc, item.dag_id), services))
             return None
         return self.run_one(item)
 

@@ -156,13 +156,36 @@ def failed_event(work: TaskWork, error: str, *, hostname: str) -> TaskEvent:
                      start_date=now, end_date=now, pid=os.getpid(), hostname=hostname)
 
 
-def run_callback(cb: CallbackWork, dag: DAG) -> None:
-    """Call the DAG-level success or failure callback(s) for a finished run."""
+def run_callback(cb: CallbackWork, dag: DAG, services: Any = None) -> None:
+    """Call a finished run's DAG-level callback, or a dead try's task-level one (``cb.task_id``)."""
+    if cb.task_id is not None:
+        _task_callback(cb, dag, services)
+        return
     callback = dag.on_success_callback if cb.state == "success" else dag.on_failure_callback
     run = dag_run_info(cb.run)
     run.state = cb.state
     context = {"dag": dag, "dag_run": run, "run_id": run.run_id, "reason": cb.reason, "logical_date": run.logical_date,
                "ds": run.logical_date.strftime("%Y-%m-%d"), "ts": run.logical_date.isoformat()}
+    _call(callback, context)
+
+
+def _task_callback(cb: CallbackWork, dag: DAG, services: Any) -> None:
+    """The task's on_failure/on_retry callback with the try's context and the cause as ``exception``."""
+    from runtime.sdk.context import build_context
+    from runtime.sdk.exceptions import AirflowException
+    from runtime.sdk.taskinstance import TaskInstance as RuntimeTI
+    from runtime.taskrunner.run import _params
+
+    task = dag.get_task(cb.task_id or "")
+    run = dag_run_info(cb.run)
+    ti = RuntimeTI(task, run, services, map_index=cb.map_index, try_number=cb.try_number)
+    ti.state = cb.state
+    context = build_context(ti, _params(task, run))
+    context["exception"] = AirflowException(cb.reason)
+    _call(task.on_failure_callback if cb.state == "failed" else task.on_retry_callback, context)
+
+
+def _call(callback: Any, context: dict[str, Any]) -> None:
     for fn in callback if isinstance(callback, (list, tuple)) else [callback]:
         if fn is None:
             continue

@@ -45,6 +45,7 @@ class Ended:
     next_at: datetime | None = None
     rendered: dict[str, Any] | None = None
     pid: int | None = None
+    crashed: bool = False  # the task's process died: its own failure/retry callbacks did not run
 
 
 def running_rows(session: Session, ti_ids: list[int]) -> dict[int, Any]:
@@ -75,7 +76,7 @@ def plan(row: Any, event: TaskEvent, dag: CachedDag | None, now: datetime) -> En
         return Ended(row, event.state, event.error, list(event.skip_task_ids), end, parse_iso(event.next_attempt_at),
                      event.rendered_fields or None, event.pid)
     state, next_at = failure_outcome(row, dag, end)
-    return Ended(row, state, event.error, [], end, next_at, None, event.pid)
+    return Ended(row, state, event.error, [], end, next_at, None, event.pid, crashed=True)
 
 
 def record(session: Session, row: Any, event: TaskEvent, dag: CachedDag | None, now: datetime) -> Ended | None:
@@ -85,9 +86,9 @@ def record(session: Session, row: Any, event: TaskEvent, dag: CachedDag | None, 
 
 
 def finish_try(session: Session, row: Any, state: str, end: datetime, *, next_at: datetime | None = None,
-               error: str | None = None) -> Ended | None:
+               error: str | None = None, crashed: bool = False) -> Ended | None:
     """CAS one running try to ``state`` (zombies, kills) and write its history row."""
-    won = write(session, [Ended(row, state, error, [], end, next_at)])
+    won = write(session, [Ended(row, state, error, [], end, next_at, crashed=crashed)])
     return won[0] if won else None
 
 

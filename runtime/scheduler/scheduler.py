@@ -189,6 +189,16 @@ class Scheduler:
         for other in self.registry.of_dag(row.dag_id):
             other.mark(dag.past_tasks)
         self._mail(ended, dag, effects)
+        if ended.crashed and ctx is not None:
+            self._task_callback(ended, dag, ctx.info, effects)
+
+    def _task_callback(self, ended: results.Ended, dag: CachedDag, run: dict[str, Any], effects: _Effects) -> None:
+        """A dead try's own on_failure/on_retry callback, run in a child as the task would have."""
+        flag = {"failed": "has_on_failure_callback", "up_for_retry": "has_on_retry_callback"}.get(ended.state)
+        r = ended.row
+        if flag and dag.sdag.tasks.get(r.task_id, {}).get(flag):
+            effects.callbacks.append(CallbackWork(r.dag_id, dag.fileloc, run, ended.state, ended.error or "",
+                                                  task_id=r.task_id, map_index=r.map_index, try_number=r.try_number))
 
     def _mail(self, ended: results.Ended, dag: CachedDag, effects: _Effects) -> None:
         task = dag.sdag.tasks.get(ended.row.task_id, {})
@@ -241,7 +251,7 @@ class Scheduler:
             dag = self.cache.get(session, row.dag_id)
             state, next_at = results.failure_outcome(row, dag, now)
             message = f"zombie: no heartbeat for more than {self._conf.zombie_after:g}s (scheduler.zombie_threshold)"
-            ended = results.finish_try(session, row, state, now, next_at=next_at, error=message)
+            ended = results.finish_try(session, row, state, now, next_at=next_at, error=message, crashed=True)
             if ended is not None:
                 effects.kills.append(row.id)
                 self._ended(session, ended, dag, now, effects)

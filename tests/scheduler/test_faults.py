@@ -163,3 +163,30 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_killed_try_still_runs_its_task_callbacks(env):
+    """A try whose process dies (kill -9) gets its on_retry, then on_failure callback, as in Airflow."""
+    env.write_dag("cbk", """
+def victim(**ctx):
+    time.sleep(60)
+def on_retry(ctx):
+    mark("callbacks", kind="retry", task=ctx["ti"].task_id, try_number=ctx["ti"].try_number, why=str(ctx["exception"]))
+def on_failure(ctx):
+    mark("callbacks", kind="failure", task=ctx["ti"].task_id, try_number=ctx["ti"].try_number, ds=ctx["ds"])
+with DAG("cbk", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    PythonOperator(task_id="victim", python_callable=victim, retries=1, retry_delay=timedelta(seconds=0),
+                   on_retry_callback=on_retry, on_failure_callback=on_failure)
+""")
+    env.sync()
+    env.trigger("cbk")
+    for try_number in (1, 2):
+        os.kill(_wait_pid(env, "cbk", "victim", try_number), signal.SIGKILL)
+    env.drive(env.finished("cbk"))
+    deadline = time.monotonic() + 20
+    while len(env.marks("callbacks")) < 2 and time.monotonic() < deadline:
+        env.step()
+        env.executor.wait(0.05)
+    calls = sorted(env.marks("callbacks"), key=lambda m: m["try_number"])
+    assert [(c["kind"], c["task"], c["try_number"]) for c in calls] == [("retry", "victim", 1), ("failure", "victim", 2)]
+    assert "signal 9" in calls[0]["why"]
