@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as _datetime_module
 import json  # noqa: F401 - exposed as macros.json
-import random  # noqa: F401 - exposed as macros.random
 import time  # noqa: F401 - exposed as macros.time
 import uuid  # noqa: F401 - exposed as macros.uuid
 from datetime import datetime, timedelta  # noqa: F401 - exposed as macros.datetime / timedelta
+from random import random  # noqa: F401 - macros.random() is the function, as in Airflow
 from typing import Any
 
 import dateutil  # noqa: F401 - exposed as macros.dateutil

@@ -320,3 +320,37 @@ def test_bash_script_file_is_a_template(tmp_path: Path) -> None:
         _bash("job", "job.sh", params={"out": str(out)})
     run_dag(d, DAY)
     assert out.read_text().strip() == "2024-03-05"
+
+
+def test_task_bash_decorator_renders_and_returns_last_line(tmp_path: Path) -> None:
+    """@task.bash: the function returns a command; it is templated, run, and its last line is the XCom."""
+    seen: list[Any] = []
+    with DAG("tb", start_date=START, schedule=None) as d:
+
+        @task.bash(env={"WHO": "bash"})
+        def greet(name: str) -> str:
+            return f"echo hello {name} from $WHO on {{{{ ds }}}}"
+
+        @task
+        def keep(line: str) -> None:
+            seen.append(line)
+
+        keep(greet("ct"))
+    assert _states(run_dag(d, DAY)) == {"greet": "success", "keep": "success"}
+    assert seen == ["hello ct from bash on 2024-03-05"]
+
+
+def test_conn_and_macros_in_templates(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """conn.<id> fields and the macros namespace (ds_format, datetime, timedelta, uuid, random, time) render."""
+    monkeypatch.setenv("AIRFLOW_CONN_MY_DB", "mysql://user:secret@db.example:3306/sales")
+    out = tmp_path / "out"
+    cmd = (
+        "echo {{ conn.my_db.host }} {{ conn.my_db.port }} {{ conn.my_db.schema }} "
+        "{{ macros.ds_format(ds, '%Y-%m-%d', '%d/%m/%Y') }} {{ macros.datetime(2024, 1, 2).year }} "
+        "{{ macros.timedelta(days=2).days }} {{ macros.uuid.uuid4() | string | length }} "
+        "{{ macros.random() < 1 }} {{ macros.time.time() > 0 }} > " + str(out)
+    )
+    with DAG("cm", start_date=START, schedule=None) as d:
+        _bash("t", cmd)
+    assert _states(run_dag(d, DAY)) == {"t": "success"}
+    assert out.read_text().split() == ["db.example", "3306", "sales", "05/03/2024", "2024", "2", "36", "True", "True"]
