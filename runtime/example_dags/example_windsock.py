@@ -13,6 +13,7 @@ with DAG(
     start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
     catchup=False,
     tags=["example"],
+    is_paused_upon_creation=False,  # so `windsock standalone` shows a run on a fresh machine
     params={"greeting": "hello"},
 ) as dag:
     start = EmptyOperator(task_id="start")
