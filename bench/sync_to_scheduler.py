@@ -1,7 +1,8 @@
 """Upload-to-DAG-visible-in-scheduler latency: S3 upload -> dag_sync -> DAG processor -> database.
 
-Starts moto on loopback, the dag_sync background loop (event path) and the real scheduler loop
-(``Scheduler.run_once`` with its DAG processor, SQLite). Uploads a new DAG file (a new dag_id
+Starts moto on loopback, the dag_sync background loop (event path), the DAG processor loop as
+``windsock dag-processor`` runs it (``run_forever`` polling ``needs_scan`` every 50 ms) and the
+scheduler loop (SQLite). Uploads a new DAG file (a new dag_id
 each time) and measures until the scheduler's database has it as an active, serialized DAG.
 Usage: ``python bench/sync_to_scheduler.py [--uploads 20]``.
 """
@@ -32,8 +33,8 @@ with DAG("{dag_id}", start_date=pendulum.datetime(2024, 1, 1), schedule=None):
 '''
 
 
-def _scheduler(env: dict[str, str]) -> tuple[Any, Any]:
-    """The scheduler loop of ``windsock scheduler``, on a fresh SQLite database."""
+def _scheduler(env: dict[str, str]) -> tuple[Any, Any, Any]:
+    """The scheduler and DAG processor of ``windsock scheduler``, on a fresh SQLite database."""
     from runtime.executors import make_executor
     from runtime.processor import DagProcessor
     from runtime.scheduler import Scheduler
@@ -45,7 +46,7 @@ def _scheduler(env: dict[str, str]) -> tuple[Any, Any]:
     engine, factory = open_store(settings)
     db.init(engine)
     processor = DagProcessor(settings, factory, include_examples=False)
-    return Scheduler(settings, factory, make_executor(settings, factory), processor=processor), factory
+    return Scheduler(settings, factory, make_executor(settings, factory)), processor, factory
 
 
 def _visible(factory: Any, dag_id: str) -> bool:
@@ -69,11 +70,13 @@ def measure(url: str, home: Path, uploads: int) -> list[float]:
     cfg = SyncConfig.from_env(env)
     Syncer(cfg).sync_dags()
     os.environ.update({k: v for k, v in env.items() if k.startswith("WINDSOCK")})
-    scheduler, factory = _scheduler(env)
+    scheduler, processor, factory = _scheduler(env)
     stop_sync = start_background_sync(env)
     stop = threading.Event()
     loop = threading.Thread(target=scheduler.run_forever, args=(stop, timezone.utcnow), daemon=True)
     loop.start()
+    parser = threading.Thread(target=processor.run_forever, args=(stop,), kwargs={"poll": 0.05}, daemon=True)
+    parser.start()
     time.sleep(1.0)
     latencies = []
     try:
@@ -90,6 +93,7 @@ def measure(url: str, home: Path, uploads: int) -> list[float]:
     finally:
         stop.set()
         loop.join(timeout=30)
+        parser.join(timeout=30)
         stop_sync()
     return latencies
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import subprocess
 import sys
 import threading
 from typing import Any
@@ -18,6 +19,10 @@ def register(tree: Any) -> None:
     p = tree.command("standalone", help="Set up the database and run everything in one process tree",
                      func=cmd_standalone)
     p.add_argument("--examples", action="store_true", help="also load the bundled example DAGs")
+    p = tree.command("dag-processor", help="Run the DAG processor alone (scheduler and standalone start one)",
+                     func=cmd_dag_processor)
+    p.add_argument("--examples", action="store_true", help="also load the bundled example DAGs")
+    p.add_argument("-n", "--num-runs", type=int, default=-1, help="stop after this many scans of the DAG folder")
 
 
 def _stop_on_signals() -> threading.Event:
@@ -30,19 +35,67 @@ def _stop_on_signals() -> threading.Event:
 
 def _run(settings: Any, *, include_examples: bool | None, num_runs: int) -> int:
     from runtime.executors import make_executor
-    from runtime.processor import DagProcessor
     from runtime.scheduler import Scheduler
     from runtime.sdk import timezone
     from runtime.store.session import open_store
 
     _, factory = open_store(settings)
-    processor = DagProcessor(settings, factory, include_examples=include_examples)
     executor = make_executor(settings, factory)
-    scheduler = Scheduler(settings, factory, executor, processor=processor)
+    scheduler = Scheduler(settings, factory, executor)
     stop = _stop_on_signals()
-    say(f"scheduler: executor {settings.get('core', 'executor')}, parallelism {executor.parallelism}")
-    scheduler.run_forever(stop, timezone.utcnow, num_runs=num_runs)
+    # Parsing runs in its own process, as Airflow's dag-processor: a DAG file that hangs at
+    # import then delays only its own parse, never the scheduling of the other DAGs.
+    if num_runs >= 0:  # a bounded run (tests, one-off checks): parse first, deterministically
+        subprocess.run(_processor_cmd(include_examples) + ["-n", "1"], check=False)
+    processor = _start_processor(include_examples)
+    say(f"scheduler: executor {settings.get('core', 'executor')}, parallelism {executor.parallelism}; "
+        f"DAG processor pid {processor.pid}")
+    try:
+        scheduler.run_forever(stop, timezone.utcnow, num_runs=num_runs)
+    finally:
+        _stop_process(processor)
     say("scheduler: stopped")
+    return 0
+
+
+def _processor_cmd(include_examples: bool | None) -> list[str]:
+    return [sys.executable, "-m", "runtime.cli.main", "dag-processor"] + (["--examples"] if include_examples else [])
+
+
+def _start_processor(include_examples: bool | None) -> subprocess.Popen[bytes]:
+    """``windsock dag-processor`` as a child of this process (same environment and settings)."""
+    return subprocess.Popen(_processor_cmd(include_examples))
+
+
+def _stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def cmd_dag_processor(args: argparse.Namespace) -> int:
+    from runtime.processor import DagProcessor
+    from runtime.sdk import timezone
+    from runtime.store import db
+    from runtime.store.session import open_store
+
+    settings = common.load_settings()
+    engine, factory = open_store(settings)
+    db.check(engine)
+    processor = DagProcessor(settings, factory, include_examples=True if args.examples else None)
+    if args.num_runs >= 0:
+        for _ in range(args.num_runs):
+            say(f"dag-processor: {processor.run_once(timezone.utcnow())}")
+        return 0
+    stop = _stop_on_signals()
+    # needs_scan is a realpath() and a clock read: polling it often keeps a dag_sync flip
+    # visible to the scheduler within a fraction of a second.
+    processor.run_forever(stop, poll=0.05)
     return 0
 
 

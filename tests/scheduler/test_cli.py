@@ -133,3 +133,29 @@ def test_scheduler_num_runs_parses_and_exits(store, tmp_path):
     with transaction(store.session_factory) as s:
         row = s.get(DagModel, "bf")
     assert row is not None and row.is_paused  # parsed; new DAGs start paused
+
+
+def test_a_hanging_dag_file_does_not_stall_scheduling(store, tmp_path):
+    """The scheduler parses in a separate dag-processor process: while a new file hangs at import,
+    a run of a DAG parsed earlier is still scheduled and finishes."""
+    dags = tmp_path / "dags"
+    _daily(dags)
+    env = _env(store, tmp_path, dags)
+    env["WINDSOCK__CORE__DAG_FILE_PROCESSOR_TIMEOUT"] = "60"
+    assert _windsock(env, "dag-processor", "-n", "1").returncode == 0
+    assert _windsock(env, "dags", "unpause", "bf").returncode == 0
+    (dags / "hangs.py").write_text("import time\nfrom airflow import DAG\ntime.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-m", "runtime.cli.main", "scheduler"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)  # the processor is now stuck importing hangs.py for up to 60 s
+        assert _windsock(env, "dags", "trigger", "bf", "-r", "while_hung").returncode == 0
+        state, deadline = None, time.monotonic() + 30
+        while state != "success" and time.monotonic() < deadline:
+            time.sleep(0.3)
+            with transaction(store.session_factory) as s:
+                state = s.scalar(sa.select(DagRun.state).where(DagRun.run_id == "while_hung"))
+        assert state == "success"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
