@@ -122,14 +122,6 @@ def _regex(text: str | None) -> re.Pattern[str] | None:
         raise UserError(f"--task-regex {text!r} is not a valid regular expression: {exc}") from None
 
 
-def log_path(base: str, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> Path:
-    """Airflow's per-try log location."""
-    path = Path(base) / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
-    if map_index >= 0:
-        path = path / f"map_index={map_index}"
-    return path / f"attempt={try_number}.log"
-
-
 def cmd_logs(args: argparse.Namespace) -> int:
     from runtime.store.session import store_session
 
@@ -140,7 +132,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
         if not match:
             raise UserError(f"run {run.run_id} of {args.dag_id!r} has no task instance {args.task_id!r}")
         try_number = args.try_number or max(match[0].try_number, 1)
-    path = log_path(str(settings.get("logging", "base_log_folder")), args.dag_id, run.run_id, args.task_id, args.map_index, try_number)
+    from runtime.executors.taskproc import log_path
+
+    path = Path(log_path(str(settings.get("logging", "base_log_folder")), args.dag_id, run.run_id, args.task_id,
+                         args.map_index, try_number))
     if not path.is_file():
         raise UserError(f"no log for try {try_number} at {path}")
     sys.stdout.write(path.read_text(errors="replace"))
