@@ -68,6 +68,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_dagruns_to_create_per_loop": _k(10, int, True, "DAGs whose due runs one scheduler loop creates."),
         "reconcile_interval": _k(1.0, float, False, "Seconds between full checks of active task instances."),
         "max_dagruns_per_loop_to_schedule": _k(20, int, True, "Runs one loop may evaluate in full (the rest wait a loop)."),
+        "allowed_run_id_pattern": _k(r"^[A-Za-z0-9_.~:+-]+$", str, True,
+                                     "Regular expression a user-given run_id must match (it becomes part of log paths)."),
     },
     "smtp": {
         "smtp_host": _k("localhost", str, True, "SMTP server for failure/retry e-mail."),

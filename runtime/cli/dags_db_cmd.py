@@ -63,6 +63,7 @@ def cmd_trigger(args: argparse.Namespace) -> int:
             run = runs.create_dag_run(
                 session, dag_id=args.dag_id, run_type="manual", logical_date=logical, data_interval=interval, now=now,
                 conf=conf, run_id=args.run_id, external_trigger=True,
+                run_id_pattern=str(settings.get("scheduler", "allowed_run_id_pattern")),
             )
         except runs.DagRunAlreadyExists as exc:
             raise UserError(str(exc)) from None

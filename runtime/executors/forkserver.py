@@ -28,6 +28,7 @@ from sqlalchemy.orm import sessionmaker
 
 from runtime.executors import taskproc
 from runtime.executors.messages import CallbackWork, TaskEvent, TaskWork, decode, iso
+from runtime.paths import UnsafePathError, dag_callback_log_path
 from runtime.sdk import timezone
 from runtime.settings import Settings
 from runtime.store.engine import SQLITE_BUSY_TIMEOUT_MS
@@ -163,7 +164,7 @@ class ForkServer:
         for work in works:
             if id(work) not in winners:
                 self._emit(TaskEvent(ti_id=work.ti_id, try_number=work.try_number, outcome="unclaimed"))
-        pids = {w.ti_id: self._fork(w, None) for w in won}
+        pids = {w.ti_id: pid for w in won if (pid := self._fork(w, None)) > 0}
         with transaction(self.factory) as session:
             taskproc.set_pids(session, pids)
 
@@ -183,8 +184,16 @@ class ForkServer:
     # --- children -------------------------------------------------------------------------
 
     def _fork(self, work: TaskWork | None, callback: CallbackWork | None) -> int:
+        """Fork a child for ``work`` or ``callback``; its pid, or -1 when its ids cannot make a log path."""
+        try:
+            log = taskproc.work_log_path(self.log_folder, work) if work else _callback_log(self.log_folder, callback)
+        except UnsafePathError as exc:
+            print(f"[windsock] executor: refused to run: {exc}", file=sys.stderr)
+            if work is not None:
+                self._emit(TaskEvent(ti_id=work.ti_id, try_number=work.try_number, outcome="crashed",
+                                     error=f"refused to run: {exc}", end_date=iso(timezone.utcnow())))
+            return -1
         read_fd, write_fd = os.pipe()
-        log = taskproc.work_log_path(self.log_folder, work) if work else _callback_log(self.log_folder, callback)
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -447,7 +456,7 @@ def _callback_log(folder: str, callback: CallbackWork | None) -> str | None:
     if callback.task_id is not None:  # a dead try's callback writes to that try's log, after its output
         return taskproc.log_path(folder, callback.dag_id, callback.run["run_id"], callback.task_id, callback.map_index,
                                  callback.try_number)
-    return os.path.join(folder, f"dag_id={callback.dag_id}", f"run_id={callback.run['run_id']}", "dag_callback.log")
+    return dag_callback_log_path(folder, callback.dag_id, callback.run["run_id"])
 
 
 def _redirect(path: str | None) -> None:  # pragma: no cover - child

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from runtime.executors.messages import CallbackWork, TaskEvent, TaskWork, iso, parse_iso
+from runtime.paths import task_log_path
 from runtime.sdk import timezone
 from runtime.sdk.dag import DAG
 from runtime.sdk.taskinstance import DagRunInfo
@@ -23,11 +24,8 @@ from runtime.store.models import TaskInstance
 
 
 def log_path(base_folder: str, dag_id: str, run_id: str, task_id: str, map_index: int, try_number: int) -> str:
-    """Airflow's layout: ``dag_id=D/run_id=R/task_id=T/[map_index=M/]attempt=N.log``."""
-    parts = [base_folder, f"dag_id={dag_id}", f"run_id={run_id}", f"task_id={task_id}"]
-    if map_index >= 0:
-        parts.append(f"map_index={map_index}")
-    return os.path.join(*parts, f"attempt={try_number}.log")
+    """Airflow's layout: ``dag_id=D/run_id=R/task_id=T/[map_index=M/]attempt=N.log`` (guarded)."""
+    return task_log_path(base_folder, dag_id, run_id, task_id, map_index, try_number)
 
 
 def work_log_path(base_folder: str, work: TaskWork) -> str:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from runtime.loader import EXAMPLES_FOLDER
+from runtime.paths import safe_relative
 from runtime.processor import persist
 from runtime.processor.files import FileCheck, FileStamp, check_files, list_files
 from runtime.processor.parse import ParseJob, ParseLimits, ParseOutcome, parse_in_children
@@ -153,7 +154,7 @@ class DagProcessor:
             rel = os.path.relpath(check.fileloc, self.dags_folder)
         else:
             rel = os.path.join("examples", os.path.basename(check.fileloc))
-        return ParseJob(check.fileloc, log_path=os.path.join(self.log_folder, rel + ".log"))
+        return ParseJob(check.fileloc, log_path=safe_relative(self.log_folder, rel, ".log"))
 
     def _save(
         self, outcomes: list[ParseOutcome], checks: list[FileCheck], gone: set[str], now: dt.datetime

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
+from runtime.paths import DEFAULT_RUN_ID_PATTERN, check_run_id
 from runtime.sdk import exceptions as sdk_exceptions
 from runtime.sdk import timezone
 from runtime.sdk.timetables import DataInterval
@@ -47,8 +48,14 @@ def create_dag_run(
     external_trigger: bool = False,
     dag_hash: str | None = None,
     state: str | DagRunState = DagRunState.QUEUED,
+    run_id_pattern: str = DEFAULT_RUN_ID_PATTERN,
 ) -> DagRun:
-    """Insert one dag_run row (no task instances); DagRunAlreadyExists on a duplicate, transaction intact."""
+    """Insert one dag_run row (no task instances); DagRunAlreadyExists on a duplicate, transaction intact.
+
+    A given ``run_id`` must match ``run_id_pattern`` (it becomes part of log paths).
+    """
+    if run_id is not None:
+        check_run_id(run_id, run_id_pattern)
     logical = timezone.to_utc(logical_date)
     start, end = _interval(data_interval)
     run = DagRun(

@@ -119,6 +119,7 @@ class DbServices:
                 external_trigger=True,
                 now=now,
                 dag_hash=stored.dag_hash,
+                run_id_pattern=str(self.settings.get("scheduler", "allowed_run_id_pattern")),
             )
             return run.run_id
 
