@@ -21,7 +21,7 @@ from runtime.sdk import timezone
 from runtime.sdk.connection import Connection
 from runtime.sdk.dag import DAG
 from runtime.sdk.taskinstance import DagRunInfo, TaskInstance
-from runtime.taskrunner import run_task
+from runtime.worker.runner import run_task
 
 FINISHED = {"success", "failed", "skipped", "upstream_failed", "removed"}
 

@@ -61,9 +61,16 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "scheduler": {
         "loop_interval": _k(0.05, float, False, "Seconds the scheduler sleeps when idle."),
         "dag_dir_list_interval": _k(5.0, float, True, "Seconds between DAG folder re-scans."),
-        "zombie_threshold": _k(60.0, float, False, "Seconds without heartbeat before a try is a zombie."),
+        "zombie_threshold": _k(60.0, float, False,
+                               "Seconds without a heartbeat of its executor (or worker) before a running try on "
+                               "another host is a zombie; on the same host a dead executor is seen at once."),
         "task_queued_timeout": _k(600.0, float, True, "Seconds a try may stay queued before requeue."),
         "heartbeat_interval": _k(5.0, float, False, "Seconds between task heartbeats."),
+        "job_heartbeat_sec": _k(2.0, float, True, "Seconds between heartbeats of the scheduler, executor and worker job rows."),
+        "job_heartbeat_threshold": _k(
+            10.0, float, False,
+            "A scheduler job whose heartbeat is older than this is dead: its queued tries are queued again. "
+            "On the same host a job whose process is gone is dead at once."),
         "task_kill_grace": _k(10.0, float, False, "Seconds past execution_timeout before the executor kills a try."),
         "max_dagruns_to_create_per_loop": _k(10, int, True, "DAGs whose due runs one scheduler loop creates."),
         "reconcile_interval": _k(1.0, float, False, "Seconds between full checks of active task instances."),

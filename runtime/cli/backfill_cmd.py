@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
-from datetime import datetime
 from typing import Any
 
 from runtime.cli import common
@@ -39,22 +37,11 @@ def register(tree: Any) -> None:
 # --- backfill ---------------------------------------------------------------------------------
 
 
-def intervals(sdag: Any, start: datetime, end: datetime) -> list[Any]:
-    """The timetable's runs whose logical date lies in [start, end] (pure)."""
-    found: list[Any] = []
-    last = None
-    far = datetime.max.replace(tzinfo=start.tzinfo)
-    while True:
-        info = sdag.timetable.next_dagrun_info(last=last, earliest=start, latest=end, catchup=True, now=far)
-        if info is None or info.logical_date > end:
-            return found
-        if info.logical_date >= start:
-            found.append(info)
-        last = info.data_interval
-
-
 def cmd_backfill(args: argparse.Namespace) -> int:
     """``windsock dags backfill``: non-zero when a run failed."""
+    from runtime.cli import dbview
+    from runtime.scheduler import backfill
+    from runtime.sdk import timezone
     from runtime.store.session import open_store, transaction
 
     settings = common.load_settings()
@@ -66,12 +53,18 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         raise UserError("backfill cancelled")
     _, factory = open_store(settings)
     _parse(settings, factory)
+    options = backfill.Options(args.mark_success, args.rerun_failed_tasks, args.reset_dagruns)
     with transaction(factory) as session:
-        run_ids = _prepare(session, args, start, end)
+        run_ids = backfill.prepare(session, dbview.serialized(session, args.dag_id), start, end, options,
+                                   timezone.utcnow())
     if not run_ids:
         print("Nothing to backfill: no schedule interval in the range needs a run", file=sys.stderr)
         return 0
-    states = _drive(settings, factory, args.dag_id, run_ids)
+    bar = Progress(len(run_ids))
+    try:
+        states = backfill.drive(settings, factory, args.dag_id, run_ids, bar.show)
+    finally:
+        bar.close()
     failed = [r for r, s in states.items() if s != "success"]
     print(f"Backfill of {args.dag_id}: {len(states) - len(failed)} succeeded, {len(failed)} failed", file=sys.stderr)
     return 1 if failed else 0
@@ -90,90 +83,6 @@ def _parse(settings: Any, factory: Any) -> None:
     from runtime.sdk import timezone
 
     DagProcessor(settings, factory).run_once(timezone.utcnow())
-
-
-def _prepare(session: Any, args: argparse.Namespace, start: datetime, end: datetime) -> list[str]:
-    """Create (or reset, or clear) the run of every interval; the run ids to drive."""
-    from runtime.cli import dbview
-
-    sdag = dbview.serialized(session, args.dag_id)
-    if not sdag.timetable.can_be_scheduled:
-        raise UserError(f"DAG {args.dag_id!r} has no schedule (schedule=None): there is nothing to backfill")
-    return [rid for rid in (_one(session, args, sdag, info) for info in intervals(sdag, start, end)) if rid]
-
-
-def _one(session: Any, args: argparse.Namespace, sdag: Any, info: Any) -> str | None:
-    from runtime.scheduler.starting import create_task_instances
-    from runtime.sdk import timezone
-    from runtime.store import clear, runs
-
-    now = timezone.utcnow()
-    run = runs.find_run_at(session, args.dag_id, info.logical_date)
-    if run is not None and args.reset_dagruns:
-        runs.delete_run(session, args.dag_id, run.run_id)
-        run = None
-    if run is not None:
-        if args.rerun_failed_tasks and run.state == "failed":
-            clear.clear_task_instances(session, args.dag_id, run.run_id, list(sdag.tasks), only_failed=True, serialized=sdag)
-            return run.run_id
-        return run.run_id if run.state in ("queued", "running") else None
-    run = runs.create_dag_run(session, dag_id=args.dag_id, run_type="backfill", logical_date=info.logical_date,
-                              data_interval=info.data_interval, now=now)
-    if args.mark_success:
-        _mark_success(session, sdag, run, now, create_task_instances)
-    return run.run_id
-
-
-def _mark_success(session: Any, sdag: Any, run: Any, now: datetime, create: Any) -> None:
-    import sqlalchemy as sa
-
-    from runtime.scheduler.dags import build
-    from runtime.store import cas
-    from runtime.store.models import TaskInstance
-
-    create(session, build(sdag.data, "", sdag.data.get("fileloc") or ""), run.run_id, now)
-    session.execute(sa.update(TaskInstance).where(TaskInstance.dag_id == run.dag_id, TaskInstance.run_id == run.run_id)
-                    .values(state="success", start_date=now, end_date=now, duration=0.0))
-    session.flush()
-    cas.set_run_state(session, run.id, expected=["queued"], new="success", start_date=now, end_date=now)
-
-
-def _drive(settings: Any, factory: Any, dag_id: str, run_ids: list[str]) -> dict[str, str]:
-    """Run the scheduler for this DAG's runs only until they finish, with a progress bar on stderr."""
-    from runtime.executors import make_executor
-    from runtime.scheduler import Scheduler
-    from runtime.sdk import timezone
-
-    executor = make_executor(settings, factory)
-    scheduler = Scheduler(settings, factory, executor, dag_ids={dag_id}, create_runs=False)
-    stop = threading.Event()
-    executor.start()
-    bar = Progress(len(run_ids))
-    try:
-        while not stop.is_set():
-            stats = scheduler.run_once(timezone.utcnow())
-            states = _states(factory, dag_id, run_ids)
-            bar.show(states)
-            if all(s in ("success", "failed") for s in states.values()):
-                return states
-            if not stats.busy:
-                executor.wait(float(settings.get("scheduler", "loop_interval")))
-    finally:
-        bar.close()
-        executor.end()
-    return {}
-
-
-def _states(factory: Any, dag_id: str, run_ids: list[str]) -> dict[str, str]:
-    import sqlalchemy as sa
-
-    from runtime.store.models import DagRun
-    from runtime.store.session import transaction
-
-    with transaction(factory) as session:
-        rows = session.execute(sa.select(DagRun.run_id, DagRun.state).where(
-            DagRun.dag_id == dag_id, DagRun.run_id.in_(run_ids))).all()
-    return {r: str(s) for r, s in rows}
 
 
 class Progress:

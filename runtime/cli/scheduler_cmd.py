@@ -9,6 +9,7 @@ import sys
 import threading
 from typing import Any
 
+from runtime import procs
 from runtime.cli import common
 
 
@@ -25,11 +26,21 @@ def register(tree: Any) -> None:
     p.add_argument("-n", "--num-runs", type=int, default=-1, help="stop after this many scans of the DAG folder")
 
 
-def _stop_on_signals() -> threading.Event:
-    """An event set by SIGTERM or SIGINT (a clean stop: the executor kills its children)."""
+def _stop_on_signals(*, abort: bool = False) -> threading.Event:
+    """An event set by SIGTERM or SIGINT (a clean stop: the executor hands over its tries).
+
+    ``abort``: also leave whatever is in progress at once (the DAG processor drops a scan: its
+    parse children are killed and the next processor parses again).
+    """
     stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+        if abort:
+            raise SystemExit(0)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, handler)
     return stop
 
 
@@ -41,19 +52,19 @@ def _run(settings: Any, *, include_examples: bool | None, num_runs: int) -> int:
 
     _, factory = open_store(settings)
     executor = make_executor(settings, factory)
-    scheduler = Scheduler(settings, factory, executor)
+    scheduler = Scheduler(settings, factory, executor, say=say)
     stop = _stop_on_signals()
     # Parsing runs in its own process, as Airflow's dag-processor: a DAG file that hangs at
     # import then delays only its own parse, never the scheduling of the other DAGs.
     if num_runs >= 0:  # a bounded run (tests, one-off checks): parse first, deterministically
-        subprocess.run(_processor_cmd(include_examples) + ["-n", "1"], check=False)
+        procs.start_child(_processor_cmd(include_examples) + ["-n", "1"]).wait()
     processor = _start_processor(include_examples)
     say(f"scheduler: executor {settings.get('core', 'executor')}, parallelism {executor.parallelism}; "
         f"DAG processor pid {processor.pid}")
     try:
         scheduler.run_forever(stop, timezone.utcnow, num_runs=num_runs)
     finally:
-        _stop_process(processor)
+        procs.stop_child(processor)
     say("scheduler: stopped")
     return 0
 
@@ -63,19 +74,8 @@ def _processor_cmd(include_examples: bool | None) -> list[str]:
 
 
 def _start_processor(include_examples: bool | None) -> subprocess.Popen[bytes]:
-    """``windsock dag-processor`` as a child of this process (same environment and settings)."""
-    return subprocess.Popen(_processor_cmd(include_examples))
-
-
-def _stop_process(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL after 10 s."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    """``windsock dag-processor`` as a child of this process (same environment and settings), dying with it."""
+    return procs.start_child(_processor_cmd(include_examples))
 
 
 def cmd_dag_processor(args: argparse.Namespace) -> int:
@@ -87,12 +87,13 @@ def cmd_dag_processor(args: argparse.Namespace) -> int:
     settings = common.load_settings()
     engine, factory = open_store(settings)
     db.check(engine)
-    processor = DagProcessor(settings, factory, include_examples=True if args.examples else None)
+    processor = DagProcessor(settings, factory, include_examples=True if args.examples else None,
+                             say=lambda line: say(f"dag-processor: {line}"))
     if args.num_runs >= 0:
         for _ in range(args.num_runs):
             say(f"dag-processor: {processor.run_once(timezone.utcnow())}")
         return 0
-    stop = _stop_on_signals()
+    stop = _stop_on_signals(abort=True)
     # needs_scan is a realpath() and a clock read: polling it often keeps a dag_sync flip
     # visible to the scheduler within a fraction of a second.
     processor.run_forever(stop, poll=0.05)

@@ -82,7 +82,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     from runtime.inprocess import MemoryServices, make_run
     from runtime.sdk.context import build_context
     from runtime.sdk.taskinstance import TaskInstance
-    from runtime.taskrunner.run import _params
+    from runtime.worker.runner import resolve_params as _params
 
     _, dag = _task(args)
     run = make_run(dag, common.parse_date(args.logical_date, "logical_date"), common.parse_conf(args.conf))

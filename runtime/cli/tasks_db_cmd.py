@@ -132,7 +132,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
         if not match:
             raise UserError(f"run {run.run_id} of {args.dag_id!r} has no task instance {args.task_id!r}")
         try_number = args.try_number or max(match[0].try_number, 1)
-    from runtime.executors.taskproc import log_path
+    from runtime.paths import task_log_path as log_path
 
     path = Path(log_path(str(settings.get("logging", "base_log_folder")), args.dag_id, run.run_id, args.task_id,
                          args.map_index, try_number))

@@ -13,6 +13,7 @@ class BaseExecutor:
     def __init__(self, parallelism: int = 32) -> None:
         self.parallelism = parallelism
         self.running: dict[int, TaskWork] = {}  # ti_id -> work sent and not yet reported
+        self.scheduler_job_id: int | None = None  # set by the scheduler that owns this executor
         self._copies: dict[tuple[int, int], int] = {}  # (ti, try) -> messages sent (a requeue sends again)
 
     def start(self) -> None:
@@ -27,7 +28,7 @@ class BaseExecutor:
         raise NotImplementedError
 
     def sync(self) -> list[TaskEvent]:
-        """Events of tries that ended since the last call."""
+        """Events of tries whose end was recorded (or that were lost) since the last call."""
         raise NotImplementedError
 
     def heartbeat(self) -> None:

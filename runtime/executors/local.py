@@ -1,8 +1,9 @@
 """LocalExecutor: tries run in children forked from a warm parent process (the fork server).
 
 The scheduler side only writes work lines to a socket and reads event lines back; it never
-imports user code. If the fork server dies, its running tries are reported as crashed and a
-new one is started on the next queue.
+imports user code. The fork server records how each try ended before it says so. If the fork
+server dies, its tries are reported lost (the scheduler's sweep finds them as zombies of a dead
+job) and a new one is started on the next queue. It dies with this process (after a handover).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import subprocess
 import sys
 from typing import Any
 
+from runtime import procs
 from runtime.executors.base import BaseExecutor
-from runtime.executors.messages import CallbackWork, TaskEvent, TaskWork, decode
+from runtime.executors.messages import LOST, CallbackWork, TaskEvent, TaskWork, decode
 from runtime.settings import Settings
 
 
@@ -36,8 +38,8 @@ class LocalExecutor(BaseExecutor):
     def start(self) -> None:
         """Start the fork server and hand it the settings."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        cmd = [sys.executable, "-m", "runtime.executors.forkserver", str(theirs.fileno())]
-        self.proc = subprocess.Popen(cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        cmd = [sys.executable, "-m", "runtime.worker.forkserver", str(theirs.fileno())]
+        self.proc = procs.start_child(cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
         theirs.close()
         self.sock = ours
         blob = base64.b64encode(pickle.dumps(self.settings)).decode()
@@ -111,10 +113,10 @@ class LocalExecutor(BaseExecutor):
         return [e for e in out if isinstance(e, TaskEvent)]
 
     def _died(self) -> None:
-        """The fork server is gone: its running tries crashed; the next queue starts a new one."""
+        """The fork server is gone: its tries are lost here (the sweep decides); the next queue starts a new one."""
         self._close()
-        message = "the local executor's process died while the try ran"
-        self._lost.extend(TaskEvent(ti_id=w.ti_id, try_number=w.try_number, outcome="crashed", error=message)
+        self._lost.extend(TaskEvent(ti_id=w.ti_id, try_number=w.try_number, outcome=LOST, dag_id=w.dag_id,
+                                    run_id=w.run_id, task_id=w.task_id, map_index=w.map_index)
                           for w in self.running.values())
         self._copies.clear()
 
@@ -147,8 +149,9 @@ class LocalExecutor(BaseExecutor):
 
 
 def _stop(proc: subprocess.Popen[Any]) -> None:
+    """Wait for the fork server's handover (it stops its children and records them), then make sure."""
     try:
-        proc.wait(timeout=10)
+        proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=5)

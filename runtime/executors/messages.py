@@ -86,12 +86,14 @@ class CallbackWork(_Codec):
 
 @dataclass(frozen=True)
 class TaskEvent(_Codec):
-    """How a try ended: a result from the task, or the death of its process."""
+    """How a try ended. A task child sends a ``result`` to its executor; the executor records the end
+    in the database and tells the scheduler ``recorded`` (``state`` None: someone else changed the
+    try first), or ``unclaimed`` when its claim lost (a duplicate message)."""
 
     kind: ClassVar[str] = "event"
     ti_id: int
     try_number: int
-    outcome: str  # "result" | "crashed" | "unclaimed"
+    outcome: str  # "result" | "recorded" | "unclaimed" | "lost"
     state: str | None = None
     error: str | None = None
     next_attempt_at: str | None = None
@@ -101,6 +103,14 @@ class TaskEvent(_Codec):
     end_date: str | None = None
     pid: int | None = None
     hostname: str | None = None
+    dag_id: str = ""
+    run_id: str = ""
+    task_id: str = ""
+    map_index: int = -1
+
+
+RESULT, RECORDED, UNCLAIMED = "result", "recorded", "unclaimed"
+LOST = "lost"  # the executor lost the try (its process died): the scheduler's sweep decides
 
 
 def decode(line: bytes | str) -> TaskWork | CallbackWork | TaskEvent | dict[str, Any]:

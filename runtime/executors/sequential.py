@@ -1,21 +1,27 @@
-"""Runs each try in the scheduler's own process, one at a time: for tests and ``dags test``-like runs."""
+"""Runs each try in the scheduler's own process, one at a time: for tests and ``tasks run --raw``.
+
+It claims, runs and records each try through the same task-side code as the fork server
+(``worker.tries``, ``worker.record``); its tries carry the scheduler's job, so a crash of
+the process is seen by the next scheduler at once.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import sys
 from collections.abc import Iterator
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from runtime.executors import taskproc
 from runtime.executors.base import BaseExecutor
-from runtime.executors.messages import CallbackWork, TaskEvent, TaskWork
+from runtime.executors.messages import RECORDED, UNCLAIMED, CallbackWork, TaskEvent, TaskWork
+from runtime.paths import task_log_path
 from runtime.sdk import timezone
 from runtime.settings import Settings
+from runtime.store import jobs, transitions
 from runtime.store.session import transaction
+from runtime.worker import record, tries
 
 
 class SequentialExecutor(BaseExecutor):
@@ -25,8 +31,8 @@ class SequentialExecutor(BaseExecutor):
         super().__init__(parallelism=1)
         self.settings = settings
         self.session_factory = session_factory
-        self.dag_files = taskproc.DagFiles()
-        self.hostname = socket.gethostname()
+        self.dag_files = tries.DagFiles()
+        self.hostname = jobs.HOSTNAME
         self._pending: list[TaskWork | CallbackWork] = []
 
     def queue(self, work: TaskWork) -> None:
@@ -51,27 +57,46 @@ class SequentialExecutor(BaseExecutor):
 
     def _run(self, item: TaskWork | CallbackWork) -> TaskEvent | None:
         if isinstance(item, CallbackWork):
-            from runtime.worker.db_services import DbServices
+            from runtime.worker.services import DbServices
 
             services = DbServices(self.settings, self.session_factory)
-            _in_child(lambda: taskproc.run_callback(item, self.dag_files.get(item.fileloc, item.dag_id), services))
+            _in_child(lambda: tries.run_callback(item, self.dag_files.get(item.fileloc, item.dag_id), services,
+                                                 self.settings))
             return None
         return self.run_one(item)
 
     def run_one(self, work: TaskWork) -> TaskEvent:
-        """Claim and run one try here; an ``unclaimed`` event when the claim loses."""
+        """Claim, run and record one try here; ``unclaimed`` when the claim loses."""
+        start = timezone.utcnow()
         with transaction(self.session_factory) as session:
-            won = taskproc.claim(session, [work], hostname=self.hostname, pid=os.getpid(), now=timezone.utcnow())
+            won = transitions.claim(session, [(work.ti_id, work.try_number)], job_id=self.scheduler_job_id,
+                                    hostname=self.hostname, pid=os.getpid(), now=start)
         if not won:
-            return TaskEvent(ti_id=work.ti_id, try_number=work.try_number, outcome="unclaimed")
-        from runtime.worker.db_services import DbServices
+            return TaskEvent(ti_id=work.ti_id, try_number=work.try_number, outcome=UNCLAIMED, dag_id=work.dag_id,
+                             run_id=work.run_id, task_id=work.task_id)
+        event = self._execute(work)
+        dag = self.dag_files.peek(work.fileloc, work.dag_id)
+        outcome = tries.outcome_of(work, event, start=start, now=timezone.utcnow(), dag=dag, hostname=self.hostname,
+                                   pid=os.getpid())
+        with transaction(self.session_factory) as session:
+            recorded = record.record(session, [outcome])
+        return TaskEvent(ti_id=work.ti_id, try_number=work.try_number, outcome=RECORDED,
+                         state=outcome.state if recorded else None, error=outcome.error,
+                         skip_task_ids=outcome.skip_task_ids, dag_id=work.dag_id, run_id=work.run_id,
+                         task_id=work.task_id, map_index=work.map_index)
 
-        with _logging_to(taskproc.work_log_path(str(self.settings.get("logging", "base_log_folder")), work)):
+    def _execute(self, work: TaskWork) -> TaskEvent:
+        from runtime.worker.services import DbServices
+
+        log = task_log_path(str(self.settings.get("logging", "base_log_folder")), work.dag_id, work.run_id,
+                            work.task_id, work.map_index, work.try_number)
+        with _logging_to(log):
             try:
                 dag = self.dag_files.get(work.fileloc, work.dag_id)
             except Exception as exc:  # noqa: BLE001 - a missing or broken file fails the try
-                return taskproc.failed_event(work, f"cannot load DAG {work.dag_id!r}: {exc}", hostname=self.hostname)
-            return taskproc.run_work(work, dag, DbServices(self.settings, self.session_factory), hostname=self.hostname)
+                return tries.load_failed_event(work, f"cannot load DAG {work.dag_id!r}: {exc}", hostname=self.hostname)
+            return tries.run_work(work, dag, DbServices(self.settings, self.session_factory), hostname=self.hostname,
+                                  settings=self.settings)
 
 
 @contextlib.contextmanager

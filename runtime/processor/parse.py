@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runtime.errors import DagFileError
+from runtime.procs import die_with_parent
 
 MEMORY_EXIT_CODE = 86  # the child ran out of its address-space cap before it could report
 _READ_CHUNK = 1 << 16
@@ -237,6 +238,7 @@ def _child_main(job: ParseJob, write_fd: int, memory_mb: int) -> None:  # pragma
     """Body of the forked child: limit memory, parse, report, and leave without cleanup."""
     code = 0
     try:
+        die_with_parent(signal.SIGKILL)  # a parse never outlives the processor
         _own_group(0)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -53,8 +53,10 @@ class DagProcessor:
         *,
         dags_folder: str | None = None,
         include_examples: bool | None = None,
+        say: Callable[[str], None] | None = None,
     ) -> None:
         self.settings = settings
+        self.say = say  # one line per file that fails to import (standalone's console)
         self.session_factory = session_factory
         self.dags_folder = os.path.abspath(dags_folder or str(settings.get("core", "dags_folder")))
         self.include_examples = (
@@ -97,6 +99,9 @@ class DagProcessor:
         gone |= set(files) - {c.fileloc for c in checks}  # vanished between listing and stat
         to_parse = [c for c in checks if c.parse]
         outcomes = list(parse_in_children((self._job(c) for c in to_parse), self.limits))
+        for outcome in outcomes:
+            if outcome.error is not None and self.say is not None:
+                self.say(f"import error: {outcome.error}")
         counts = self._save(outcomes, checks, gone, timezone.to_utc(now))
         self._remember(outcomes, checks, gone)
         self._last_scan, self._last_realpath = now, realpath

@@ -6,9 +6,21 @@ through these functions on retry-or-fail.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from runtime.rules import retries
+from runtime.store.states import TI
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """A task's retry settings, however they were read (a live operator or its serialized form)."""
+
+    retries: int = 0
+    delay: timedelta = timedelta(seconds=300)
+    exponential: bool = False
+    max_delay: timedelta | None = None
 
 
 def may_retry(*, retries_: int, max_tries: int, try_number: int) -> bool:
@@ -22,13 +34,24 @@ def after_failure(
 ) -> tuple[str, datetime | None]:
     """(state, next_attempt_at) of a try that failed: up_for_retry after its delay, or failed."""
     if not may_retry(retries_=retries_, max_tries=max_tries, try_number=try_number):
-        return "failed", None
+        return TI.FAILED, None
     wait = retries.retry_delay(delay=delay, exponential=exponential, max_delay=max_delay, try_number=try_number, key=key)
-    return "up_for_retry", retries.next_retry_at(now, wait)
+    return TI.UP_FOR_RETRY, retries.next_retry_at(now, wait)
 
 
-def is_zombie(last_heartbeat: datetime | None, started: datetime | None, now: datetime, threshold: float) -> bool:
-    """A running try whose last sign of life is older than ``threshold`` seconds."""
+def after_crash(policy: RetryPolicy, *, max_tries: int, try_number: int, key: str, now: datetime) -> tuple[str, datetime | None]:
+    """(state, next_attempt_at) of a try whose process died or hung: Airflow's retry rule with ``policy``."""
+    return after_failure(retries_=policy.retries, max_tries=max_tries, try_number=try_number, delay=policy.delay,
+                         exponential=policy.exponential, max_delay=policy.max_delay, key=key, now=now)
+
+
+def is_zombie(last_heartbeat: datetime | None, started: datetime | None, now: datetime, threshold: float,
+              job_alive: bool | None = None) -> bool:
+    """A running try nobody runs any more: its job (executor, worker) is dead, or, when no job is
+    known, its last heartbeat is older than ``threshold`` seconds. A try under a live job is never
+    a zombie, however old its heartbeat: that job still holds its process."""
+    if job_alive is not None:
+        return not job_alive
     seen = last_heartbeat or started
     return seen is not None and (now - seen).total_seconds() > threshold
 
@@ -42,6 +65,6 @@ def past_allows(prev_state: str | None, *, has_prev_run: bool, downstream_done: 
     """``depends_on_past``: the previous run's same task succeeded or was skipped (and its downstream is done)."""
     if not has_prev_run:
         return True
-    if prev_state not in ("success", "skipped"):
+    if prev_state not in (TI.SUCCESS, TI.SKIPPED):
         return False
     return downstream_done or not wait_for_downstream

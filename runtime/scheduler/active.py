@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from runtime.executors.messages import iso
 from runtime.store.models import DagModel, DagRun
+from runtime.store.states import RUN
 
 
 @dataclass
@@ -59,7 +60,7 @@ class Registry:
 
     def sync(self, session: Session) -> list[RunCtx]:
         """Match the running runs in the database; the contexts that are new here."""
-        stmt = sa.select(DagRun.id, DagRun.start_date).where(DagRun.state == "running")
+        stmt = sa.select(DagRun.id, DagRun.start_date).where(DagRun.state == RUN.RUNNING)
         if self.dag_ids is not None:  # backfill: its DAGs, paused or not
             stmt = stmt.where(DagRun.dag_id.in_(sorted(self.dag_ids)))
         else:  # as Airflow: the runs of a paused DAG make no progress

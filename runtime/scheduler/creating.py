@@ -12,7 +12,7 @@ from runtime.scheduler.dags import CachedDag, DagCache
 from runtime.sdk.timetables import DataInterval
 from runtime.store import runs
 from runtime.store.models import DagModel, DagRun
-from runtime.store.states import DAGRUN_UNFINISHED
+from runtime.store.states import DAGRUN_UNFINISHED, DagRunType
 
 
 def due_dag_ids(session: Session, now: datetime, limit: int) -> list[str]:
@@ -43,7 +43,7 @@ def lock_dag(session: Session, dag_id: str) -> bool:
 
 def last_scheduled_interval(session: Session, dag_id: str) -> DataInterval | None:
     """The data interval of the latest scheduled run (what the timetable continues from)."""
-    run = runs.latest_run(session, dag_id, run_types=["scheduled"])
+    run = runs.latest_run(session, dag_id, run_types=[DagRunType.SCHEDULED])
     if run is None:
         return None
     start = run.data_interval_start or run.logical_date
@@ -79,7 +79,7 @@ def create_due(session: Session, dag: CachedDag, now: datetime, default_max_runs
 def _create(session: Session, dag: CachedDag, info: Any, now: datetime) -> bool:
     try:
         runs.create_dag_run(
-            session, dag_id=dag.dag_id, run_type="scheduled", logical_date=info.logical_date,
+            session, dag_id=dag.dag_id, run_type=DagRunType.SCHEDULED, logical_date=info.logical_date,
             data_interval=info.data_interval, now=now, dag_hash=dag.dag_hash,
         )
     except runs.DagRunAlreadyExists:

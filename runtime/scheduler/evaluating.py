@@ -21,8 +21,9 @@ from runtime.rules.readiness import verdicts
 from runtime.rules.trigger_rules import Verdict
 from runtime.scheduler.active import RunCtx
 from runtime.scheduler.dags import CachedDag
-from runtime.store import cas
+from runtime.store import transitions
 from runtime.store.models import DagRun, TaskInstance, XCom
+from runtime.store.states import TI
 
 Key = tuple[str, int]
 
@@ -65,26 +66,25 @@ def _decide(session: Session, ctx: RunCtx, dag: CachedDag, rows: dict[Key, tuple
     before = set(out.finished)
     states = {k: s for k, (_, s) in rows.items()}
     pending = [k for k, s in states.items() if s is None and k[0] in dag.nodes and (targets is None or k[0] in targets)]
-    groups: dict[str, list[int]] = {"scheduled": [], "skipped": [], "upstream_failed": []}
+    groups: dict[Verdict, list[int]] = {Verdict.RUN: [], Verdict.SKIP: [], Verdict.UPSTREAM_FAILED: []}
     for key, verdict in verdicts(dag.nodes, states, pending).items():
         ti_id = rows[key][0]
         if verdict is Verdict.RUN:
             _ready(session, ctx, dag, key, ti_id, now, groups, out)
         elif verdict in (Verdict.SKIP, Verdict.UPSTREAM_FAILED):
-            groups[verdict.value].append(ti_id)
-    won = cas.set_ti_states(session, groups["scheduled"], expected=[None], new="scheduled",
-                            try_number=TaskInstance.try_number + 1)
+            groups[verdict].append(ti_id)
+    won = transitions.ti(session, transitions.SCHEDULE, groups[Verdict.RUN], try_number=TaskInstance.try_number + 1)
     out.scheduled += len(won)
     ids_to_task = {i: k[0] for k, (i, _) in rows.items()}
     finished = out.finished - before
-    for state in ("skipped", "upstream_failed"):
-        for ti_id in cas.set_ti_states(session, groups[state], expected=[None], new=state, start_date=now, end_date=now):
+    for verdict, transition in ((Verdict.SKIP, transitions.SKIP), (Verdict.UPSTREAM_FAILED, transitions.UPSTREAM_FAILED)):
+        for ti_id in transitions.ti(session, transition, groups[verdict], expected=[None], start_date=now, end_date=now):
             finished.add(ids_to_task[ti_id])
     return finished
 
 
 def _ready(session: Session, ctx: RunCtx, dag: CachedDag, key: Key, ti_id: int, now: datetime,
-           groups: dict[str, list[int]], out: Outcome) -> None:
+           groups: dict[Verdict, list[int]], out: Outcome) -> None:
     """A task whose trigger rule says run: check its past, expand it if mapped, then schedule it."""
     task = dag.task(key[0])
     if task.get("depends_on_past") and not past_ok(session, ctx, dag, key):
@@ -92,7 +92,7 @@ def _ready(session: Session, ctx: RunCtx, dag: CachedDag, key: Key, ti_id: int, 
     if task.get("is_mapped") and key[1] == -1 and task.get("map_literal_length") is None:
         expand(session, ctx, dag, task, ti_id, now, out)
         return
-    groups["scheduled"].append(ti_id)
+    groups[Verdict.RUN].append(ti_id)
 
 
 def past_ok(session: Session, ctx: RunCtx, dag: CachedDag, key: Key) -> bool:
@@ -106,7 +106,7 @@ def past_ok(session: Session, ctx: RunCtx, dag: CachedDag, key: Key) -> bool:
     prev_states = load_states(session, RunCtx(0, ctx.dag_id, prev, ctx.logical_date, {}), {key[0], *dag.down.get(key[0], ())})
     if (key[0], key[1]) not in prev_states:
         return True  # the task did not exist in the previous run
-    done = all(s in ("success", "skipped") for (t, _), (_, s) in prev_states.items() if t != key[0])
+    done = all(s in (TI.SUCCESS, TI.SKIPPED) for (t, _), (_, s) in prev_states.items() if t != key[0])
     return failures.past_allows(prev_states[key][1], has_prev_run=True, downstream_done=done,
                                 wait_for_downstream=bool(dag.task(key[0]).get("wait_for_downstream")))
 
@@ -117,14 +117,14 @@ def expand(session: Session, ctx: RunCtx, dag: CachedDag, task: dict[str, Any], 
     try:
         length = mapped_length(session, ctx, dag, task)
     except MappingError as exc:
-        if cas.set_ti_state(session, ti_id, expected=[None], new="failed", executor_message=str(exc), end_date=now):
+        if transitions.ti(session, transitions.FAIL_EXPANSION, [ti_id], executor_message=str(exc), end_date=now):
             out.finished.add(task["task_id"])
         return
     if length == 0:
-        if cas.set_ti_state(session, ti_id, expected=[None], new="skipped", start_date=now, end_date=now):
+        if transitions.ti(session, transitions.SKIP, [ti_id], expected=[None], start_date=now, end_date=now):
             out.finished.add(task["task_id"])
         return
-    if not cas.set_ti_state(session, ti_id, expected=[None], new="scheduled", map_index=0, try_number=1):
+    if not transitions.ti(session, transitions.SCHEDULE, [ti_id], map_index=0, try_number=1):
         return
     rows = [_mapped_row(ctx, task, i, now) for i in range(1, length)]
     if rows:
@@ -135,7 +135,7 @@ def expand(session: Session, ctx: RunCtx, dag: CachedDag, task: dict[str, Any], 
 def _mapped_row(ctx: RunCtx, task: dict[str, Any], index: int, now: datetime) -> dict[str, Any]:
     return {
         "dag_id": ctx.dag_id, "run_id": ctx.run_id, "task_id": task["task_id"], "map_index": index,
-        "state": "scheduled", "try_number": 1, "max_tries": int(task.get("retries") or 0),
+        "state": TI.SCHEDULED.value, "try_number": 1, "max_tries": int(task.get("retries") or 0),
         "operator": task.get("operator"), "pool": task.get("pool") or "default_pool",
         "pool_slots": int(task.get("pool_slots") or 1), "queue": task.get("queue"), "updated_at": now,
         "priority_weight": int(task.get("priority_weight_total") or 1),

@@ -13,8 +13,9 @@ from runtime.executors.messages import TaskWork, iso
 from runtime.rules.queueing import Candidate, Caps, pick
 from runtime.scheduler.active import Registry
 from runtime.scheduler.dags import DagCache
-from runtime.store import cas
+from runtime.store import transitions
 from runtime.store.models import Pool, TaskInstance, TaskReschedule
+from runtime.store.states import TI
 
 _COLS = (TaskInstance.id, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id, TaskInstance.map_index,
          TaskInstance.state, TaskInstance.pool, TaskInstance.pool_slots, TaskInstance.priority_weight,
@@ -29,7 +30,7 @@ def lock_pools(session: Session) -> dict[str, int]:
 
 def scheduled_rows(session: Session, limit: int) -> list[Any]:
     """The scheduled task instances, highest priority first (at most ``limit``: Airflow's max_tis_per_query)."""
-    stmt = sa.select(*_COLS).where(TaskInstance.state == "scheduled")
+    stmt = sa.select(*_COLS).where(TaskInstance.state == TI.SCHEDULED)
     return list(session.execute(stmt.order_by(TaskInstance.priority_weight.desc(), TaskInstance.id).limit(limit)))
 
 
@@ -37,7 +38,7 @@ def caps_for(session: Session, cache: DagCache, slots: int, default_tasks: int, 
     """The room left in every cap: pool sizes minus what queued and running task instances hold."""
     usage = sa.select(TaskInstance.pool, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id,
                       sa.func.count(), sa.func.sum(TaskInstance.pool_slots)).where(
-        TaskInstance.state.in_(("queued", "running"))).group_by(
+        TaskInstance.state.in_((TI.QUEUED.value, TI.RUNNING.value))).group_by(
         TaskInstance.pool, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id)
     caps = Caps(slots=slots, pool_free=lock_pools(session), dag_used=Counter(), task_used=Counter(), run_task_used=Counter())
     for pool, dag_id, run_id, task_id, count, pool_slots in session.execute(usage):
@@ -58,7 +59,7 @@ def caps_for(session: Session, cache: DagCache, slots: int, default_tasks: int, 
 
 
 def queue_ready(session: Session, cache: DagCache, registry: Registry, now: datetime, *, slots: int,
-                default_tasks: int) -> list[TaskWork]:
+                default_tasks: int, job_id: int | None = None) -> list[TaskWork]:
     """Queue what fits; the work messages to send once the transaction commits."""
     if slots <= 0:
         return []
@@ -69,7 +70,7 @@ def queue_ready(session: Session, cache: DagCache, registry: Registry, now: date
     by_id = {r.id: r for r in scheduled if registry.get(r.dag_id, r.run_id) is not None}
     candidates = [_candidate(r, registry) for r in by_id.values()]
     chosen = pick(candidates, caps)
-    won = cas.set_ti_states(session, [c.ti_id for c in chosen], expected=["scheduled"], new="queued", queued_dttm=now)
+    won = transitions.ti(session, transitions.QUEUE, [c.ti_id for c in chosen], queued_dttm=now, queued_by_job_id=job_id)
     return [w for w in (_work(session, cache, registry, by_id[i]) for i in won) if w is not None]
 
 

@@ -1,36 +1,38 @@
 """The scheduler: one step at a time (``run_once(now)``), a thin forever-loop around it.
 
-Each step: parse if due; create due runs and start queued ones; record how tries ended;
-put due retries back; find zombies and stuck queued tries; evaluate only the task instances
-whose upstreams changed; queue what fits; finish runs that are done. Every state change is a
-compare-and-set; the work of one step is proportional to the active work, not the history.
+Each step: parse if due; create due runs and start queued ones; follow the ends of tries its
+executor recorded (it never writes them itself); put due retries back; take back work of dead
+jobs (a dead scheduler's queued tries, a dead executor's running ones); evaluate only the task
+instances whose upstreams changed; queue what fits; finish runs that are done. Every state
+change is a named transition; the work of one step grows with the active work, not the history.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from runtime.executors import taskproc
 from runtime.executors.base import BaseExecutor
-from runtime.executors.messages import CallbackWork, TaskEvent, TaskWork
-from runtime.rules import failures
-from runtime.scheduler import creating, evaluating, finishing, queueing, results, starting
+from runtime.executors.messages import LOST, RECORDED, CallbackWork, TaskEvent, TaskWork
+from runtime.scheduler import creating, evaluating, finishing, queueing, recovery, starting
 from runtime.scheduler.active import Registry, RunCtx
-from runtime.scheduler.dags import CachedDag, DagCache
-from runtime.scheduler.mail import Mailer, compose
+from runtime.scheduler.dags import DagCache
+from runtime.sdk import timezone
 from runtime.settings import Settings
-from runtime.store import cas
+from runtime.store import jobs, transitions
+from runtime.store import tries as tries_store
 from runtime.store.models import DagRun, TaskInstance
 from runtime.store.session import transaction
-from runtime.store.states import ACTIVE
+from runtime.store.states import TI, JobType
+from runtime.worker.record import TryOutcome
 
 
 @dataclass
@@ -57,31 +59,32 @@ class LoopStats:
 class _Effects:
     """What to do once the step's transaction has committed."""
 
-    works: list[TaskWork]
-    callbacks: list[CallbackWork]
-    kills: list[int]
-    mails: list[Any]
+    works: list[TaskWork] = field(default_factory=list)
+    callbacks: list[CallbackWork] = field(default_factory=list)
+    kills: list[int] = field(default_factory=list)
 
 
 class Scheduler:
-    """Creates runs, decides task instances, feeds the executor, records results."""
+    """Creates runs, decides task instances, feeds the executor, takes back what dead jobs held."""
 
     def __init__(self, settings: Settings, session_factory: sessionmaker[Session], executor: BaseExecutor, *,
-                 processor: Any = None, dag_ids: set[str] | None = None, create_runs: bool = True) -> None:
+                 processor: Any = None, dag_ids: set[str] | None = None, create_runs: bool = True,
+                 say: Callable[[str], None] | None = None) -> None:
         self.settings = settings
         self.dag_ids = dag_ids  # backfill: drive only these DAGs' runs
         self.create_runs = create_runs
         self.session_factory = session_factory
         self.executor = executor
         self.processor = processor
+        self.say = say  # one line per finished run (standalone's console)
         self.cache = DagCache()
         self.registry = Registry(dag_ids)
-        self.mailer = Mailer(settings)
+        self.job_id: int | None = None
         self._planned: dict[str, str] = {}
         self._seen_active: dict[int, tuple[str, str, str]] = {}
         self._next_sweep = 0.0
+        self._next_job_beat = 0.0
         self._runs_checked: datetime | None = None
-        self._started = False
         self._conf = _Conf(settings)
 
     # --- the step -------------------------------------------------------------------------
@@ -90,8 +93,8 @@ class Scheduler:
         """One scheduling step at time ``now``."""
         began = time.perf_counter()
         stats = LoopStats()
-        if not self._started:
-            self._startup()
+        if self.job_id is None:
+            self._startup(timezone.utcnow())  # job heartbeats are real time, whatever clock drives the step
         if self.processor is not None and self.processor.needs_scan(now):
             self.processor.run_once(now)
             stats.parsed = True
@@ -100,7 +103,7 @@ class Scheduler:
                 self._runs(session, now, stats)
         events = self.executor.sync()
         stats.events = len(events)
-        effects = _Effects([], [], [], [])
+        effects = _Effects()
         with transaction(self.session_factory) as session:
             self._tasks(session, events, now, stats, effects)
         self._after_commit(effects, stats)
@@ -125,14 +128,14 @@ class Scheduler:
     def _tasks(self, session: Session, events: list[TaskEvent], now: datetime, stats: LoopStats,
                effects: _Effects) -> None:
         self.registry.sync(session)
-        self._apply_events(session, events, now, effects)
+        self._follow(session, events)
         self._due_retries(session, now)
         if time.monotonic() >= self._next_sweep:
             self._sweep(session, now, effects)
             self._time_out_runs(session, now, stats, effects)
         self._evaluate(session, now, stats)
         effects.works = queueing.queue_ready(session, self.cache, self.registry, now, slots=self.executor.open_slots,
-                                             default_tasks=self._conf.max_tasks)
+                                             default_tasks=self._conf.max_tasks, job_id=self.job_id)
         self._finish_runs(session, now, stats, effects)
 
     def _after_commit(self, effects: _Effects, stats: LoopStats) -> None:
@@ -143,99 +146,103 @@ class Scheduler:
             self.executor.queue_callback(callback)
         for ti_id in effects.kills:
             self.executor.terminate(ti_id)
-        for mail in effects.mails:
-            self.mailer.send(mail)
         self.executor.heartbeat()
+        self._beat()
+
+    # --- this scheduler's job -----------------------------------------------------------------
+
+    def _startup(self, now: datetime) -> None:
+        """A job row for this scheduler; its executor learns it (tries it runs in-process carry it)."""
+        with transaction(self.session_factory) as session:
+            self.job_id = jobs.start(session, JobType.SCHEDULER, now, executor_class=type(self.executor).__name__)
+        self.executor.scheduler_job_id = self.job_id
+        self._next_job_beat = time.monotonic() + self._conf.job_beat_every
+
+    def _beat(self) -> None:
+        """Stamp this scheduler's heartbeat when due; a scheduler declared dead starts a new job."""
+        if time.monotonic() < self._next_job_beat or self.job_id is None:
+            return
+        self._next_job_beat = time.monotonic() + self._conf.job_beat_every
+        with transaction(self.session_factory) as session:
+            alive = jobs.beat(session, self.job_id, timezone.utcnow())
+        if not alive:
+            print("[windsock] scheduler: this scheduler was declared dead (heartbeat too old); "
+                  "its queued tries were taken back; starting a new job", file=sys.stderr)
+            self.job_id = None
+
+    def stop(self) -> None:
+        """Mark this scheduler's job done (its queued tries are taken back by the next scheduler)."""
+        if self.job_id is not None:
+            with transaction(self.session_factory) as session:
+                jobs.end(session, self.job_id, timezone.utcnow())
 
     # --- pieces -----------------------------------------------------------------------------
-
-    def _startup(self) -> None:
-        """Queued tries of a previous scheduler never reached an executor here: queue them again (SQLite)."""
-        self._started = True
-        with transaction(self.session_factory) as session:
-            if session.get_bind().dialect.name == "sqlite":
-                ids = list(session.scalars(self._mine(sa.select(TaskInstance.id).where(TaskInstance.state == "queued"))))
-                cas.set_ti_states(session, ids, expected=["queued"], new="scheduled", queued_dttm=None)
 
     def _mine(self, stmt: Any) -> Any:
         """``stmt`` limited to this scheduler's DAGs (a backfill drives only its own)."""
         return stmt if self.dag_ids is None else stmt.where(TaskInstance.dag_id.in_(sorted(self.dag_ids)))
 
-    def _apply_events(self, session: Session, events: list[TaskEvent], now: datetime, effects: _Effects) -> None:
-        rows = results.running_rows(session, [e.ti_id for e in events if e.outcome != "unclaimed"])
-        planned = []
+    def _follow(self, session: Session, events: list[TaskEvent]) -> None:
+        """What the executor recorded: evaluate downstream again; a lost executor means sweep now."""
         for event in events:
-            row = rows.get(event.ti_id)
-            dag = self.cache.get(session, row.dag_id) if row is not None else None
-            planned.append(results.plan(row, event, dag, now))
-        for ended in results.write(session, [p for p in planned if p is not None]):
-            self._ended(session, ended, self.cache.get(session, ended.row.dag_id), now, effects)
+            if event.outcome == LOST:
+                self._next_sweep = 0.0
+            if event.outcome != RECORDED:
+                continue
+            self._followed(session, event.dag_id, event.run_id, event.task_id, event.state, event.skip_task_ids)
 
-    def _ended(self, session: Session, ended: results.Ended, dag: CachedDag | None, now: datetime,
-               effects: _Effects) -> None:
-        """Follow-ups of a recorded end: dirty downstream, skips, fail_stop, cross-run deps, e-mail."""
-        row = ended.row
-        self._seen_active.pop(row.id, None)
-        ctx = self.registry.get(row.dag_id, row.run_id)
-        if dag is None:
+    def _followed(self, session: Session, dag_id: str, run_id: str, task_id: str, state: str | None,
+                  skipped: list[str]) -> None:
+        ctx = self.registry.get(dag_id, run_id)
+        dag = self.cache.get(session, dag_id)
+        if ctx is None or dag is None:
             return
-        if ctx is not None:
-            ctx.touched = True
-            ctx.mark(dag.down.get(row.task_id, ()))
-            if results.skip_tasks(session, row.dag_id, row.run_id, ended.skip_task_ids, now):
-                ctx.mark(t for s in ended.skip_task_ids for t in dag.down.get(s, ()))
-            if ended.state == "failed" and dag.get("fail_stop"):
-                effects.kills.extend(finishing.stop_remaining(session, ctx, now))
-        for other in self.registry.of_dag(row.dag_id):
+        ctx.touched = True
+        if state is None or state == TI.FAILED and dag.get("fail_stop"):
+            ctx.full = True  # changed by someone else, or a stop: look at the whole run
+        ctx.mark(dag.down.get(task_id, ()))
+        ctx.mark(t for s in skipped for t in dag.down.get(s, ()))
+        for other in self.registry.of_dag(dag_id):
             other.mark(dag.past_tasks)
-        self._mail(ended, dag, effects)
-        if ended.crashed and ctx is not None:
-            self._task_callback(ended, dag, ctx.info, effects)
-
-    def _task_callback(self, ended: results.Ended, dag: CachedDag, run: dict[str, Any], effects: _Effects) -> None:
-        """A dead try's own on_failure/on_retry callback, run in a child as the task would have."""
-        flag = {"failed": "has_on_failure_callback", "up_for_retry": "has_on_retry_callback"}.get(ended.state)
-        r = ended.row
-        if flag and dag.sdag.tasks.get(r.task_id, {}).get(flag):
-            effects.callbacks.append(CallbackWork(r.dag_id, dag.fileloc, run, ended.state, ended.error or "",
-                                                  task_id=r.task_id, map_index=r.map_index, try_number=r.try_number))
-
-    def _mail(self, ended: results.Ended, dag: CachedDag, effects: _Effects) -> None:
-        task = dag.sdag.tasks.get(ended.row.task_id, {})
-        flag = {"failed": "email_on_failure", "up_for_retry": "email_on_retry"}.get(ended.state)
-        if flag is None or not task.get(flag) or not task.get("email"):
-            return
-        r = ended.row
-        log = taskproc.log_path(self._conf.log_folder, r.dag_id, r.run_id, r.task_id, r.map_index, r.try_number)
-        label = f"{r.dag_id}.{r.task_id} {r.run_id} try {r.try_number}"
-        effects.mails.append(compose(sender=self._conf.mail_from, to=list(task["email"]), state=ended.state,
-                                     label=label, error=ended.error, log=log))
 
     def _due_retries(self, session: Session, now: datetime) -> None:
         """up_for_retry / up_for_reschedule whose time has come become scheduled again."""
         stmt = sa.select(TaskInstance.id, TaskInstance.state).where(
-            TaskInstance.state.in_(("up_for_retry", "up_for_reschedule")),
+            TaskInstance.state.in_((TI.UP_FOR_RETRY.value, TI.UP_FOR_RESCHEDULE.value)),
             sa.or_(TaskInstance.next_attempt_at.is_(None), TaskInstance.next_attempt_at <= now),
         )
         rows = session.execute(self._mine(stmt)).all()
-        retry = [i for i, s in rows if s == "up_for_retry"]
-        poke = [i for i, s in rows if s == "up_for_reschedule"]
-        cas.set_ti_states(session, retry, expected=["up_for_retry"], new="scheduled", next_attempt_at=None,
-                          try_number=TaskInstance.try_number + 1)
-        cas.set_ti_states(session, poke, expected=["up_for_reschedule"], new="scheduled", next_attempt_at=None)
+        transitions.ti(session, transitions.RETRY_DUE, [i for i, s in rows if s == TI.UP_FOR_RETRY],
+                       next_attempt_at=None, try_number=TaskInstance.try_number + 1)
+        transitions.ti(session, transitions.RESCHEDULE_DUE, [i for i, s in rows if s == TI.UP_FOR_RESCHEDULE],
+                       next_attempt_at=None)
 
     def _sweep(self, session: Session, now: datetime, effects: _Effects) -> None:
-        """Zombies, tries queued too long, and task instances changed by someone else."""
+        """Work of dead jobs, tries queued too long, and task instances changed by someone else."""
         self._next_sweep = time.monotonic() + self._conf.sweep_every
-        cols = (TaskInstance.id, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id, TaskInstance.state,
-                TaskInstance.queued_dttm, TaskInstance.start_date, TaskInstance.last_heartbeat_at)
-        rows = session.execute(sa.select(*cols).where(TaskInstance.state.in_(sorted(ACTIVE)))).all()
+        rows = tries_store.active_rows(session, self.dag_ids)
         self._reconcile({r.id: (r.dag_id, r.run_id, r.task_id) for r in rows})
-        zombies = [r.id for r in rows if r.state == "running"
-                   and failures.is_zombie(r.last_heartbeat_at, r.start_date, now, self._conf.zombie_after)]
-        self._fail_zombies(session, zombies, now, effects)
-        stuck = [r.id for r in rows if r.state == "queued" and failures.queued_too_long(r.queued_dttm, now, self._conf.queued_timeout)]
-        cas.set_ti_states(session, stuck, expected=["queued"], new="scheduled", queued_dttm=None)
+        active = [r for r in rows if r.state in (TI.QUEUED, TI.RUNNING)]
+        got = recovery.sweep(session, active, self.cache, now, me=self.job_id, limits=self._conf.limits,
+                             wall=timezone.utcnow())
+        for zombie in got.zombies:
+            effects.kills.append(zombie.ti_id)
+            self._followed(session, zombie.dag_id, zombie.run_id, zombie.task_id, zombie.state, [])
+            self._zombie_callback(session, zombie, effects)
+        if got.requeued or got.zombies:
+            print(f"[windsock] scheduler: took back {len(got.requeued)} queued tries and {len(got.zombies)} "
+                  f"running tries of dead jobs {sorted(got.buried) or ''}".rstrip(), file=sys.stderr)
+
+    def _zombie_callback(self, session: Session, zombie: TryOutcome, effects: _Effects) -> None:
+        """A dead try's own on_failure/on_retry callback and e-mail, run in a child as the task would have."""
+        dag = self.cache.get(session, zombie.dag_id)
+        ctx = self.registry.get(zombie.dag_id, zombie.run_id)
+        if dag is None or ctx is None:
+            return
+        if recovery.callback_wanted(dag.sdag.tasks.get(zombie.task_id, {}), zombie.state):
+            effects.callbacks.append(CallbackWork(zombie.dag_id, dag.fileloc, ctx.info, zombie.state,
+                                                  zombie.error or "", task_id=zombie.task_id,
+                                                  map_index=zombie.map_index, try_number=zombie.try_number))
 
     def _reconcile(self, current: dict[int, tuple[str, str, str]]) -> None:
         """A task instance that left the active states without our doing: evaluate around it again."""
@@ -245,16 +252,6 @@ class Scheduler:
                 ctx.full = True
                 ctx.touched = True
         self._seen_active = current
-
-    def _fail_zombies(self, session: Session, ids: list[int], now: datetime, effects: _Effects) -> None:
-        for row in results.running_rows(session, ids).values():
-            dag = self.cache.get(session, row.dag_id)
-            state, next_at = results.failure_outcome(row, dag, now)
-            message = f"zombie: no heartbeat for more than {self._conf.zombie_after:g}s (scheduler.zombie_threshold)"
-            ended = results.finish_try(session, row, state, now, next_at=next_at, error=message, crashed=True)
-            if ended is not None:
-                effects.kills.append(row.id)
-                self._ended(session, ended, dag, now, effects)
 
     def _evaluate(self, session: Session, now: datetime, stats: LoopStats) -> None:
         mono = time.monotonic()
@@ -284,8 +281,9 @@ class Scheduler:
             effects.kills.extend(finishing.time_out(session, ctx, now))
             stats.finished_runs += 1
             self.registry.drop(ctx.pk)
+            self._announce(ctx, "failed (dagrun_timeout)", now)
             if dag.get("has_on_failure_callback"):
-                effects.callbacks.append(CallbackWork(ctx.dag_id, dag.fileloc, ctx.info, "failed", "timed_out"))
+                effects.callbacks.append(CallbackWork(ctx.dag_id, dag.fileloc, ctx.info, TI.FAILED, "timed_out"))
 
     def _finish_runs(self, session: Session, now: datetime, stats: LoopStats, effects: _Effects) -> None:
         in_flight = {(w.dag_id, w.run_id) for w in self.executor.running.values()}
@@ -299,11 +297,18 @@ class Scheduler:
                 continue
             stats.finished_runs += 1
             self.registry.drop(ctx.pk)
+            self._announce(ctx, final, now)
             for other in self.registry.of_dag(ctx.dag_id):
                 other.mark(dag.past_tasks)
-            if dag.get(f"has_on_{'success' if final == 'success' else 'failure'}_callback"):
-                reason = "success" if final == "success" else "task_failure"
+            if dag.get(f"has_on_{'success' if final == TI.SUCCESS else 'failure'}_callback"):
+                reason = "success" if final == TI.SUCCESS else "task_failure"
                 effects.callbacks.append(CallbackWork(ctx.dag_id, dag.fileloc, ctx.info, final, reason))
+
+    def _announce(self, ctx: RunCtx, state: str, now: datetime) -> None:
+        """One console line per finished run (DAG, run id, state, duration)."""
+        if self.say is not None:
+            took = f" in {(now - ctx.start_date).total_seconds():.1f}s" if ctx.start_date else ""
+            self.say(f"run {ctx.dag_id} {ctx.run_id}: {state}{took}")
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -319,7 +324,7 @@ class Scheduler:
                     self.executor.wait(self._conf.loop_interval)
         finally:
             self.executor.end()
-            self.mailer.close()
+            self.stop()
 
 
 def _lock_run(session: Session, ctx: RunCtx) -> bool:
@@ -338,11 +343,11 @@ class _Conf:
         self.max_runs = int(get("core", "max_active_runs_per_dag"))
         self.max_tasks = int(get("core", "max_active_tasks_per_dag"))
         self.create_limit = int(get("scheduler", "max_dagruns_to_create_per_loop"))
-        self.zombie_after = float(get("scheduler", "zombie_threshold"))
-        self.queued_timeout = float(get("scheduler", "task_queued_timeout"))
         self.sweep_every = float(get("scheduler", "reconcile_interval"))
         self.full_every = 10 * self.sweep_every
         self.full_per_loop = int(get("scheduler", "max_dagruns_per_loop_to_schedule"))
         self.loop_interval = float(get("scheduler", "loop_interval"))
-        self.log_folder = str(get("logging", "base_log_folder"))
-        self.mail_from = str(get("smtp", "smtp_mail_from"))
+        self.job_beat_every = float(get("scheduler", "job_heartbeat_sec"))
+        self.limits = recovery.Limits(scheduler_dead_after=float(get("scheduler", "job_heartbeat_threshold")),
+                                      executor_dead_after=float(get("scheduler", "zombie_threshold")),
+                                      queued_timeout=float(get("scheduler", "task_queued_timeout")))

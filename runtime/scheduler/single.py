@@ -1,4 +1,4 @@
-"""``tasks run``: one task instance through the scheduler's own claim and record path."""
+"""``tasks run``: one task instance through the same claim, run and record path as the scheduler's tries."""
 
 from __future__ import annotations
 
@@ -11,19 +11,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from runtime.errors import UserError
 from runtime.executors.base import BaseExecutor
-from runtime.executors.messages import TaskEvent, TaskWork
+from runtime.executors.messages import LOST, RESULT, TaskEvent, TaskWork
 from runtime.rules.readiness import states_by_task, verdict_for
 from runtime.rules.trigger_rules import Verdict
-from runtime.scheduler import results
 from runtime.scheduler.active import run_info
 from runtime.scheduler.dags import CachedDag, DagCache
 from runtime.scheduler.starting import create_task_instances
-from runtime.store import cas
+from runtime.store import transitions
 from runtime.store.models import DagRun, TaskInstance
 from runtime.store.session import transaction
-from runtime.store.states import FINISHED
-
-RUNNABLE_FROM = [None, "scheduled", "up_for_retry", "up_for_reschedule", *sorted(FINISHED)]
+from runtime.store.states import FINISHED, TI
 
 
 @dataclass(frozen=True)
@@ -59,8 +56,8 @@ def queue_one(session: Session, cache: DagCache, target: Target, now: datetime, 
         raise UserError(f"task instance {target.task_id}[{target.map_index}] does not exist in run {run.run_id}")
     if not ignore_deps:
         _check(dag, {(r.task_id, r.map_index): r.state for r in rows}, mine)
-    if not cas.set_ti_state(session, mine.id, expected=[mine.state], new="queued", queued_dttm=now,
-                            try_number=mine.try_number + 1, max_tries=max(mine.max_tries, mine.try_number)):
+    if not transitions.ti(session, transitions.RUN_NOW, [mine.id], expected=[mine.state], queued_dttm=now,
+                          try_number=mine.try_number + 1, max_tries=max(mine.max_tries, mine.try_number)):
         raise UserError(f"task instance {target.task_id} changed state while starting; try again")
     task = dag.task(target.task_id)
     return TaskWork(ti_id=mine.id, dag_id=run.dag_id, task_id=target.task_id, run_id=run.run_id,
@@ -70,7 +67,7 @@ def queue_one(session: Session, cache: DagCache, target: Target, now: datetime, 
 
 def _check(dag: CachedDag, states: dict[tuple[str, int], str | None], row: object) -> None:
     state = getattr(row, "state", None)
-    if state in ("queued", "running"):
+    if state in (TI.QUEUED, TI.RUNNING, TI.RESTARTING, TI.DEFERRED):
         raise UserError(f"task instance is already {state}")
     if state in FINISHED:
         raise UserError(f"task instance is already {state}: clear it first, or pass -i to run it again")
@@ -81,19 +78,15 @@ def _check(dag: CachedDag, states: dict[tuple[str, int], str | None], row: objec
 
 def run_one(session_factory: sessionmaker[Session], executor: BaseExecutor, target: Target, *, ignore_deps: bool,
             timeout: float | None = None) -> str:
-    """Queue, claim, run and record one try; the state it ended in."""
+    """Queue one try and wait until its executor recorded how it ended; the state it ended in."""
     from runtime.sdk import timezone
 
     cache = DagCache()
     with transaction(session_factory) as session:
         work = queue_one(session, cache, target, timezone.utcnow(), ignore_deps=ignore_deps)
     executor.queue(work)
-    event = _wait(executor, work, timeout)
+    _wait(executor, work, timeout)
     with transaction(session_factory) as session:
-        row = results.running_rows(session, [work.ti_id]).get(work.ti_id)
-        ended = results.record(session, row, event, cache.get(session, target.dag_id), timezone.utcnow())
-        if ended is not None:
-            results.skip_tasks(session, target.dag_id, target.run_id, ended.skip_task_ids, timezone.utcnow())
         state = session.scalar(sa.select(TaskInstance.state).where(TaskInstance.id == work.ti_id))
     return str(state)
 
@@ -102,7 +95,9 @@ def _wait(executor: BaseExecutor, work: TaskWork, timeout: float | None) -> Task
     deadline = None if timeout is None else time.monotonic() + timeout
     while deadline is None or time.monotonic() < deadline:
         for event in executor.sync():
-            if event.ti_id == work.ti_id and event.try_number == work.try_number:
+            if event.ti_id == work.ti_id and event.try_number == work.try_number and event.outcome != RESULT:
+                if event.outcome == LOST:
+                    raise UserError(f"task {work.label}: its executor died while it ran")
                 return event
         executor.wait(0.05)
     raise UserError(f"task {work.label} did not finish within {timeout}s")

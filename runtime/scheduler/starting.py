@@ -10,13 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from runtime.scheduler.dags import CachedDag, DagCache
-from runtime.store import cas
+from runtime.store import transitions
 from runtime.store.models import DagModel, DagRun, TaskInstance
+from runtime.store.states import RUN, TI
 
 
 def queued_runs(session: Session, limit: int = 100, dag_ids: set[str] | None = None) -> list[DagRun]:
     """Queued runs, oldest first, claimed with SKIP LOCKED on PostgreSQL."""
-    stmt = sa.select(DagRun).where(DagRun.state == "queued")
+    stmt = sa.select(DagRun).where(DagRun.state == RUN.QUEUED)
     if dag_ids is not None:
         stmt = stmt.where(DagRun.dag_id.in_(sorted(dag_ids)))
     else:  # queued runs of a paused DAG wait (Airflow)
@@ -27,7 +28,7 @@ def queued_runs(session: Session, limit: int = 100, dag_ids: set[str] | None = N
 
 def running_counts(session: Session) -> Counter[str]:
     """Running runs per DAG."""
-    stmt = sa.select(DagRun.dag_id, sa.func.count(DagRun.id)).where(DagRun.state == "running").group_by(DagRun.dag_id)
+    stmt = sa.select(DagRun.dag_id, sa.func.count(DagRun.id)).where(DagRun.state == RUN.RUNNING).group_by(DagRun.dag_id)
     return Counter({dag_id: int(n) for dag_id, n in session.execute(stmt)})
 
 
@@ -40,8 +41,8 @@ def start_runs(session: Session, cache: DagCache, now: datetime, default_max_run
         dag = cache.get(session, run.dag_id)
         if dag is None or counts[run.dag_id] >= int(dag.get("max_active_runs", default_max_runs)):
             continue
-        if cas.set_run_state(session, run.id, expected=["queued"], new="running", start_date=now, end_date=None,
-                             last_scheduling_decision=now):
+        if transitions.run(session, transitions.START_RUN, run.id, start_date=now, end_date=None,
+                           last_scheduling_decision=now):
             counts[run.dag_id] += 1
             create_task_instances(session, dag, run.run_id, now)
             started.append(run)
@@ -72,7 +73,7 @@ def _rows(dag: CachedDag, run_id: str, task: dict[str, Any], now: datetime) -> l
     if length is None:
         return [base]
     if length == 0:
-        return [{**base, "state": "skipped", "start_date": now, "end_date": now}]
+        return [{**base, "state": TI.SKIPPED.value, "start_date": now, "end_date": now}]
     return [{**base, "map_index": i} for i in range(int(length))]
 
 
@@ -83,4 +84,4 @@ def _mark_removed(session: Session, dag: CachedDag, run_id: str, gone: set[str],
     stmt = sa.select(TaskInstance.id).where(
         TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == run_id, TaskInstance.task_id.in_(sorted(gone))
     )
-    cas.set_ti_states(session, list(session.scalars(stmt)), expected=[None, "scheduled"], new="removed", end_date=now)
+    transitions.ti(session, transitions.REMOVE, list(session.scalars(stmt)), end_date=now)

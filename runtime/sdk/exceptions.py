@@ -83,5 +83,12 @@ class TaskDeferred(AirflowException):
     """Deferral is not supported by Windsock; raised to say so."""
 
 
+class AirflowTaskTerminated(BaseException):  # noqa: N818 - Airflow's name
+    """The executor stopped the try (SIGTERM): not the task's failure; it runs again without using a retry.
+
+    A BaseException, as in Airflow, so that ``except Exception`` in user code does not swallow it.
+    """
+
+
 class RemovedInAirflow3Warning(DeprecationWarning):
     """Kept for imports."""

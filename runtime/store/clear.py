@@ -9,10 +9,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from runtime.store import cas
+from runtime.store import transitions
 from runtime.store.models import DagRun, TaskInstance, XCom
+from runtime.store.states import TI
 
-FAILED_STATES = ("failed", "upstream_failed")
+FAILED_STATES = (TI.FAILED.value, TI.UPSTREAM_FAILED.value)
 
 
 def related(graph: dict[str, dict[str, Any]], task_ids: Iterable[str], *, downstream: bool, upstream: bool) -> set[str]:
@@ -50,8 +51,9 @@ def clear_task_instances(
     rows = _rows(session, dag_id, run_id, chosen, only_failed)
     for ti_id, task_id, state, try_number in rows:
         retries = int(graph.get(task_id, {}).get("retries") or 0)
-        cas.set_ti_state(session, ti_id, expected=[state], new=None, max_tries=try_number + retries, end_date=None,
-                         next_attempt_at=None, executor_message=None, queued_dttm=None)
+        to = TI.RESTARTING if state in (TI.RUNNING, TI.RESTARTING) else None  # none once its process is gone
+        transitions.ti(session, transitions.CLEAR, [ti_id], to=to, expected=[state], max_tries=try_number + retries,
+                       end_date=None, next_attempt_at=None, executor_message=None, queued_dttm=None)
     if rows:
         _forget_xcoms(session, dag_id, run_id, {r[1] for r in rows})
         _requeue_run(session, dag_id, run_id)
@@ -75,5 +77,5 @@ def _requeue_run(session: Session, dag_id: str, run_id: str) -> None:
     run = session.execute(sa.select(DagRun.id, DagRun.state, DagRun.clear_number).where(
         DagRun.dag_id == dag_id, DagRun.run_id == run_id)).first()
     if run is not None:
-        cas.set_run_state(session, run.id, expected=[run.state], new="queued", end_date=None,
-                          queued_at=dt.datetime.now(dt.UTC), clear_number=run.clear_number + 1)
+        transitions.run(session, transitions.REQUEUE_RUN, run.id, expected=[run.state], end_date=None,
+                        queued_at=dt.datetime.now(dt.UTC), clear_number=run.clear_number + 1)

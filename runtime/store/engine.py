@@ -16,8 +16,13 @@ from sqlalchemy.pool import StaticPool
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def make_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, **kwargs: Any) -> Engine:
-    """An engine for ``url`` tuned for Windsock: WAL SQLite or pre-pinged PostgreSQL."""
+def make_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, dispose_after_fork: bool = True,
+                **kwargs: Any) -> Engine:
+    """An engine for ``url`` tuned for Windsock: WAL SQLite or pre-pinged PostgreSQL.
+
+    ``dispose_after_fork=False`` is for a process whose forked children never use this engine
+    (the fork server): the after-fork hook alone costs each fork about 1.5 ms.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = _sqlite_engine(url, busy_timeout_ms, **kwargs)
@@ -27,7 +32,8 @@ def make_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS, **kw
             opts["connect_args"] = {"options": "-c timezone=UTC"}
         opts.update(kwargs)
         engine = sa.create_engine(url, **opts)
-    _dispose_after_fork(engine)
+    if dispose_after_fork:
+        _dispose_after_fork(engine)
     return engine
 
 

@@ -76,7 +76,7 @@ class DagModel(Base):
 
 
 class DagRun(Base):
-    """One run of a DAG; every state change goes through ``cas.set_run_state``."""
+    """One run of a DAG; every state change is a named transition (``store/transitions.py``)."""
 
     __tablename__ = "dag_run"
     __table_args__ = (
@@ -153,6 +153,25 @@ class TaskInstance(Base):
     rendered_fields: Mapped[dict[str, Any] | None] = mapped_column()
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column()
     updated_at: Mapped[dt.datetime | None] = mapped_column()
+    queued_by_job_id: Mapped[int | None] = mapped_column()  # the scheduler job that queued the try
+    job_id: Mapped[int | None] = mapped_column()  # the executor/worker job that claimed (runs) the try
+
+
+class Job(Base):
+    """A long-running process (scheduler, executor, worker) and its heartbeat, as Airflow's ``job`` table."""
+
+    __tablename__ = "job"
+    __table_args__ = (sa.Index("idx_job_state_type", "state", "job_type"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    job_type: Mapped[str] = mapped_column(sa.String(30), nullable=False)
+    state: Mapped[str] = mapped_column(StateString(), nullable=False)
+    hostname: Mapped[str | None] = mapped_column(sa.String(1000))
+    pid: Mapped[int | None] = mapped_column()
+    executor_class: Mapped[str | None] = mapped_column(sa.String(500))
+    start_date: Mapped[dt.datetime] = mapped_column(nullable=False)
+    end_date: Mapped[dt.datetime | None] = mapped_column()
+    latest_heartbeat: Mapped[dt.datetime] = mapped_column(nullable=False)
 
 
 class TaskInstanceHistory(Base):

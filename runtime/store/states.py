@@ -39,7 +39,25 @@ class DagRunType(StrEnum):
     BACKFILL = "backfill"
 
 
+class JobState(StrEnum):
+    """State of a job row (a scheduler, executor or worker process)."""
+
+    RUNNING = "running"  # alive as long as its heartbeat is fresh
+    SUCCESS = "success"  # stopped cleanly, after handing over what it held
+    FAILED = "failed"  # found dead (no heartbeat, process gone) by another job
+
+
+class JobType(StrEnum):
+    """What a job row stands for."""
+
+    SCHEDULER = "scheduler"
+    EXECUTOR = "executor"  # the local executor's fork server
+    WORKER = "worker"  # an SQS worker
+    TRIGGERER = "triggerer"
+
+
 TI = TaskInstanceState
+RUN = DagRunState
 
 # Task-instance states the scheduler never moves again on its own.
 FINISHED: frozenset[str] = frozenset({TI.SUCCESS, TI.FAILED, TI.SKIPPED, TI.UPSTREAM_FAILED, TI.REMOVED})

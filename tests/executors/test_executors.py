@@ -1,4 +1,4 @@
-"""The executor contract, run against both executors: claim once, log per try, report how tries end."""
+"""The executor contract, run against both executors: claim once, log per try, record how tries end, then report."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from runtime.executors import taskproc
 from runtime.executors.messages import CallbackWork, TaskEvent, TaskWork
 from runtime.scheduler.active import run_info
+from runtime.paths import task_log_path
 from runtime.sdk import timezone
-from runtime.store import runs
+from runtime.store import runs, transitions
 from runtime.store.models import TaskInstance
 from runtime.store.session import transaction
 
@@ -68,20 +68,23 @@ def test_a_message_delivered_twice_runs_once(ex_env):
     events = _events(ex_env, 2)
     ex_env.executor.queue(work)  # and once more, later
     events += _events(ex_env, 1)
-    assert sorted(e.outcome for e in events) == ["result", "unclaimed", "unclaimed"]
+    assert sorted(e.outcome for e in events) == ["recorded", "unclaimed", "unclaimed"]
     assert len(ex_env.marks("calls")) == 1
     with transaction(ex_env.factory) as s:
-        assert taskproc.claim(s, [work], hostname="h", pid=1, now=timezone.utcnow()) == []
+        assert transitions.claim(s, [(work.ti_id, 1)], job_id=None, hostname="h", pid=1, now=timezone.utcnow()) == set()
 
 
 def test_try_output_goes_to_airflow_log_layout(ex_env):
     work = _queued_work(ex_env, "hello")
     ex_env.executor.queue(work)
     (event,) = _events(ex_env, 1)
-    assert (event.outcome, event.state) == ("result", "success")
-    log = Path(taskproc.work_log_path(str(ex_env.settings.get("logging", "base_log_folder")), work))
-    assert log.relative_to(ex_env.settings.get("logging", "base_log_folder")).parts[:3] == (
-        "dag_id=ex", f"run_id={work.run_id}", "task_id=hello")
+    assert (event.outcome, event.state) == ("recorded", "success")
+    with transaction(ex_env.factory) as s:  # recorded by the executor before it said so
+        row = s.get(TaskInstance, work.ti_id)
+        assert (row.state, row.try_number, row.end_date is not None) == ("success", 1, True)
+    base = str(ex_env.settings.get("logging", "base_log_folder"))
+    log = Path(task_log_path(base, "ex", work.run_id, "hello", -1, 1))
+    assert log.relative_to(base).parts[:3] == ("dag_id=ex", f"run_id={work.run_id}", "task_id=hello")
     assert log.name == "attempt=1.log" and "hello from hello" in log.read_text()
 
 
@@ -90,7 +93,7 @@ def test_local_child_crash_is_reported_and_callbacks_run_in_a_child(make):
     work = _queued_work(env, "crash")
     env.executor.queue(work)
     (event,) = _events(env, 1)
-    assert event.outcome == "crashed" and "exited with code 3" in (event.error or "")
+    assert (event.outcome, event.state) == ("recorded", "failed") and "exited with code 3" in (event.error or "")
     env.executor.queue_callback(CallbackWork("ex", work.fileloc, work.run, "failed", "task_failure"))
     deadline = time.monotonic() + 20
     while not env.marks("callback") and time.monotonic() < deadline:

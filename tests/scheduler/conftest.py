@@ -23,7 +23,7 @@ def make(store: Any, tmp_path: Path) -> Iterator[Callable[..., Env]]:
     yield build
     for e in made:
         e.executor.end()
-        e.scheduler.mailer.close()
+        e.scheduler.stop()
 
 
 @pytest.fixture

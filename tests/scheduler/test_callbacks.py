@@ -45,7 +45,6 @@ with DAG("mail", start_date=datetime(2024, 1, 1), schedule=None,
     env.sync()
     env.trigger("mail")
     env.drive(env.finished("mail"))
-    env.scheduler.mailer.close()
     deadline = time.monotonic() + 10
     while len(sink.messages) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -83,19 +83,44 @@ with DAG("k9", start_date=datetime(2024, 1, 1), schedule=None) as dag:
     assert second.state == "success" and env.tis("k9")[("after", -1)].state == "success"
 
 
-def test_zombie_without_heartbeat_is_failed(make):
-    env = make("local", scheduler__zombie_threshold=2.0, scheduler__heartbeat_interval=30.0,
-               scheduler__reconcile_interval=0.2)
+def test_a_stale_heartbeat_under_a_live_executor_is_not_a_zombie(make):
+    """The executor job is alive and holds the process: an old try heartbeat alone never makes a zombie."""
+    env = make("local", scheduler__zombie_threshold=4.0, scheduler__heartbeat_interval=60.0,
+               scheduler__reconcile_interval=0.2)  # the executor's job row beats every 2 s; its tries' never
     env.write_dag("zz", """
 with DAG("zz", start_date=datetime(2024, 1, 1), schedule=None) as dag:
-    BashOperator(task_id="hang", bash_command="sleep 60")
+    BashOperator(task_id="slow", bash_command="sleep 6")
 """)
     env.sync()
     env.trigger("zz")
-    _wait_pid(env, "zz", "hang", 1)
     env.drive(env.finished("zz"), timeout=30)
-    ti = env.tis("zz")[("hang", -1)]
-    assert ti.state == "failed" and "zombie" in ti.executor_message
+    ti = env.tis("zz")[("slow", -1)]
+    assert (ti.state, ti.try_number, ti.executor_message) == ("success", 1, None)
+
+
+def test_a_try_of_a_dead_executor_on_another_host_is_a_zombie(seq_env):
+    """No heartbeat from its executor job for zombie_threshold: the try ends as a crash (retry or fail)."""
+    from runtime.store import jobs
+    from runtime.store.states import JobType
+
+    seq_env.scheduler.settings = seq_env.settings
+    seq_env.write_dag("zh", """
+with DAG("zh", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    EmptyOperator(task_id="t", retries=1, retry_delay=timedelta(seconds=0))
+""")
+    seq_env.sync()
+    seq_env.trigger("zh")
+    seq_env.step()
+    long_ago = timezone.utcnow() - timedelta(minutes=5)
+    with transaction(seq_env.factory) as s:  # claimed by a worker elsewhere that then vanished
+        job = jobs.start(s, JobType.WORKER, long_ago, hostname="elsewhere", pid=4242)
+        s.execute(sa.update(TaskInstance).values(state="running", try_number=1, job_id=job, hostname="elsewhere",
+                                                 start_date=long_ago, last_heartbeat_at=long_ago))
+    seq_env.executor.running.clear()
+    seq_env.drive(seq_env.finished("zh"))
+    first, second = seq_env.history("zh", "t")
+    assert first.state == "up_for_retry" and "zombie" in first.executor_message and "elsewhere" in first.executor_message
+    assert second.state == "success" and seq_env.run_states("zh") == ["success"]
 
 
 def test_try_queued_too_long_is_queued_again(seq_env):

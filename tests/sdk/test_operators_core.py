@@ -17,7 +17,7 @@ from runtime.sdk.operators.python import PythonOperator
 from runtime.sdk.operators.trigger_dagrun import TriggerDagRunOperator
 from runtime.sdk.taskinstance import DagRunInfo
 from runtime.sdk.timetables import DataInterval
-from runtime.taskrunner import run_task
+from runtime.worker.runner import run_task
 
 START = pendulum.datetime(2024, 1, 1, tz="UTC")
 

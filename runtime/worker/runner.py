@@ -20,7 +20,8 @@ from runtime.sdk.exceptions import AirflowTaskTimeout
 from runtime.sdk.services import RuntimeServices
 from runtime.sdk.taskinstance import DagRunInfo, TaskInstance
 from runtime.sdk.xcom_arg import RETURN_KEY
-from runtime.taskrunner.outcome import Outcome, TryResult, classify
+from runtime.store.states import TI
+from runtime.worker.outcome import Outcome, TryResult, classify
 
 
 def run_task(
@@ -44,7 +45,7 @@ def run_task(
         op = _prepare_operator(task, dag_run, services, map_index, try_number, hostname, start)
         ti = TaskInstance(op, dag_run, services, map_index=map_index, try_number=try_number, hostname=hostname, start_date=start)
         ti.first_try_start = first_try_start or start  # type: ignore[attr-defined]
-        context = build_context(ti, _params(op, dag_run))
+        context = build_context(ti, resolve_params(op, dag_run))
         context["test_mode"] = test_mode
         token = set_current_context(context)
         result = _execute(op, ti, context)
@@ -55,6 +56,8 @@ def run_task(
         if isinstance(exc, KeyboardInterrupt):
             raise
         outcome, error, reschedule = classify(exc)
+        if outcome is Outcome.INTERRUPTED and ti is not None:
+            _on_kill(ti.task)
         if outcome in (Outcome.FAILED, Outcome.FAILED_NO_RETRY):
             traceback.print_exception(exc, file=sys.stdout)
         elif outcome is Outcome.SKIPPED:
@@ -67,10 +70,21 @@ def run_task(
     res = TryResult(outcome, error, reschedule, set(ti.skip_task_ids) if ti else set())
     res.rendered_fields = _rendered(ti.task) if ti else {}
     _finalize(res, task, dag_run, map_index, try_number, end)
+    if res.outcome is Outcome.INTERRUPTED:
+        print(f"Task interrupted by its executor: it runs again as try {try_number + 1}, without using a retry.")
+        return res
     if ti is not None:
         _run_callbacks(ti.task, res, context)
     print(f"Marking task as {res.state.upper()}. dag_id={dag_run.dag_id}, task_id={task.task_id}, run_id={dag_run.run_id}, map_index={map_index}, try_number={try_number}")
     return res
+
+
+def _on_kill(op: BaseOperator) -> None:
+    """Let the operator stop what it started (a subprocess, a remote job), as Airflow does on SIGTERM."""
+    try:
+        op.on_kill()
+    except Exception:  # noqa: BLE001 - a broken on_kill must not hide the interruption
+        traceback.print_exc(file=sys.stdout)
 
 
 def _prepare_operator(task: BaseOperator, dag_run: DagRunInfo, services: RuntimeServices, map_index: int,
@@ -78,11 +92,11 @@ def _prepare_operator(task: BaseOperator, dag_run: DagRunInfo, services: Runtime
     """A private copy of the operator (rendering mutates it); mapped tasks are unmapped first."""
     if getattr(task, "is_mapped", False):
         probe = TaskInstance(task, dag_run, services, map_index=map_index, try_number=try_number, hostname=hostname, start_date=start)
-        return task.unmap(build_context(probe, _params(task, dag_run)), map_index)  # type: ignore[attr-defined]
+        return task.unmap(build_context(probe, resolve_params(task, dag_run)), map_index)  # type: ignore[attr-defined]
     return copy.deepcopy(task)
 
 
-def _params(task: BaseOperator, dag_run: DagRunInfo) -> dict[str, Any]:
+def resolve_params(task: BaseOperator, dag_run: DagRunInfo) -> dict[str, Any]:
     """DAG params, then task params, then the run's conf (Airflow's dag_run_conf_overrides_params)."""
     merged = task.dag.params.copy() if task.has_dag() else type(task.params)()
     merged.update(task.params)
@@ -125,27 +139,29 @@ def _timeout(limit: timedelta | None, op: BaseOperator) -> Iterator[None]:
 
 def _finalize(res: TryResult, task: BaseOperator, dag_run: DagRunInfo, map_index: int, try_number: int, end: datetime) -> None:
     """Turn the outcome into the task instance's next state (retries considered)."""
-    if res.outcome is Outcome.FAILED and retries.can_retry(try_number, task.retries):
+    if res.outcome is Outcome.INTERRUPTED:
+        res.state = TI.SCHEDULED.value
+    elif res.outcome is Outcome.FAILED and retries.can_retry(try_number, task.retries):
         wait = retries.retry_delay(
             delay=task.retry_delay, exponential=task.retry_exponential_backoff, max_delay=task.max_retry_delay,
             try_number=try_number, key=f"{dag_run.dag_id}#{task.task_id}#{dag_run.logical_date.isoformat()}#{map_index}",
         )
-        res.state, res.next_attempt_at = "up_for_retry", retries.next_retry_at(end, wait)
+        res.state, res.next_attempt_at = TI.UP_FOR_RETRY.value, retries.next_retry_at(end, wait)
     elif res.outcome in (Outcome.FAILED, Outcome.FAILED_NO_RETRY):
-        res.state = "failed"
+        res.state = TI.FAILED.value
     elif res.outcome is Outcome.RESCHEDULE:
-        res.state, res.next_attempt_at = "up_for_reschedule", res.reschedule_date
+        res.state, res.next_attempt_at = TI.UP_FOR_RESCHEDULE.value, res.reschedule_date
     else:
         res.state = res.outcome.value
 
 
 def _run_callbacks(op: BaseOperator, res: TryResult, context: dict[str, Any]) -> None:
     callback = {
-        "success": op.on_success_callback,
-        "failed": op.on_failure_callback,
-        "up_for_retry": op.on_retry_callback,
-        "skipped": getattr(op, "on_skipped_callback", None),
-    }.get(res.state)
+        TI.SUCCESS: op.on_success_callback,
+        TI.FAILED: op.on_failure_callback,
+        TI.UP_FOR_RETRY: op.on_retry_callback,
+        TI.SKIPPED: getattr(op, "on_skipped_callback", None),
+    }.get(TI(res.state))
     if callback and context:
         _call_all(callback, context, swallow=True)
 

@@ -22,7 +22,7 @@ from runtime.store.crypto import get_fernet
 from runtime.store.models import DagModel, DagRun, SerializedDagModel, TaskInstance
 from runtime.store.session import transaction
 from runtime.store.variables import set_variable
-from runtime.worker.db_services import DagNotFound, DbServices
+from runtime.worker.services import DagNotFound, DbServices
 
 NOW = dt.datetime(2026, 3, 1, 12, 30, tzinfo=dt.UTC)
 DAY = dt.datetime(2026, 2, 27, tzinfo=dt.UTC)

@@ -12,18 +12,21 @@ from runtime.sdk.exceptions import (
     AirflowFailException,
     AirflowRescheduleException,
     AirflowSkipException,
+    AirflowTaskTerminated,
     AirflowTaskTimeout,
 )
+from runtime.store.states import TI
 
 
 class Outcome(str, Enum):
     """How a try ended, before retries are considered."""
 
-    SUCCESS = "success"
-    SKIPPED = "skipped"
-    FAILED = "failed"  # may be retried
+    SUCCESS = TI.SUCCESS.value
+    SKIPPED = TI.SKIPPED.value
+    FAILED = TI.FAILED.value  # may be retried
     FAILED_NO_RETRY = "failed_no_retry"  # AirflowFailException, sensor timeout
-    RESCHEDULE = "up_for_reschedule"
+    RESCHEDULE = TI.UP_FOR_RESCHEDULE.value
+    INTERRUPTED = "interrupted"  # the executor stopped it (SIGTERM): run again, no retry used
 
 
 @dataclass
@@ -41,6 +44,8 @@ class TryResult:
 
 def classify(exc: BaseException) -> tuple[Outcome, str | None, datetime | None]:
     """Map an exception raised by a task to its outcome, message and reschedule date."""
+    if isinstance(exc, AirflowTaskTerminated):
+        return Outcome.INTERRUPTED, f"interrupted: {exc}" if str(exc) else "interrupted by the executor", None
     if isinstance(exc, AirflowSkipException):
         return Outcome.SKIPPED, str(exc) or None, None
     if isinstance(exc, AirflowRescheduleException):

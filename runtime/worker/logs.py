@@ -1,0 +1,105 @@
+"""Task logs as Airflow writes them: a header, then one timestamped line per message.
+
+A try's child sends its stdout and stderr (file descriptors 1 and 2, so subprocesses too) to
+the try's log file (``runtime.paths.task_log_path``). Python-level output is prefixed line by
+line with ``[timestamp] {source} LEVEL - ``, and the ``logging`` module uses the same format,
+so the lines users grep for look like Airflow's.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import sys
+import time
+from typing import Any, TextIO
+
+LOG_FORMAT = "[%(asctime)s] {%(filename)s:%(lineno)d} %(levelname)s - %(message)s"
+
+
+def stamp(now: float | None = None) -> str:
+    """``2024-01-01T00:00:00.123+0000`` in UTC, as Airflow's log lines start."""
+    t = time.time() if now is None else now
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}+0000"
+
+
+class _UtcFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return stamp(record.created)
+
+
+class StampedStream(io.TextIOBase):
+    """A text stream that writes each complete line to ``raw`` with a timestamp, source and level."""
+
+    def __init__(self, raw: TextIO, source: str, level: str = "INFO") -> None:
+        self.raw = raw
+        self.prefix = f"{{{source}}} {level} - "
+        self.partial = ""
+
+    def writable(self) -> bool:
+        """Always."""
+        return True
+
+    def write(self, text: str) -> int:  # type: ignore[override]
+        """Buffer ``text``; write every complete line with its prefix."""
+        lines = (self.partial + text).split("\n")
+        self.partial = lines.pop()
+        if lines:
+            now = stamp()
+            self.raw.write("".join(f"[{now}] {self.prefix}{line}\n" for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        """Write a pending partial line (as a line of its own) and flush."""
+        if self.partial:
+            self.raw.write(f"[{stamp()}] {self.prefix}{self.partial}\n")
+            self.partial = ""
+        self.raw.flush()
+
+    def fileno(self) -> int:
+        """The underlying descriptor (subprocesses write there directly, without prefixes)."""
+        return self.raw.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        """The log file's encoding."""
+        return "utf-8"
+
+
+def redirect_to(path: str) -> None:
+    """Point fds 1 and 2 at ``path`` (appending) and make Python's output and logging Airflow-style lines."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    raw = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
+                           line_buffering=False, write_through=True)
+    sys.stdout = StampedStream(raw, "stdout")  # type: ignore[assignment]
+    sys.stderr = StampedStream(raw, "stderr")  # type: ignore[assignment]
+    handler = logging.StreamHandler(raw)
+    handler.setFormatter(_UtcFormatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+def header(lines: list[tuple[str, Any]]) -> None:
+    """Write the try's header lines (``key: value``) from the worker."""
+    now = stamp()
+    out = "".join(f"[{now}] {{worker}} INFO - {key}: {value}\n" for key, value in lines)
+    sys.stdout.flush()
+    os.write(1, out.encode("utf-8", "backslashreplace"))
+
+
+def append(path: str | None, text: str) -> None:
+    """Add one worker line to a try's log from outside its process (its death, an interruption)."""
+    if path is None:
+        return
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(f"[{stamp()}] {{worker}} INFO - {text}\n")
+    except OSError:
+        pass

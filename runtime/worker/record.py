@@ -1,0 +1,128 @@
+"""Recording how tries ended, by the side that ran them: one transaction for a batch of ends.
+
+Every executor (fork server, SQS worker, in-process) and the scheduler's zombie check record
+through :func:`record`: the end of each try (``finish`` or ``interrupt``, compare-and-set for
+that try number), its history row (or a sensor's reschedule row), the skips a branch asked
+for, and a ``fail_stop`` DAG's stop. The scheduler only reads what was recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from runtime.store import transitions
+from runtime.store.models import TaskInstance, TaskInstanceHistory, TaskReschedule
+from runtime.store.states import ACTIVE, TI
+
+
+@dataclass
+class TryOutcome:
+    """How one try ended, as the side that ran it knows it."""
+
+    ti_id: int
+    try_number: int
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    state: str  # a FINISH target, or scheduled: interrupted (runs again without using a retry)
+    end: datetime
+    start: datetime | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    skip_task_ids: list[str] = field(default_factory=list)
+    rendered_fields: dict[str, Any] | None = None
+    hostname: str | None = None
+    pid: int | None = None
+    crashed: bool = False  # its process died: its own failure/retry callbacks did not run
+    fail_stop: bool = False  # its DAG stops every other task when one fails
+
+    @property
+    def interrupted(self) -> bool:
+        """The executor stopped the try; it goes back to scheduled as the next try number."""
+        return self.state == TI.SCHEDULED
+
+    @property
+    def label(self) -> str:
+        """``dag.task[map] run try N`` for messages."""
+        index = "" if self.map_index < 0 else f"[{self.map_index}]"
+        return f"{self.dag_id}.{self.task_id}{index} {self.run_id} try {self.try_number}"
+
+
+def record(session: Session, outcomes: Sequence[TryOutcome]) -> list[TryOutcome]:
+    """Write every end (one batch); the outcomes that won (a lost one: the try was changed elsewhere)."""
+    by_key = {(o.ti_id, o.try_number): o for o in outcomes}
+    won = [by_key[(e.ti_id, e.try_number)] for e in transitions.end_tries(session, [_end(o) for o in by_key.values()])]
+    _history(session, won)
+    for o in won:
+        if o.skip_task_ids and o.state == TI.SUCCESS:
+            skip_tasks(session, o.dag_id, o.run_id, o.skip_task_ids, o.end)
+        if o.fail_stop and o.state == TI.FAILED:
+            stop_run(session, o.dag_id, o.run_id, o.end, "stopped: another task of this fail_stop DAG failed")
+    return won
+
+
+def _end(o: TryOutcome) -> transitions.TryEnd:
+    duration = max(0.0, (o.end - o.start).total_seconds()) if o.start else None
+    return transitions.TryEnd(o.ti_id, o.try_number, o.state, o.end, duration=duration,
+                              next_attempt_at=o.next_attempt_at, rendered_fields=o.rendered_fields, message=o.error)
+
+
+def _history(session: Session, won: list[TryOutcome]) -> None:
+    """A history row per ended try (interrupted ones as ``restarting``); a reschedule row per sensor poke."""
+    tries = [_try_row(o) for o in won if o.state != TI.UP_FOR_RESCHEDULE]
+    pokes = [_poke_row(o) for o in won if o.state == TI.UP_FOR_RESCHEDULE]
+    conn = session.connection()
+    if tries:
+        conn.execute(sa.insert(TaskInstanceHistory), tries)
+    if pokes:
+        conn.execute(sa.insert(TaskReschedule), pokes)
+
+
+def _key(o: TryOutcome) -> dict[str, Any]:
+    return {"dag_id": o.dag_id, "run_id": o.run_id, "task_id": o.task_id, "map_index": o.map_index,
+            "try_number": o.try_number, "start_date": o.start or o.end, "end_date": o.end}
+
+
+def _try_row(o: TryOutcome) -> dict[str, Any]:
+    duration = max(0.0, (o.end - o.start).total_seconds()) if o.start else None
+    state = TI.RESTARTING.value if o.interrupted else o.state
+    return {**_key(o), "state": state, "duration": duration, "hostname": o.hostname, "pid": o.pid,
+            "executor_message": o.error}
+
+
+def _poke_row(o: TryOutcome) -> dict[str, Any]:
+    return {**_key(o), "reschedule_date": o.next_attempt_at or o.end}
+
+
+def skip_tasks(session: Session, dag_id: str, run_id: str, task_ids: Sequence[str], now: datetime) -> list[int]:
+    """A branch's choice: the waiting instances of ``task_ids`` in the run are skipped."""
+    if not task_ids:
+        return []
+    stmt = sa.select(TaskInstance.id).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id,
+                                            TaskInstance.task_id.in_(sorted(task_ids)))
+    return transitions.ti(session, transitions.SKIP, list(session.scalars(stmt)), start_date=now, end_date=now)
+
+
+def stop_run(session: Session, dag_id: str, run_id: str, now: datetime, why: str) -> list[int]:
+    """``fail_stop``: running tries of the run fail, what has not run is skipped; the failed ids.
+
+    Their executors see the change at their next heartbeat and kill those tries' processes.
+    """
+    rows = session.execute(sa.select(TaskInstance.id, TaskInstance.state).where(
+        TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id,
+        sa.or_(TaskInstance.state.is_(None), TaskInstance.state.in_(sorted(ACTIVE))))).all()
+    running = [i for i, s in rows if s == TI.RUNNING]
+    waiting = {s for i, s in rows if s != TI.RUNNING}
+    failed = transitions.ti(session, transitions.STOP, running, to=TI.FAILED, expected=[TI.RUNNING], end_date=now,
+                            executor_message=why)
+    for state in waiting:
+        transitions.ti(session, transitions.STOP, [i for i, s in rows if s == state], to=TI.SKIPPED, expected=[state],
+                       end_date=now)
+    return failed
