@@ -1,8 +1,12 @@
-"""Session fixtures shared by every test package."""
+"""Session fixtures shared by every test package, and the check that no test leaves a process behind."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +15,53 @@ from typing import Any
 import pytest
 
 from tests import services
+
+# Every process a test starts inherits this mark; at the end of the session none may be left.
+SESSION_MARK = "PYTEST_WINDSOCK_SESSION"
+os.environ[SESSION_MARK] = uuid.uuid4().hex
+
+
+def _marked_processes() -> list[tuple[int, str]]:
+    """Live processes (not this one) that carry this session's mark: (pid, command line)."""
+    needle = f"{SESSION_MARK}={os.environ[SESSION_MARK]}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as handle:
+                if needle not in handle.read().split(b"\0"):
+                    continue
+            with open(f"/proc/{entry}/stat") as handle:
+                if handle.read().rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
+                    continue
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                found.append((int(entry), handle.read().replace(b"\0", b" ").decode(errors="replace").strip()))
+        except OSError:
+            continue
+    return found
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a test left a process behind (after a grace for processes that are exiting)."""
+    deadline = time.monotonic() + 10
+    left = _marked_processes()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = _marked_processes()
+    if not left:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"  pid {pid}: {cmd[:200]}" for pid, cmd in left]
+    message = "processes left behind by the tests (now killed):\n" + "\n".join(lines)
+    if reporter is not None:
+        reporter.write_line(message, red=True)
+    for pid, _ in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from typing import Any
 
 from runtime.cli import common
 from runtime.errors import UserError
+from runtime.store.states import DAGRUN_FINISHED, RUN, TI
 
 
 def register(tree: Any) -> None:
@@ -65,7 +66,7 @@ def cmd_backfill(args: argparse.Namespace) -> int:
         states = backfill.drive(settings, factory, args.dag_id, run_ids, bar.show)
     finally:
         bar.close()
-    failed = [r for r, s in states.items() if s != "success"]
+    failed = [r for r, s in states.items() if s != RUN.SUCCESS]
     print(f"Backfill of {args.dag_id}: {len(states) - len(failed)} succeeded, {len(failed)} failed", file=sys.stderr)
     return 1 if failed else 0
 
@@ -96,9 +97,9 @@ class Progress:
 
     def text(self, states: dict[str, str]) -> str:
         """``[#####.....] 3/10 runs done (1 failed, 2 running)``."""
-        done = sum(s in ("success", "failed") for s in states.values())
-        failed = sum(s == "failed" for s in states.values())
-        running = sum(s == "running" for s in states.values())
+        done = sum(s in DAGRUN_FINISHED for s in states.values())
+        failed = sum(s == RUN.FAILED for s in states.values())
+        running = sum(s == RUN.RUNNING for s in states.values())
         filled = int(self.width * done / max(self.total, 1))
         return f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total} runs done ({failed} failed, {running} running)"
 
@@ -138,4 +139,4 @@ def cmd_tasks_run(args: argparse.Namespace) -> int:
     finally:
         executor.end()
     print(f"{args.dag_id}.{args.task_id} {target.run_id}: {state}")
-    return 0 if state in ("success", "skipped", "up_for_retry", "up_for_reschedule") else 1
+    return 0 if state in (TI.SUCCESS, TI.SKIPPED, TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE) else 1

@@ -9,6 +9,7 @@ from typing import Any
 from runtime.cli import common
 from runtime.cli.output import add_output_flag, render
 from runtime.errors import UserError
+from runtime.store.states import RUN
 
 
 def register(tree: Any) -> None:
@@ -79,4 +80,4 @@ def cmd_test(args: argparse.Namespace) -> int:
         record = run_dag(dag, logical_date=logical, conf=common.parse_conf(args.conf), services=services)
     except Exception as exc:  # DAG-level problems (a param that fails validation, a cycle)
         raise UserError(f"dags test {args.dag_id}: {type(exc).__name__}: {exc}") from None
-    return 0 if record.state == "success" else 1
+    return 0 if record.state == RUN.SUCCESS else 1

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from runtime.cli import common, dbview
 from runtime.cli.output import add_output_flag, render
 from runtime.errors import UserError
+from runtime.store.states import DagRunType
 
 
 def register(tree: Any) -> None:
@@ -143,7 +144,7 @@ def cmd_next_execution(args: argparse.Namespace) -> int:
     with store_session(common.load_settings()) as session:
         row = dbview.dag_row(session, args.dag_id)
         sdag = dbview.serialized(session, args.dag_id)
-        last_run = runs.latest_run(session, args.dag_id, run_types=["scheduled", "backfill"])
+        last_run = runs.latest_run(session, args.dag_id, run_types=[DagRunType.SCHEDULED, DagRunType.BACKFILL])
         last = None
         if last_run is not None and last_run.data_interval_start and last_run.data_interval_end:
             last = DataInterval(timezone.to_utc(last_run.data_interval_start), timezone.to_utc(last_run.data_interval_end))

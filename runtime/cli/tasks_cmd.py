@@ -7,6 +7,7 @@ from typing import Any
 
 from runtime.cli import common
 from runtime.cli.output import add_output_flag, render
+from runtime.store.states import TI
 
 
 def register(tree: Any) -> None:
@@ -73,7 +74,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     services = MemoryServices(dag_lookup=lambda dag_id: bag.dags.get(dag_id))
     result = run_single_task(dag, args.task_id, common.parse_date(args.logical_date, "logical_date"),
                        common.parse_conf(args.conf), services=services, map_index=args.map_index)
-    return 0 if result.state in ("success", "skipped") else 1
+    return 0 if result.state in (TI.SUCCESS, TI.SKIPPED) else 1
 
 
 def cmd_render(args: argparse.Namespace) -> int:
@@ -82,13 +83,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     from runtime.inprocess import MemoryServices, make_run
     from runtime.sdk.context import build_context
     from runtime.sdk.taskinstance import TaskInstance
-    from runtime.worker.runner import resolve_params as _params
+    from runtime.worker.runner import resolve_params
 
     _, dag = _task(args)
     run = make_run(dag, common.parse_date(args.logical_date, "logical_date"), common.parse_conf(args.conf))
     task = copy.deepcopy(dag.get_task(args.task_id))
     ti = TaskInstance(task, run, MemoryServices())
-    context = build_context(ti, _params(task, run))
+    context = build_context(ti, resolve_params(task, run))
     task.render_template_fields(context)
     for name in task.template_fields:
         print(f"# ----------------------------------------------------------\n# property: {name}\n# ----------------------------------------------------------")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Iterator
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +20,7 @@ from runtime.sdk import timezone
 from runtime.settings import Settings
 from runtime.store import jobs, transitions
 from runtime.store.session import transaction
-from runtime.worker import record, tries
+from runtime.worker import logs, record, tries
 
 
 class SequentialExecutor(BaseExecutor):
@@ -90,7 +89,8 @@ class SequentialExecutor(BaseExecutor):
 
         log = task_log_path(str(self.settings.get("logging", "base_log_folder")), work.dag_id, work.run_id,
                             work.task_id, work.map_index, work.try_number)
-        with _logging_to(log):
+        head = logs.header(work, hostname=self.hostname, executor="sequential", job_id=self.scheduler_job_id)
+        with _logging_to(log, head):
             try:
                 dag = self.dag_files.get(work.fileloc, work.dag_id)
             except Exception as exc:  # noqa: BLE001 - a missing or broken file fails the try
@@ -100,12 +100,18 @@ class SequentialExecutor(BaseExecutor):
 
 
 @contextlib.contextmanager
-def _logging_to(path: str) -> Iterator[None]:
-    """Send this process's prints to the try's log file while it runs."""
+def _logging_to(path: str, head: str) -> Iterator[None]:
+    """Send this process's prints to the try's log file, as Airflow-style lines, while it runs."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "a", encoding="utf-8") as handle, contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):
-        yield
-        sys.stdout.flush()
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(head)
+        out, err = logs.StampedStream(handle, "stdout"), logs.StampedStream(handle, "stderr")
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):  # type: ignore[type-var]
+            try:
+                yield
+            finally:
+                out.flush()
+                err.flush()
 
 
 def _in_child(fn: object) -> None:

@@ -31,7 +31,7 @@ from runtime.store import jobs, transitions
 from runtime.store import tries as tries_store
 from runtime.store.models import DagRun, TaskInstance
 from runtime.store.session import transaction
-from runtime.store.states import TI, JobType
+from runtime.store.states import RUN, TI, JobType
 from runtime.worker.record import TryOutcome
 
 
@@ -300,8 +300,9 @@ class Scheduler:
             self._announce(ctx, final, now)
             for other in self.registry.of_dag(ctx.dag_id):
                 other.mark(dag.past_tasks)
-            if dag.get(f"has_on_{'success' if final == TI.SUCCESS else 'failure'}_callback"):
-                reason = "success" if final == TI.SUCCESS else "task_failure"
+            succeeded = final == RUN.SUCCESS
+            if dag.get("has_on_success_callback" if succeeded else "has_on_failure_callback"):
+                reason = RUN.SUCCESS.value if succeeded else "task_failure"
                 effects.callbacks.append(CallbackWork(ctx.dag_id, dag.fileloc, ctx.info, final, reason))
 
     def _announce(self, ctx: RunCtx, state: str, now: datetime) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from runtime.store.states import ACTIVE
+from runtime.store.states import ACTIVE, DagRunState
 from runtime.store.types import StateString, UtcDateTime
 
 ID_LEN = 250
@@ -89,7 +89,7 @@ class DagRun(Base):
     dag_id: Mapped[str] = _id()
     run_id: Mapped[str] = _id()
     run_type: Mapped[str] = mapped_column(sa.String(20), nullable=False)
-    state: Mapped[str] = mapped_column(StateString(), nullable=False, default="queued")
+    state: Mapped[str] = mapped_column(StateString(), nullable=False, default=DagRunState.QUEUED.value)
     logical_date: Mapped[dt.datetime] = mapped_column(nullable=False)
     data_interval_start: Mapped[dt.datetime | None] = mapped_column()
     data_interval_end: Mapped[dt.datetime | None] = mapped_column()

@@ -59,7 +59,7 @@ _TRY_ENDS = (TI.SUCCESS, TI.FAILED, TI.SKIPPED, TI.UP_FOR_RETRY, TI.UP_FOR_RESCH
 # --- task instances -------------------------------------------------------------------------
 SCHEDULE = _t("schedule", [None], [TI.SCHEDULED])  # its trigger rule says run (try_number + 1)
 SKIP = _t("skip", _WAITING, [TI.SKIPPED])  # trigger rule, branch, or mapped over nothing
-UPSTREAM_FAILED = _t("upstream_failed", [None], [TI.UPSTREAM_FAILED])
+UPSTREAM_FAILED = _t("fail_upstream", [None], [TI.UPSTREAM_FAILED])
 FAIL_EXPANSION = _t("fail_expansion", [None], [TI.FAILED])  # a mapped task whose input cannot be mapped
 REMOVE = _t("remove", _WAITING, [TI.REMOVED])  # its task left the DAG
 QUEUE = _t("queue", [TI.SCHEDULED], [TI.QUEUED])  # sent to the executor

@@ -311,7 +311,9 @@ class ForkServer:
             os.setpgid(0, 0)  # its own process group: a stop reaches what it started too
             for sig in (signal.SIGINT, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
-            signal.signal(signal.SIGTERM, _terminated)
+            from runtime.worker.runner import on_sigterm
+
+            signal.signal(signal.SIGTERM, on_sigterm)
             signal.set_wakeup_fd(-1)
             if self.sock is not None:
                 self.sock.close()
@@ -334,12 +336,7 @@ class ForkServer:
     def _run(self, work: TaskWork) -> TaskEvent:  # pragma: no cover - child
         from runtime.worker.services import DbServices
 
-        logs.header([("Starting attempt", f"{work.try_number} of {work.max_tries + 1}"),
-                     ("Task", f"dag_id={work.dag_id} task_id={work.task_id} run_id={work.run_id} "
-                              f"map_index={work.map_index}"),
-                     ("Host", f"{self.hostname} pid={os.getpid()} executor={self.job_type.value} job={self.job_id}"),
-                     ("Command", f"windsock tasks run {work.dag_id} {work.task_id} {work.run_id}"
-                                 + (f" --map-index {work.map_index}" if work.map_index >= 0 else ""))])
+        logs.write_fd1(logs.header(work, hostname=self.hostname, executor=self.job_type.value, job_id=self.job_id))
         try:
             dag = self.dag_files.get(work.fileloc, work.dag_id)
         except Exception as exc:  # noqa: BLE001 - a missing or broken file fails the try
@@ -544,12 +541,6 @@ class ForkServer:
         assert self.sock is not None
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if on else 0)
         self.selector.modify(self.sock, events)
-
-
-def _terminated(signum: int, frame: Any) -> None:  # pragma: no cover - child
-    from runtime.sdk.exceptions import AirflowTaskTerminated
-
-    raise AirflowTaskTerminated("the executor stopped the try (SIGTERM)")
 
 
 def _parse_timeout(signum: int, frame: Any) -> None:

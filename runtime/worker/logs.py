@@ -85,12 +85,21 @@ def redirect_to(path: str) -> None:
     root.setLevel(logging.INFO)
 
 
-def header(lines: list[tuple[str, Any]]) -> None:
-    """Write the try's header lines (``key: value``) from the worker."""
+def header(work: Any, *, hostname: str, executor: str, job_id: int | None) -> str:
+    """The try's header lines, as the worker writes them before the task's own output."""
     now = stamp()
-    out = "".join(f"[{now}] {{worker}} INFO - {key}: {value}\n" for key, value in lines)
+    index = f" --map-index {work.map_index}" if work.map_index >= 0 else ""
+    lines = [("Starting attempt", f"{work.try_number} of {work.max_tries + 1}"),
+             ("Task", f"dag_id={work.dag_id} task_id={work.task_id} run_id={work.run_id} map_index={work.map_index}"),
+             ("Host", f"{hostname} pid={os.getpid()} executor={executor} job={job_id}"),
+             ("Command", f"windsock tasks run {work.dag_id} {work.task_id} {work.run_id}{index}")]
+    return "".join(f"[{now}] {{worker}} INFO - {key}: {value}\n" for key, value in lines)
+
+
+def write_fd1(text: str) -> None:
+    """Write ``text`` to file descriptor 1 (the try's log, after ``redirect_to``)."""
     sys.stdout.flush()
-    os.write(1, out.encode("utf-8", "backslashreplace"))
+    os.write(1, text.encode("utf-8", "backslashreplace"))
 
 
 def append(path: str | None, text: str) -> None:

@@ -9,6 +9,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,12 +17,41 @@ from runtime.rules import retries
 from runtime.sdk import timezone
 from runtime.sdk.baseoperator import BaseOperator
 from runtime.sdk.context import build_context, reset_current_context, set_current_context
-from runtime.sdk.exceptions import AirflowTaskTimeout
+from runtime.sdk.exceptions import AirflowTaskTerminated, AirflowTaskTimeout
 from runtime.sdk.services import RuntimeServices
 from runtime.sdk.taskinstance import DagRunInfo, TaskInstance
 from runtime.sdk.xcom_arg import RETURN_KEY
 from runtime.store.states import TI
 from runtime.worker.outcome import Outcome, TryResult, classify
+
+
+@dataclass
+class _Phase:
+    """Where this process's try is: before its work, executing it, or done (reporting)."""
+
+    name: str = "before"  # "before" | "executing" | "after"
+    op: BaseOperator | None = None
+    terminated: bool = False
+
+
+_PHASE = _Phase()
+
+
+def on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM from the executor (a stop or a handover): interrupt the try, unless its work is done.
+
+    While the task executes, an operator that stops its own work on ``on_kill`` (BashOperator) is
+    asked to, and reports what its work really did; any other is interrupted at once. Once the
+    work returned, the try reports its result: a finished command is never run twice.
+    """
+    _PHASE.terminated = True
+    if _PHASE.name == "after":
+        return
+    op = _PHASE.op
+    if _PHASE.name == "executing" and op is not None and getattr(op, "stops_on_kill", False):
+        op.on_kill()
+        return
+    raise AirflowTaskTerminated("the executor stopped the try (SIGTERM)")
 
 
 def run_task(
@@ -37,6 +67,7 @@ def run_task(
     test_mode: bool = False,
 ) -> TryResult:
     """Render and execute ``task`` for ``dag_run``; never raises for a failure of the task."""
+    _PHASE.name, _PHASE.op = "before", None
     start = clock()
     ti: TaskInstance | None = None
     context: dict[str, Any] = {}
@@ -56,6 +87,9 @@ def run_task(
         if isinstance(exc, KeyboardInterrupt):
             raise
         outcome, error, reschedule = classify(exc)
+        if _PHASE.terminated and outcome in (Outcome.FAILED, Outcome.FAILED_NO_RETRY):
+            last = (error or "").strip().splitlines()[-1:]  # the failure the stop caused
+            outcome, error = Outcome.INTERRUPTED, "interrupted by the executor" + (f" ({last[0]})" if last else "")
         if outcome is Outcome.INTERRUPTED and ti is not None:
             _on_kill(ti.task)
         if outcome in (Outcome.FAILED, Outcome.FAILED_NO_RETRY):
@@ -64,6 +98,7 @@ def run_task(
             print(f"Task skipped: {exc}")
         context["exception"] = exc
     finally:
+        _PHASE.name, _PHASE.op = "after", None
         if token is not None:
             reset_current_context(token)
     end = clock()
@@ -109,7 +144,9 @@ def _execute(op: BaseOperator, ti: TaskInstance, context: dict[str, Any]) -> Any
     _call_all(op.on_execute_callback, context)
     op.pre_execute(context)
     with _timeout(op.execution_timeout, op):
+        _PHASE.name, _PHASE.op = "executing", op
         result = op.execute(context)
+        _PHASE.name = "after"
     op.post_execute(context, result)
     return result
 

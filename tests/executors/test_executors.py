@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
 import pytest
 
 from runtime.executors.messages import CallbackWork, TaskEvent, TaskWork
-from runtime.scheduler.active import run_info
 from runtime.paths import task_log_path
+from runtime.scheduler.active import run_info
 from runtime.sdk import timezone
 from runtime.store import runs, transitions
 from runtime.store.models import TaskInstance
@@ -85,7 +86,12 @@ def test_try_output_goes_to_airflow_log_layout(ex_env):
     base = str(ex_env.settings.get("logging", "base_log_folder"))
     log = Path(task_log_path(base, "ex", work.run_id, "hello", -1, 1))
     assert log.relative_to(base).parts[:3] == ("dag_id=ex", f"run_id={work.run_id}", "task_id=hello")
-    assert log.name == "attempt=1.log" and "hello from hello" in log.read_text()
+    text = log.read_text()
+    assert log.name == "attempt=1.log" and "hello from hello" in text
+    head = text.splitlines()[:4]  # Airflow-style: a header, then timestamped lines users can grep
+    assert "{worker} INFO - Starting attempt: 1 of 1" in head[0] and "Host: " in head[2]
+    assert head[3].endswith(f"Command: windsock tasks run ex hello {work.run_id}")
+    assert re.search(r"^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000\] \{stdout\} INFO - hello from hello$", text, re.M)
 
 
 def test_local_child_crash_is_reported_and_callbacks_run_in_a_child(make):

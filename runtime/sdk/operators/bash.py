@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Container
 from typing import Any
 
+from runtime.procs import parent_death_preexec
 from runtime.sdk.baseoperator import BaseOperator
 from runtime.sdk.exceptions import AirflowException, AirflowSkipException
 
@@ -53,7 +54,7 @@ def run_bash(
     with tempfile.TemporaryDirectory(prefix="windsocktmp") as tmp:
         proc = subprocess.Popen(
             ["bash", "-c", command], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd or tmp,
-            env=full_env, start_new_session=True,
+            env=full_env, start_new_session=True, preexec_fn=parent_death_preexec(signal.SIGKILL),
         )
         task._windsock_proc = proc  # type: ignore[attr-defined]
         last = ""
@@ -88,6 +89,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 class BashOperator(BaseOperator):
     """Runs a bash command (templated; a ``.sh``/``.bash`` value is read as a template file)."""
 
+    stops_on_kill = True  # on SIGTERM its on_kill ends the command, and it reports what the command did
     template_fields = ("bash_command", "env", "cwd")
     template_fields_renderers = {"bash_command": "bash", "env": "json"}
     template_ext = (".sh", ".bash")
