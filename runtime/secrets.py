@@ -1,7 +1,9 @@
-"""Variables and connections as DAG code sees them: environment first, then the metastore.
+"""Variables and connections as DAG code sees them: secrets backend, environment, then the metastore.
 
-Variables: ``WINDSOCK_VAR_<KEY>``, then ``AIRFLOW_VAR_<KEY>`` (key upper-cased), then the
-``variable`` table. Connections: ``WINDSOCK_CONN_<ID>``, then ``AIRFLOW_CONN_<ID>`` (a URI or
+With ``[secrets] backend`` set (MWAA's ``SecretsManagerBackend``: secrets named
+``airflow/connections/<id>`` and ``airflow/variables/<key>``), it is asked first, as Airflow
+does. Variables: then ``WINDSOCK_VAR_<KEY>``, ``AIRFLOW_VAR_<KEY>`` (key upper-cased), then
+the ``variable`` table. Connections: ``WINDSOCK_CONN_<ID>``, ``AIRFLOW_CONN_<ID>`` (a URI or
 Airflow's JSON form), then the ``connection`` table.
 """
 
@@ -43,6 +45,15 @@ def _env_lookup(environ: Mapping[str, str], kind: str, name: str) -> str | None:
     return None
 
 
+def _backend_lookup(settings: Settings, kind: str, name: str) -> str | None:
+    from runtime.secrets_backends import configured
+
+    backend = configured(settings)
+    if backend is None:
+        return None
+    return backend.get_variable(name) if kind == "variable" else backend.get_conn_value(name)
+
+
 def _factory(settings: Settings, session_factory: sessionmaker[Session] | None) -> sessionmaker[Session]:
     if session_factory is not None:
         return session_factory
@@ -60,7 +71,9 @@ def get_variable(
     deserialize_json: bool = False,
 ) -> Any:
     """The value of variable ``key`` (parsed as JSON if asked); ``default`` or VariableNotFound if missing."""
-    value = _env_lookup(settings.environ, "VAR", key)
+    value = _backend_lookup(settings, "variable", key)
+    if value is None:
+        value = _env_lookup(settings.environ, "VAR", key)
     if value is None:
         value = _stored_variable(key, settings, _factory(settings, session_factory))
     if value is None:
@@ -88,14 +101,14 @@ def get_connection(
     conn_id: str, *, settings: Settings, session_factory: sessionmaker[Session] | None = None
 ) -> Connection:
     """The connection ``conn_id``; ConnectionNotFound if neither the environment nor the metastore has it."""
-    text = _env_lookup(settings.environ, "CONN", conn_id)
-    if text is not None:
+    for where, text in (("the secrets backend", _backend_lookup(settings, "connection", conn_id)),
+                        ("the environment", _env_lookup(settings.environ, "CONN", conn_id))):
+        if text is None:
+            continue
         try:
             return Connection.from_uri(conn_id, text)
         except ValueError as exc:
-            raise WindsockError(
-                f"connection {conn_id!r} from the environment is not a valid URI or JSON: {exc}"
-            ) from None
+            raise WindsockError(f"connection {conn_id!r} from {where} is not a valid URI or JSON: {exc}") from None
     conn = _stored_connection(conn_id, settings, _factory(settings, session_factory))
     if conn is None:
         raise ConnectionNotFound(

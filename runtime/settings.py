@@ -57,6 +57,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "logging": {
         "base_log_folder": _k(None, str, True, "Task log folder; default $WINDSOCK_HOME/logs."),
+        "remote_log_group": _k(None, str, False,
+                               "CloudWatch Logs group of task logs (one stream per try); default $WINDSOCK_TASK_LOG_GROUP; "
+                               "empty: local files only."),
     },
     "scheduler": {
         "loop_interval": _k(0.05, float, False, "Seconds the scheduler sleeps when idle."),
@@ -78,6 +81,40 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "allowed_run_id_pattern": _k(r"^[A-Za-z0-9_.~:+-]+$", str, True,
                                      "Regular expression a user-given run_id must match (it becomes part of log paths)."),
     },
+    "sqs": {
+        "task_queue_url": _k(None, str, False, "SqsExecutor's task queue; default $WINDSOCK_TASK_QUEUE_URL (set by the CDK stack)."),
+        "dead_letter_queue_url": _k(None, str, False,
+                                    "Its dead-letter queue, watched by the scheduler; default $WINDSOCK_DEAD_LETTER_QUEUE_URL."),
+        "queues": _k("{}", str, False,
+                     "JSON object: an Airflow task `queue` -> its own SQS queue URL; other tasks use task_queue_url."),
+        "visibility_timeout": _k(None, int, False,
+                                 "Seconds a received task message stays invisible; default $WINDSOCK_TASK_VISIBILITY_SECONDS or 120."),
+        "visibility_extend_every": _k(None, int, False,
+                                      "Seconds between visibility extensions of a running try's message; default "
+                                      "$WINDSOCK_TASK_VISIBILITY_EXTEND_SECONDS or 30."),
+        "wait_time_seconds": _k(20, int, False, "Long-poll wait of an idle worker (SQS allows 0-20)."),
+        "max_receive_count": _k(5, int, False, "Receives before a message goes to the DLQ (as the queue's redrive policy)."),
+    },
+    "worker": {
+        "concurrency": _k(16, int, False, "Tries one `windsock worker` runs at once (-c/--concurrency)."),
+        "stop_grace": _k(100.0, float, False,
+                         "On SIGTERM a worker stops receiving and lets running tries finish this long; the rest "
+                         "are interrupted and run again without using a retry."),
+    },
+    "secrets": {
+        "backend": _k("", str, True, "Secrets backend looked up before the environment and the metastore: "
+                                     "SecretsManagerBackend (or Airflow's class path for it); empty: none."),
+        "backend_kwargs": _k("{}", str, True,
+                             "JSON: connections_prefix, variables_prefix (MWAA: airflow/connections, airflow/variables), "
+                             "sep, config_prefix."),
+        "cache_ttl_seconds": _k(900, int, True, "Seconds a value read from the secrets backend is reused."),
+    },
+    "metrics": {
+        "cloudwatch_namespace": _k(None, str, False,
+                                   "CloudWatch namespace of the scheduler's metrics; default Windsock inside a deployed "
+                                   "environment ($WINDSOCK_ENV_NAME set), else empty (no metrics)."),
+        "publish_interval": _k(60.0, float, False, "Seconds between batches of metrics sent to CloudWatch."),
+    },
     "smtp": {
         "smtp_host": _k("localhost", str, True, "SMTP server for failure/retry e-mail."),
         "smtp_port": _k(25, int, True, "SMTP port."),
@@ -86,6 +123,16 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "smtp_mail_from": _k("windsock@localhost", str, True, "Sender address."),
         "smtp_timeout": _k(30, int, True, "SMTP timeout, seconds."),
     },
+}
+
+
+# Settings whose default comes from the variables the CDK stack gives every container (docs/deployment.md).
+_FROM_CONTAINER: dict[tuple[str, str], tuple[str, str]] = {
+    ("sqs", "task_queue_url"): ("WINDSOCK_TASK_QUEUE_URL", ""),
+    ("sqs", "dead_letter_queue_url"): ("WINDSOCK_DEAD_LETTER_QUEUE_URL", ""),
+    ("sqs", "visibility_timeout"): ("WINDSOCK_TASK_VISIBILITY_SECONDS", "120"),
+    ("sqs", "visibility_extend_every"): ("WINDSOCK_TASK_VISIBILITY_EXTEND_SECONDS", "30"),
+    ("logging", "remote_log_group"): ("WINDSOCK_TASK_LOG_GROUP", ""),
 }
 
 
@@ -170,6 +217,11 @@ class Settings:
             return f"sqlite:///{self.home / 'windsock.db'}"
         if (section, key) == ("logging", "base_log_folder"):
             return str(self.home / "logs")
+        if (section, key) in _FROM_CONTAINER:
+            name, fallback = _FROM_CONTAINER[(section, key)]
+            return _coerce(section, key, self._env.get(name) or fallback, SCHEMA[section][key].type)
+        if (section, key) == ("metrics", "cloudwatch_namespace"):
+            return "Windsock" if self._env.get("WINDSOCK_ENV_NAME") else ""
         raise ConfigError(f"setting [{section}] {key} has no default")
 
     @property

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -132,11 +131,14 @@ def cmd_logs(args: argparse.Namespace) -> int:
         if not match:
             raise UserError(f"run {run.run_id} of {args.dag_id!r} has no task instance {args.task_id!r}")
         try_number = args.try_number or max(match[0].try_number, 1)
-    from runtime.paths import task_log_path as log_path
+    from runtime import tasklogs
+    from runtime.paths import task_log_path
 
-    path = Path(log_path(str(settings.get("logging", "base_log_folder")), args.dag_id, run.run_id, args.task_id,
-                         args.map_index, try_number))
-    if not path.is_file():
-        raise UserError(f"no log for try {try_number} at {path}")
-    sys.stdout.write(path.read_text(errors="replace"))
+    text = tasklogs.read(settings, args.dag_id, run.run_id, args.task_id, args.map_index, try_number)
+    if text is None:
+        path = task_log_path(str(settings.get("logging", "base_log_folder")), args.dag_id, run.run_id, args.task_id,
+                             args.map_index, try_number)
+        group = settings.get("logging", "remote_log_group")
+        raise UserError(f"no log for try {try_number} at {path}" + (f" or in CloudWatch group {group}" if group else ""))
+    sys.stdout.write(text)
     return 0

@@ -1,4 +1,4 @@
-"""Executors: where claimed tries run (in-process for tests, forked children locally)."""
+"""Executors: where claimed tries run (in-process for tests, forked children locally, SQS workers on AWS)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,14 @@ def make_executor(settings: Any, session_factory: Any, name: str | None = None) 
         from runtime.executors.local import LocalExecutor
 
         return LocalExecutor(settings)
+    if kind in ("sqsexecutor", "sqs"):
+        from runtime.executors.sqs import SqsExecutor
+
+        return SqsExecutor(settings, session_factory)
     from runtime.errors import ConfigError
 
-    raise ConfigError(f"setting [core] executor: {name or kind!r} is not available here (SequentialExecutor | LocalExecutor)")
+    raise ConfigError(f"setting [core] executor: {name or kind!r} is not available "
+                      "(SequentialExecutor | LocalExecutor | SqsExecutor)")
 
 
 __all__ = ["BaseExecutor", "CallbackWork", "TaskEvent", "TaskWork", "make_executor"]

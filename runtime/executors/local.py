@@ -15,20 +15,25 @@ import select
 import socket
 import subprocess
 import sys
+import time
 from typing import Any
 
 from runtime import procs
 from runtime.executors.base import BaseExecutor
 from runtime.executors.messages import LOST, CallbackWork, TaskEvent, TaskWork, decode
 from runtime.settings import Settings
+from runtime.store.states import JobType
 
 
 class LocalExecutor(BaseExecutor):
     """Runs up to ``core.parallelism`` tries at once in forked child processes."""
 
-    def __init__(self, settings: Settings, parallelism: int | None = None) -> None:
+    def __init__(self, settings: Settings, parallelism: int | None = None, *,
+                 job_type: JobType = JobType.EXECUTOR) -> None:
         super().__init__(parallelism or int(settings.get("core", "parallelism")))
         self.settings = settings
+        self.job_type = job_type
+        self.final_events: list[TaskEvent] = []  # what the fork server reported while it stopped
         self.proc: subprocess.Popen[bytes] | None = None
         self.sock: socket.socket | None = None
         self._inbuf = b""
@@ -43,7 +48,7 @@ class LocalExecutor(BaseExecutor):
         theirs.close()
         self.sock = ours
         blob = base64.b64encode(pickle.dumps(self.settings)).decode()
-        self.sock.sendall(json.dumps({"settings": blob}).encode() + b"\n")
+        self.sock.sendall(json.dumps({"settings": blob, "job_type": self.job_type.value}).encode() + b"\n")
         self.sock.setblocking(False)
 
     @property
@@ -132,11 +137,16 @@ class LocalExecutor(BaseExecutor):
         """The socket to wait on (select) for events."""
         return self.sock.fileno() if self.sock else -1
 
-    def end(self) -> None:
-        """Stop the fork server (it kills its running children)."""
+    def end(self, timeout: float = 20.0) -> None:
+        """Stop the fork server: it interrupts its running children and records their ends (kept in
+        ``final_events``), then exits."""
         if self.sock is not None:
             self._send(json.dumps({"v": 1, "op": "stop"}).encode() + b"\n")
             self.flush()
+            deadline = time.monotonic() + timeout
+            while self.sock is not None and time.monotonic() < deadline:
+                select.select([self.sock], [], [], max(0.0, deadline - time.monotonic()))
+                self.final_events += self.forget(self._read()) if self.sock is not None else []
         self._close()
 
     def _close(self) -> None:

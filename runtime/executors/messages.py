@@ -60,6 +60,7 @@ class TaskWork(_Codec):
     run: dict[str, Any]  # DagRunInfo fields, datetimes as ISO text
     first_try_start: str | None = None
     execution_timeout: float | None = None
+    queue: str | None = None  # the task's Airflow queue (SqsExecutor: which SQS queue)
 
     @property
     def label(self) -> str:

@@ -25,6 +25,7 @@ from runtime.executors.messages import LOST, RECORDED, CallbackWork, TaskEvent, 
 from runtime.scheduler import creating, evaluating, finishing, queueing, recovery, starting
 from runtime.scheduler.active import Registry, RunCtx
 from runtime.scheduler.dags import DagCache
+from runtime.scheduler.metrics import MetricsPublisher
 from runtime.sdk import timezone
 from runtime.settings import Settings
 from runtime.store import jobs, transitions
@@ -80,6 +81,7 @@ class Scheduler:
         self.cache = DagCache()
         self.registry = Registry(dag_ids)
         self.job_id: int | None = None
+        self.metrics = MetricsPublisher.from_settings(settings, session_factory)
         self._planned: dict[str, str] = {}
         self._seen_active: dict[int, tuple[str, str, str]] = {}
         self._next_sweep = 0.0
@@ -193,6 +195,8 @@ class Scheduler:
 
     def _followed(self, session: Session, dag_id: str, run_id: str, task_id: str, state: str | None,
                   skipped: list[str]) -> None:
+        if self.metrics is not None:
+            self.metrics.count_finished(state)
         ctx = self.registry.get(dag_id, run_id)
         dag = self.cache.get(session, dag_id)
         if ctx is None or dag is None:
@@ -316,16 +320,43 @@ class Scheduler:
     def run_forever(self, stop: threading.Event, clock: Callable[[], datetime], *, num_runs: int = -1) -> None:
         """Step until ``stop`` is set (or ``num_runs`` steps); wait on the executor when idle."""
         self.executor.start()
+        if self.metrics is not None:
+            self.metrics.start()
         steps = 0
+        backoff = 0.0
         try:
             while not stop.is_set() and (num_runs < 0 or steps < num_runs):
-                stats = self.run_once(clock())
+                try:
+                    stats = self.run_once(clock())
+                except sa.exc.DBAPIError as exc:  # the database went away: nothing was committed; go again
+                    backoff = min(5.0, max(0.25, backoff * 2))
+                    self._lost_database(exc, backoff)
+                    stop.wait(backoff)
+                    continue
+                backoff = 0.0
                 steps += 1
                 if not stats.busy:
                     self.executor.wait(self._conf.loop_interval)
         finally:
             self.executor.end()
+            if self.metrics is not None:
+                self.metrics.stop()
+            self._stop_quietly()
+
+    def _lost_database(self, exc: BaseException, backoff: float) -> None:
+        """A failed step rolled back: evaluate every run afresh once the database answers again."""
+        first = str(exc.args[0] if exc.args else exc).strip().splitlines()[:1]
+        print(f"[windsock] scheduler: database error, retrying in {backoff:g}s: {first[0] if first else exc}",
+              file=sys.stderr)
+        for ctx in self.registry.runs.values():
+            ctx.full = ctx.touched = True
+        self._next_sweep = 0.0
+
+    def _stop_quietly(self) -> None:
+        try:
             self.stop()
+        except sa.exc.DBAPIError as exc:  # its job will be found dead instead
+            print(f"[windsock] scheduler: could not mark its job stopped: {exc}", file=sys.stderr)
 
 
 def _lock_run(session: Session, ctx: RunCtx) -> bool:

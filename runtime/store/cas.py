@@ -111,3 +111,16 @@ def set_run_state(
 ) -> bool:
     """Move DAG run ``run_pk`` (``dag_run.id``) to ``new`` if its state is in ``expected``."""
     return bool(_cas(session, DagRun, [run_pk], expected, _values(new, fields)))
+
+
+def set_try_state(
+    session: Session, ti_id: int, try_number: int, *, expected: Collection[State], new: State, **fields: Any
+) -> bool:
+    """:func:`set_ti_state` for one try: the row must still be at ``try_number``."""
+    values = _values(new, fields)
+    stmt = (sa.update(TaskInstance)
+            .where(TaskInstance.id == ti_id, TaskInstance.try_number == try_number,
+                   state_clause(TaskInstance.state, expected))
+            .values(**values).execution_options(synchronize_session=False))
+    return rowcount(session, stmt) == 1
+

@@ -70,6 +70,7 @@ FINISH = _t("finish", [TI.RUNNING], _TRY_ENDS)  # the try ended (result, crash, 
 INTERRUPT = _t("interrupt", [TI.RUNNING], [TI.SCHEDULED])  # stopped by its executor: again, no retry used
 RETRY_DUE = _t("retry_due", [TI.UP_FOR_RETRY], [TI.SCHEDULED])  # its retry delay passed (try_number + 1)
 RESCHEDULE_DUE = _t("reschedule_due", [TI.UP_FOR_RESCHEDULE], [TI.SCHEDULED])  # a sensor pokes again
+DEAD_LETTER = _t("dead_letter", [TI.QUEUED, TI.RUNNING], [TI.FAILED])  # its message kept failing to deliver
 RUN_NOW = _t("run_now", [None, TI.SCHEDULED, TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE, *FINISHED], [TI.QUEUED])
 STOP = _t("stop", [*ACTIVE, None], [TI.SKIPPED, TI.FAILED])  # fail_stop or dagrun_timeout ended the run
 # run it again (max_tries raised); a running try becomes restarting until its process is gone
@@ -77,7 +78,7 @@ CLEAR = _t("clear", [None, *ACTIVE, *FINISHED], [None, TI.RESTARTING])
 MARK = _t("mark", [None, *ACTIVE, *FINISHED], [TI.SUCCESS, TI.FAILED, TI.SKIPPED])  # set by a user
 
 TI_TRANSITIONS = (SCHEDULE, SKIP, UPSTREAM_FAILED, FAIL_EXPANSION, REMOVE, QUEUE, REQUEUE, ADOPT, CLAIM, FINISH,
-                  INTERRUPT, RETRY_DUE, RESCHEDULE_DUE, RUN_NOW, STOP, CLEAR, MARK)
+                  INTERRUPT, RETRY_DUE, RESCHEDULE_DUE, DEAD_LETTER, RUN_NOW, STOP, CLEAR, MARK)
 
 # --- DAG runs ---------------------------------------------------------------------------------
 START_RUN = _t("start_run", [RUN.QUEUED], [RUN.RUNNING])
@@ -94,6 +95,13 @@ def ti(session: Session, transition: Transition, ids: Iterable[int], *, to: Stat
     """Apply ``transition`` to task instances ``ids`` (those in ``expected``, default its sources); ids won."""
     sources, target = transition.check(expected, to)
     return cas.set_ti_states(session, ids, expected=sources, new=target, **fields)
+
+
+def one_try(session: Session, transition: Transition, ti_id: int, try_number: int, *, to: State = None,
+            expected: Collection[State] | None = None, **fields: Any) -> bool:
+    """Apply ``transition`` to one try (the row must still be at ``try_number``); True if this call won."""
+    sources, target = transition.check(expected, to)
+    return cas.set_try_state(session, ti_id, try_number, expected=sources, new=target, **fields)
 
 
 def run(session: Session, transition: Transition, run_pk: int, *, to: State = None,

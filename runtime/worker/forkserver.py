@@ -93,6 +93,8 @@ class ForkServer:
         self.pending: list[tuple[record.TryOutcome, TaskWork]] = []  # ends not yet recorded
         self.retry_record_at = 0.0
         self.record_backoff = 0.0
+        self.to_claim: list[TaskWork] = []  # works whose claim failed on a database error
+        self.retry_claim_at = 0.0
         self.inbuf = b""
         self.outbuf = bytearray()
         self.job_id: int | None = None
@@ -166,10 +168,14 @@ class ForkServer:
         self._enforce_deadlines()
         self._beat()
         self._record_pending()
+        if self.to_claim and time.monotonic() >= self.retry_claim_at:
+            self.start_tries([])
         self._flush()
 
     def _timeout(self) -> float:
         times = [self.next_beat, self.next_job_beat]
+        if self.to_claim:
+            times.append(self.retry_claim_at)
         times += [c.deadline for c in self.children.values() if c.deadline is not None]
         if self.pending:
             times.append(self.retry_record_at)
@@ -223,16 +229,28 @@ class ForkServer:
             self.stop("its scheduler stopped")
 
     def start_tries(self, works: list[TaskWork]) -> list[TaskWork]:
-        """Claim a batch in one transaction and fork the winners; the works claimed (none while stopping)."""
+        """Claim a batch in one transaction and fork the winners; the works claimed (none while stopping).
+
+        If the database fails, the batch waits and is claimed again later: a message is never dropped.
+        """
+        works = self.to_claim + works
+        self.to_claim = []
         if not works or self.stopping is not None:
             return []
         for fileloc, dag_id in {(w.fileloc, w.dag_id) for w in works}:
             self._preload(fileloc, dag_id)
         gc.freeze()  # children never walk (and so never copy) what this process already holds
         now = timezone.utcnow()
-        with transaction(self.factory) as session:
-            won = transitions.claim(session, [(w.ti_id, w.try_number) for w in works], job_id=self.job_id,
-                                    hostname=self.hostname, pid=None, now=now)
+        try:
+            with transaction(self.factory) as session:
+                won = transitions.claim(session, [(w.ti_id, w.try_number) for w in works], job_id=self.job_id,
+                                        hostname=self.hostname, pid=None, now=now)
+                works = [_with_conf(session, w) if w.run.get("conf_in_db") else w for w in works]
+        except Exception as exc:  # noqa: BLE001 - claim them again once the database answers
+            print(f"[windsock] executor: claiming {len(works)} tries failed, will retry: {_first_line(exc)}",
+                  file=sys.stderr)
+            self.to_claim, self.retry_claim_at = works, time.monotonic() + 1.0
+            return []
         first = {w.ti_id: w for w in reversed(works)}  # one claim per task instance: the first copy
         claimed = [w for w in first.values() if w.ti_id in won]
         chosen = {id(w) for w in claimed}
@@ -242,8 +260,11 @@ class ForkServer:
                                      dag_id=work.dag_id, run_id=work.run_id, task_id=work.task_id))
         pids = {w.ti_id: pid for w in claimed if (pid := self._fork_try(w, now)) > 0}
         if pids:
-            with transaction(self.factory) as session:
-                tries_store.set_pids(session, pids)
+            try:
+                with transaction(self.factory) as session:
+                    tries_store.set_pids(session, pids)
+            except Exception as exc:  # noqa: BLE001 - the pid is for people to read; the try runs anyway
+                print(f"[windsock] executor: recording pids failed: {_first_line(exc)}", file=sys.stderr)
         return claimed
 
     def _preload(self, fileloc: str, dag_id: str) -> None:
@@ -562,6 +583,19 @@ def _recv_all(sock: socket.socket) -> bytes | None:
         parts.append(chunk)
 
 
+def _with_conf(session: Session, work: TaskWork) -> TaskWork:
+    """A work whose run conf was too large for its message: the conf, read from the run."""
+    import dataclasses
+
+    import sqlalchemy as sa
+
+    from runtime.store.models import DagRun
+
+    conf = session.scalar(sa.select(DagRun.conf).where(DagRun.dag_id == work.dag_id, DagRun.run_id == work.run_id))
+    run = {k: v for k, v in work.run.items() if k != "conf_in_db"}
+    return dataclasses.replace(work, run={**run, "conf": conf or {}})
+
+
 def _decode_event(data: bytes) -> TaskEvent | None:
     try:
         msg = decode(data)
@@ -650,10 +684,11 @@ def main(argv: list[str] | None = None) -> None:
             return
         line += chunk
     head, _, rest = line.partition(b"\n")
-    settings = pickle.loads(base64.b64decode(json.loads(head)["settings"]))
+    hello = json.loads(head)
+    settings = pickle.loads(base64.b64decode(hello["settings"]))
     os.environ.update({"WINDSOCK_FORKSERVER": "1"})
     warm_up()
-    server = ForkServer(settings, sock)
+    server = ForkServer(settings, sock, job_type=JobType(hello.get("job_type", JobType.EXECUTOR.value)))
     server.open()
     server.inbuf = rest
     server.process_input()

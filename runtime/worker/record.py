@@ -126,3 +126,18 @@ def stop_run(session: Session, dag_id: str, run_id: str, now: datetime, why: str
         transitions.ti(session, transitions.STOP, [i for i, s in rows if s == state], to=TI.SKIPPED, expected=[state],
                        end_date=now)
     return failed
+
+
+def dead_letter(session: Session, ti_id: int, try_number: int, now: datetime, reason: str) -> bool:
+    """A try whose message kept failing to be delivered (it reached the dead-letter queue) fails with ``reason``."""
+    row = session.execute(sa.select(TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id,
+                                    TaskInstance.map_index, TaskInstance.start_date, TaskInstance.hostname,
+                                    TaskInstance.pid).where(TaskInstance.id == ti_id)).first()
+    if row is None or not transitions.one_try(session, transitions.DEAD_LETTER, ti_id, try_number, end_date=now,
+                                              executor_message=reason, updated_at=now):
+        return False
+    o = TryOutcome(ti_id, try_number, row.dag_id, row.run_id, row.task_id, row.map_index, TI.FAILED.value, now,
+                   start=row.start_date, error=reason, hostname=row.hostname, pid=row.pid)
+    _history(session, [o])
+    return True
+

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,6 +27,8 @@ from runtime.store import runs, xcom
 from runtime.store.models import DagModel, DagRun, SerializedDagModel, TaskInstance
 from runtime.store.session import open_store, transaction
 from runtime.store.states import DagRunType
+
+T = TypeVar("T")
 
 
 class DagNotFound(AirflowNotFoundException):
@@ -55,29 +58,35 @@ class DbServices:
 
     # --- XCom -------------------------------------------------------------------------------
 
+    def _tx(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` in one transaction; again (up to 3 times) if the database dropped the connection."""
+        for attempt in range(3):
+            try:
+                with transaction(self.session_factory) as session:
+                    return fn(session)
+            except sa.exc.DBAPIError as exc:
+                if not exc.connection_invalidated or attempt == 2:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
+
     def xcom_set(self, dag_id: str, run_id: str, task_id: str, map_index: int, key: str, value: Any) -> None:
         """Store an XCom as JSON, replacing the value under the same key."""
-        with transaction(self.session_factory) as session:
-            xcom.set_xcom(
-                session,
-                dag_id=dag_id,
-                run_id=run_id,
-                task_id=task_id,
-                map_index=map_index,
-                key=key,
-                value=_jsonable(value),
-                timestamp=self.clock(),
-            )
+        stored = _jsonable(value)
+        self._tx(lambda session: xcom.set_xcom(session, dag_id=dag_id, run_id=run_id, task_id=task_id,
+                                                map_index=map_index, key=key, value=stored, timestamp=self.clock()))
 
     def xcom_get(
         self, dag_id: str, run_id: str, task_id: str, key: str, map_index: int | None
     ) -> list[tuple[int, Any]]:
         """(map_index, value) pairs of a task's XCom ``key``; every map index when ``map_index`` is None."""
-        with transaction(self.session_factory) as session:
-            rows = xcom.get_many(
-                session, dag_id=dag_id, run_id=run_id, task_ids=[task_id], key=key, map_index=map_index
-            )
+
+        def read(session: Session) -> list[tuple[int, Any]]:
+            rows = xcom.get_many(session, dag_id=dag_id, run_id=run_id, task_ids=[task_id], key=key,
+                                 map_index=map_index)
             return [(row.map_index, xcom.decode(row.value)) for row in rows]
+
+        return self._tx(read)
 
     # --- variables and connections ----------------------------------------------------------
 
@@ -125,20 +134,26 @@ class DbServices:
 
     def dag_run_state(self, dag_id: str, run_id: str) -> str | None:
         """The state of a run, None when it does not exist."""
-        with transaction(self.session_factory) as session:
+
+        def read(session: Session) -> str | None:
             run = runs.find_run(session, dag_id, run_id)
             return None if run is None else str(run.state)
+
+        return self._tx(read)
 
     def task_states(
         self, dag_id: str, task_ids: Sequence[str] | None, logical_date: dt.datetime
     ) -> list[str | None]:
         """States of ``task_ids`` (every map index) in the run at ``logical_date``; the run's state if None."""
-        with transaction(self.session_factory) as session:
+
+        def read(session: Session) -> list[str | None]:
             run = runs.find_run_at(session, dag_id, logical_date)
             if task_ids is None:
                 return [None if run is None else str(run.state)]
             states = _ti_states(session, run, task_ids) if run is not None else []
             return states or [None] * len(task_ids)
+
+        return self._tx(read)
 
     def count_dag_runs(self, dag_id: str, logical_date: dt.datetime, states: Sequence[str]) -> int:
         """How many runs of ``dag_id`` at ``logical_date`` are in ``states``."""
@@ -147,15 +162,12 @@ class DbServices:
             DagRun.logical_date == timezone.to_utc(logical_date),
             DagRun.state.in_([str(s) for s in states]),
         )
-        with transaction(self.session_factory) as session:
-            return int(session.execute(stmt).scalar_one())
+        return self._tx(lambda session: int(session.execute(stmt).scalar_one()))
 
     def group_task_ids(self, dag_id: str, group_id: str) -> list[str]:
         """Task ids inside task group ``group_id`` of ``dag_id`` (nested groups included), for sensors."""
-        with transaction(self.session_factory) as session:
-            data = session.scalar(
-                sa.select(SerializedDagModel.data).where(SerializedDagModel.dag_id == dag_id)
-            )
+        data = self._tx(lambda session: session.scalar(
+            sa.select(SerializedDagModel.data).where(SerializedDagModel.dag_id == dag_id)))
         if data is None:
             raise DagNotFound(f"The external DAG {dag_id} does not exist.")
         tasks = json.loads(data)["tasks"]

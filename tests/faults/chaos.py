@@ -129,11 +129,16 @@ def environment(db_url: str, home: Path, dags: Path) -> dict[str, str]:
     return env
 
 
-def start_scheduler(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    """``windsock scheduler`` (its DAG processor and fork server are its children)."""
+def start_process(env: dict[str, str], log: Path, *command: str) -> subprocess.Popen[bytes]:
+    """``windsock COMMAND...`` in a session of its own (its children die with it)."""
     handle = open(log, "ab")  # noqa: SIM115 - the child keeps it
-    return subprocess.Popen([sys.executable, "-m", "runtime.cli.main", "scheduler"], env=env, stdout=handle,
+    return subprocess.Popen([sys.executable, "-m", "runtime.cli.main", *command], env=env, stdout=handle,
                             stderr=handle, start_new_session=True)
+
+
+def start_scheduler(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``windsock scheduler`` (its DAG processor and, with the local executor, fork server are its children)."""
+    return start_process(env, log, "scheduler")
 
 
 def marked(mark: str) -> list[int]:
@@ -164,47 +169,54 @@ def wait_gone(mark: str, timeout: float) -> list[int]:
 
 @dataclass
 class KillLoop:
-    """Start ``schedulers`` schedulers; kill -9 the first one ``kills`` times at random moments."""
+    """Processes (``commands``, one per slot); kill -9 one of the ``victims`` slots ``kills`` times at
+    random moments while tries run, restarting it each time."""
 
     env: dict[str, str]
     logs: Path
     schedulers: int = 1
     kills: int = 10
     seed: int = 7
+    commands: list[tuple[str, ...]] = field(default_factory=list)
+    victims: list[int] = field(default_factory=lambda: [0])
+    pause: tuple[float, float] = (0.3, 2.0)  # seconds of running tries between kills (random in this range)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     kill_times: list[float] = field(default_factory=list)
     kills_done: int = 0
 
     def start(self) -> None:
-        """Start every scheduler."""
+        """Start every process (by default ``schedulers`` schedulers)."""
         self.logs.mkdir(parents=True, exist_ok=True)
-        self.procs = [start_scheduler(self.env, self.logs / f"scheduler-{i}.log") for i in range(self.schedulers)]
+        self.commands = self.commands or [("scheduler",)] * self.schedulers
+        self.procs = [self._start(i, 0) for i in range(len(self.commands))]
+
+    def _start(self, slot: int, generation: int) -> subprocess.Popen[bytes]:
+        return start_process(self.env, self.logs / f"{self.commands[slot][0]}-{slot}.{generation}.log",
+                             *self.commands[slot])
 
     def run(self, running: Any, done: Any, timeout: float) -> None:
-        """Kill the first scheduler whenever tries run, ``kills`` times; then wait for ``done()``."""
+        """Kill a victim whenever tries run, ``kills`` times; then wait for ``done()``."""
         rng = random.Random(self.seed)
         deadline = time.monotonic() + timeout
-        killed = 0
-        while killed < self.kills and time.monotonic() < deadline and not done():
+        while self.kills_done < self.kills and time.monotonic() < deadline and not done():
             if not running():
                 time.sleep(0.05)
                 continue
-            time.sleep(rng.uniform(0.3, 2.0))
-            victim = self.procs[0]
-            victim.send_signal(signal.SIGKILL)
+            time.sleep(rng.uniform(*self.pause))
+            slot = rng.choice(self.victims)
+            self.procs[slot].send_signal(signal.SIGKILL)
             self.kill_times.append(time.time())
-            victim.wait(10)
-            killed += 1
-            self.procs[0] = start_scheduler(self.env, self.logs / f"scheduler-0.{killed}.log")
+            self.procs[slot].wait(10)
+            self.kills_done += 1
+            self.procs[slot] = self._start(slot, self.kills_done)
             while not running() and not done() and time.monotonic() < deadline:
                 time.sleep(0.05)
         while not done():
             assert time.monotonic() < deadline, f"runs not done within {timeout}s"
             time.sleep(0.2)
-        self.kills_done = killed
 
     def stop(self) -> None:
-        """SIGTERM every scheduler and wait for it."""
+        """SIGTERM every process and wait for it."""
         for proc in self.procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
