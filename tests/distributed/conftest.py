@@ -107,7 +107,7 @@ class Workers:
 
 
 @pytest.fixture
-def sqs_make(make: Callable[..., Env], sqs: Sqs) -> Callable[..., Env]:
+def sqs_make(make: Callable[..., Env], sqs: Sqs) -> Callable[..., Env]:  # noqa: F811
     """An Env whose scheduler uses the SqsExecutor on this test's queues."""
 
     def build(**overrides: Any) -> Env:
