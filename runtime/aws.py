@@ -27,7 +27,10 @@ def client(service: str, *, environ: Mapping[str, str] | None = None, read_timeo
     conf = Config(retries={"max_attempts": max_attempts, "mode": "standard"}, connect_timeout=5,
                   read_timeout=read_timeout, max_pool_connections=max_pool_connections)
     endpoint = env.get(f"AWS_ENDPOINT_URL_{service.upper()}") or env.get("AWS_ENDPOINT_URL") or None
-    return boto3.session.Session().client(service, region_name=region(env), endpoint_url=endpoint, config=conf)
+    keys = {"aws_access_key_id": env.get("AWS_ACCESS_KEY_ID"), "aws_secret_access_key": env.get("AWS_SECRET_ACCESS_KEY"),
+            "aws_session_token": env.get("AWS_SESSION_TOKEN")} if environ is not None else {}
+    session = boto3.session.Session(**{k: v for k, v in keys.items() if v})
+    return session.client(service, region_name=region(env), endpoint_url=endpoint, config=conf)
 
 
 def error_code(exc: BaseException) -> str:

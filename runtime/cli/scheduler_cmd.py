@@ -20,6 +20,10 @@ def register(tree: Any) -> None:
     p = tree.command("standalone", help="Set up the database and run everything in one process tree",
                      func=cmd_standalone)
     p.add_argument("--examples", action="store_true", help="also load the bundled example DAGs")
+    p.add_argument("--aws-local", action="store_true",
+                   help="the cloud topology on this machine: moto's S3/SQS/Logs, dag_sync, SQS executor, workers")
+    p.add_argument("--workers", type=int, default=2, help="with --aws-local: worker processes (default 2)")
+    p.add_argument("-c", "--concurrency", type=int, default=8, help="with --aws-local: tries per worker (default 8)")
     p = tree.command("dag-processor", help="Run the DAG processor alone (scheduler and standalone start one)",
                      func=cmd_dag_processor)
     p.add_argument("--examples", action="store_true", help="also load the bundled example DAGs")
@@ -117,6 +121,8 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 def cmd_standalone(args: argparse.Namespace) -> int:
     """``windsock standalone``: init/upgrade the database, say what runs where, then run."""
+    if args.aws_local:
+        return _aws_local(args)
     from runtime.store import db
     from runtime.store.session import open_store
 
@@ -128,11 +134,44 @@ def cmd_standalone(args: argparse.Namespace) -> int:
     return _run(settings, include_examples=True if args.examples else None, num_runs=-1)
 
 
+def _aws_local(args: argparse.Namespace) -> int:
+    """``standalone --aws-local``: moto, resources, dag_sync, workers, then the scheduler in this process."""
+    import os
+
+    from runtime.cli.aws_local import LocalCloud, start_sync
+    from runtime.errors import UserError
+    from runtime.store import db
+    from runtime.store.session import open_store
+
+    if args.workers < 1 or args.concurrency < 1:
+        raise UserError("--workers and --concurrency must be at least 1")
+    cloud = LocalCloud(home=common.load_settings().home / "aws-local")
+    stop_sync = None
+    try:
+        env = cloud.start()
+        os.environ.update(env)  # this process and every child see the environment's resources
+        settings = common.load_settings()
+        engine, _ = open_store(settings)
+        db.init(engine)
+        stop_sync, component_env = start_sync(env, say)
+        os.environ.update(component_env)
+        cloud.env = dict(component_env)
+        for line in banner(settings, engine, args.examples) + cloud.banner(args.workers):
+            print(line, flush=True)
+        cloud.start_workers(args.workers, args.concurrency)
+        return _run(settings, include_examples=True if args.examples else None, num_runs=-1)
+    finally:
+        cloud.stop()
+        if stop_sync is not None:
+            stop_sync()
+
+
 def banner(settings: Any, engine: Any, examples: bool) -> list[str]:
     """What standalone runs, where things are, and how to get a DAG going."""
     paused = settings.get("core", "dags_are_paused_at_creation")
     return [
-        "windsock standalone: DAG processor + scheduler + local executor (one process tree; Ctrl-C stops it)",
+        f"windsock standalone: DAG processor + scheduler + {settings.get('core', 'executor')} "
+        "(one process tree; Ctrl-C stops it)",
         f"  home:       {settings.home}",
         f"  database:   {engine.url.render_as_string(hide_password=True)}",
         f"  DAG folder: {settings.get('core', 'dags_folder')}" + ("  (+ bundled examples)" if examples else ""),
