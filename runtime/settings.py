@@ -57,6 +57,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
     "logging": {
         "base_log_folder": _k(None, str, True, "Task log folder; default $WINDSOCK_HOME/logs."),
+        "logging_level": _k("", str, True, "Process log level (CRITICAL|ERROR|WARNING|INFO|DEBUG); empty keeps "
+                            "Python's default (warnings only). Deployed containers set it per component."),
+        "task_log_level": _k("", str, False, "Level of the airflow.task loggers of task code; empty follows "
+                             "logging_level."),
+        "dag_processing_log_level": _k("", str, False, "Level of windsock dag-processor; empty follows "
+                                       "logging_level."),
     },
     "scheduler": {
         "loop_interval": _k(0.05, float, False, "Seconds the scheduler sleeps when idle."),
