@@ -6,22 +6,31 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    WINDSOCK_HOME=/opt/windsock/home
+    WINDSOCK_HOME=/opt/windsock/home \
+    HOME=/opt/windsock/home
 
 # The non-root user the container runs as; it owns only WINDSOCK_HOME (DAGs, plugins, logs).
 RUN groupadd --system --gid 10001 windsock \
-    && useradd --system --uid 10001 --gid windsock --home-dir /opt/windsock --shell /usr/sbin/nologin windsock \
+    && useradd --system --uid 10001 --gid windsock --home-dir /opt/windsock/home --shell /usr/sbin/nologin windsock \
     && mkdir -p /opt/windsock/home \
-    && chown -R windsock:windsock /opt/windsock
+    && chown windsock:windsock /opt/windsock/home
 
+# Layer 1: the locked dependencies (hashes checked, nothing resolved). Only a change of the lock
+# or the recipe rebuilds it; a code change does not reinstall them.
+COPY runtime/container/install.sh runtime/container/requirements.lock /opt/windsock/recipe/
+RUN sh /opt/windsock/recipe/install.sh deps
+
+# Layer 2: Windsock itself, no dependency touched, then `pip check`.
 WORKDIR /opt/windsock/src
 COPY pyproject.toml README.md ./
 COPY runtime ./runtime
 COPY dag_sync ./dag_sync
-# The project itself; its dependency ranges live in pyproject.toml, so DL3013 (pin each name) does not apply.
-# hadolint ignore=DL3013
-RUN pip install --no-cache-dir ".[aws,postgres]" \
-    && rm -rf /opt/windsock/src/build
+RUN sh /opt/windsock/recipe/install.sh project . \
+    && rm -rf build ./*.egg-info
+
+# ECS runs the root filesystem read-only; these two stay writable. Fargate mounts a task volume on
+# each and copies the image's directory (owner and mode included) into it.
+VOLUME ["/opt/windsock/home", "/tmp"]
 
 USER 10001:10001
 WORKDIR /opt/windsock/home

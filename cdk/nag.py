@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from aws_cdk import Acknowledgment, CfnElement, Stack, Validations
 from constructs import IConstruct
 
@@ -27,6 +30,7 @@ def acknowledge_findings(stack: WindsockStack) -> None:
     settings = stack.settings
     for service in stack.services.values():
         _ack_service(service, bucket_id=_logical_id(stack.storage.bucket))
+    _ack_roles(stack)
     _ack(
         stack.services["worker"].task_role,
         f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ecs:<AWS::Region>:<AWS::AccountId>:task/"
@@ -59,8 +63,87 @@ def acknowledge_findings(stack: WindsockStack) -> None:
         _ack(
             stack.web.security_group,
             "AwsSolutions-EC23",
-            "Public web access is the MWAA PUBLIC_ONLY default: every page and API route requires an IAM-signed "
-            "login; restrict it with -c allowed_cidrs=... or use web_access_mode=PRIVATE_ONLY.",
+            "The deployer passed allowed_cidrs=0.0.0.0/0 explicitly (the default admits no one); synth warns that "
+            "the web UI has no IAM sign-in yet, so opening it to the internet is their recorded choice.",
+        )
+    if stack.network.nat_instances is not None:
+        _ack_nat_instance(stack)
+    for role in ("scheduler", "worker", "webserver"):
+        if not settings.logs(role).enabled:
+            _ack(
+                stack.service_of(role).task_definition,
+                "AwsSolutions-ECS7",
+                f"{role}_logs=false: the deployer switched this MWAA log type off; its container output is "
+                "discarded by design, as MWAA does for a disabled log type.",
+            )
+
+
+def _ack_roles(stack: WindsockStack) -> None:
+    """Task-role findings of the secrets backend, metrics and the deployer's own worker policies."""
+    s = stack.settings
+    for role in ("scheduler", "worker"):
+        grantee = stack.service_of(role).task_role
+        for prefix in (s.connections_prefix, s.variables_prefix):
+            _ack(
+                grantee,
+                f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
+                f"secret:{prefix.rstrip('/')}/*]",
+                "secretsmanager:GetSecretValue under the secrets backend's prefix only (MWAA's convention): "
+                "connection and variable ids are chosen by DAG authors at run time.",
+            )
+        _ack(
+            grantee,
+            "AwsSolutions-IAM5[Resource::*]",
+            "cloudwatch:PutMetricData has no resource-level permissions; the statement is limited to the "
+            "Windsock namespace by a cloudwatch:namespace condition.",
+        )
+    for arn in s.task_policy_arns:
+        if ":iam::aws:policy/" in arn:
+            _ack(
+                stack.services["worker"].task_role,
+                f"AwsSolutions-IAM4[Policy::{arn}]",
+                "The deployer attached this AWS managed policy with task_policy_arns: it is their execution "
+                "policy for DAG tasks (MWAA's execution role), not a permission Windsock itself needs.",
+            )
+    if stack.worker_policy is not None:
+        for finding in _wildcard_findings(json.loads(s.task_policy)):
+            _ack(
+                stack.worker_policy,
+                f"AwsSolutions-IAM5[{finding}]",
+                "This is the deployer's own policy document (task_policy): the permissions DAG tasks need on "
+                "the team's resources, which the deployer chose and reviews, as with MWAA's execution role.",
+            )
+
+
+def _wildcard_findings(document: dict[str, Any]) -> list[str]:
+    """cdk-nag's IAM5 finding ids (``Action::x`` / ``Resource::y``) of the wildcards in a policy document."""
+    statements = document["Statement"]
+    found: list[str] = []
+    for statement in statements if isinstance(statements, list) else [statements]:
+        for field in ("Action", "Resource"):
+            values = statement.get(field, [])
+            for value in values if isinstance(values, list) else [values]:
+                if isinstance(value, str) and "*" in value:
+                    found.append(f"{field}::{value}")
+    return found
+
+
+def _ack_nat_instance(stack: WindsockStack) -> None:
+    """Findings of the NAT_INSTANCE network mode, a cost choice the deployer makes explicitly."""
+    nat = stack.network.nat_instances
+    assert nat is not None
+    for instance in nat.gateway_instances:
+        _ack(
+            instance,
+            "AwsSolutions-EC28",
+            "Detailed monitoring would cost about a third of the t4g.nano NAT instance; its 5-minute basic "
+            "metrics and EC2 status checks are kept.",
+        )
+        _ack(
+            instance,
+            "AwsSolutions-EC29",
+            "The NAT instance is owned and replaced by this stack (cdk deploy); termination protection would "
+            "block cdk destroy, and NAT_INSTANCE is the opt-in single-instance cost mode.",
         )
 
 

@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from aws_cdk import Aws, CfnOutput, Stack
+from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_ecs as ecs
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from cdk import permissions
-from cdk.database.infrastructure import DATABASE_NAME, MASTER_USER, MetadataDatabase
+from cdk import contract, permissions
+from cdk.database.infrastructure import MetadataDatabase
+from cdk.encryption.infrastructure import EnvironmentKey
 from cdk.logs.infrastructure import LogGroups
 from cdk.logs.infrastructure import retention as log_retention
 from cdk.network.infrastructure import Network
-from cdk.queues.infrastructure import WORKER_VISIBILITY_EXTEND_EVERY_SECONDS, SyncFanout, TaskQueues
+from cdk.queues.infrastructure import SyncFanout, TaskQueues
 from cdk.service.infrastructure import ContainerSpec, Placement, WindsockService
 from cdk.service.scaling import WorkerScaling
-from cdk.settings import Settings, WebAccessMode
-from cdk.storage.infrastructure import AccessLogBucket, EnvironmentBucket, allow_bucket_to_publish
+from cdk.settings import LOG_KINDS, Settings, WebAccessMode
+from cdk.storage.infrastructure import AccessLogBucket, EnvironmentBucket, allow_bucket_to_publish, bucket_arn
 from cdk.web.infrastructure import WEB_PORT, WebAccess
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ROLES = ("scheduler", "worker", "webserver")
-WINDSOCK_HOME = "/opt/windsock/home"
 
 
 def stack_name(env_name: str) -> str:
@@ -32,42 +35,82 @@ def stack_name(env_name: str) -> str:
     return f"Windsock-{env_name}"
 
 
+def service_layout(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """Service -> the roles whose containers its task runs (mw1.micro: web server in the scheduler task)."""
+    if settings.web_in_scheduler_task:
+        return {"scheduler": ("scheduler", "webserver"), "worker": ("worker",)}
+    return {role: (role,) for role in ROLES}
+
+
 class WindsockStack(Stack):
-    """One Windsock environment: network, DB, bucket, queues, cluster, three services, web access."""
+    """One Windsock environment: network, DB, bucket, queues, cluster, services, web access."""
 
     def __init__(self, scope: Construct, id: str, *, settings: Settings) -> None:
         super().__init__(
             scope, id, stack_name=stack_name(settings.env_name), description=_description(settings)
         )
-        self.settings = settings
-        retention = log_retention(settings.log_retention_days)
-        self.network = Network(
-            self, "Network", mode=settings.network_mode, cidr=settings.vpc_cidr, log_retention=retention
+        s = self.settings = settings
+        self.layout = service_layout(settings)
+        retention = log_retention(s.log_retention_days)
+        self.environment_key = (
+            EnvironmentKey(self, "EnvironmentKey", key_arn=s.kms_key_arn, name_prefix=s.prefix)
+            if s.uses_kms_key
+            else None
         )
-        self.log_groups = LogGroups(self, "Logs", env_name=settings.env_name, retention=retention)
+        self.network = Network(
+            self,
+            "Network",
+            mode=s.network_mode,
+            cidr=s.vpc_cidr,
+            log_retention=retention,
+            nat_instance_type=s.nat_instance_type,
+            log_key=self.key,
+        )
+        enabled_logs = [kind for kind in LOG_KINDS if s.logs(kind).enabled]
+        self.log_groups = LogGroups(
+            self, "Logs", env_name=s.env_name, retention=retention, kinds=enabled_logs, key=self.key
+        )
         self.database = self._database()
         self.fernet_secret = self._fernet_secret()
         self.access_logs = AccessLogBucket(
-            self, "AccessLogs", name_prefix=settings.prefix, expire_days=settings.log_retention_days
+            self, "AccessLogs", name_prefix=s.prefix, expire_days=s.log_retention_days
         )
-        self.sync = SyncFanout(self, "Sync", name_prefix=settings.prefix, services=ROLES)
+        self.sync = SyncFanout(
+            self,
+            "Sync",
+            name_prefix=s.prefix,
+            services=tuple(self.layout),
+            source_bucket_arn=bucket_arn(s.prefix),
+            queue_key=self.key,
+        )
         self.storage = self._storage()
         self.tasks = TaskQueues(
             self,
             "TaskQueues",
-            name_prefix=settings.prefix,
-            visibility_seconds=settings.task_queue_visibility_seconds,
-            max_receive_count=settings.task_queue_max_receive_count,
+            name_prefix=s.prefix,
+            visibility_seconds=s.task_queue_visibility_seconds,
+            max_receive_count=s.task_queue_max_receive_count,
+            key=self.key,
         )
         self.cluster = self._cluster()
         self.image = ecs.ContainerImage.from_asset(
             str(REPO_ROOT), platform=ecr_assets.Platform.LINUX_AMD64, exclude=_image_excludes()
         )
-        self.services = {role: self._service(role) for role in ROLES}
+        self.services = {name: self._service(name, roles) for name, roles in self.layout.items()}
+        self.worker_policy = self._worker_policies()
         self.web = self._web()
         self.worker_scaling = self._worker_scaling()
         self._grant()
         self._outputs()
+
+    @property
+    def key(self) -> kms.IKey | None:
+        """The customer-managed key, when ``kms_key_arn`` or ``create_kms_key`` asks for one."""
+        return self.environment_key.key if self.environment_key is not None else None
+
+    def service_of(self, role: str) -> WindsockService:
+        """The service whose task runs the container of ``role``."""
+        return next(service for service in self.services.values() if role in service.roles)
 
     def _storage(self) -> EnvironmentBucket:
         """The environment bucket, notifying the sync topic once the topic lets it publish."""
@@ -82,6 +125,7 @@ class WindsockStack(Stack):
             access_logs=self.access_logs.bucket,
             topic=self.sync.topic,
             topic_policy=topic_policy,
+            key=self.key,
         )
 
     def _cluster(self) -> ecs.Cluster:
@@ -128,6 +172,7 @@ class WindsockStack(Stack):
             rotation=s.db_secret_rotation,
             identifier=f"{s.prefix}-metadata",
             log_retention=log_retention(s.log_retention_days),
+            key=self.key,
         )
 
     def _fernet_secret(self) -> secretsmanager.Secret:
@@ -136,77 +181,70 @@ class WindsockStack(Stack):
             self,
             "FernetSecret",
             description=f"{self.settings.env_name}: Windsock fernet key material",
+            encryption_key=self.key,
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 exclude_punctuation=True, password_length=64
             ),
         )
 
-    def _service(self, role: str) -> WindsockService:
-        """The Fargate service of one role, with its environment and secrets."""
+    def _service(self, name: str, roles: tuple[str, ...]) -> WindsockService:
+        """The Fargate service ``name`` running one container per role, with environment and secrets."""
         s = self.settings
         counts = {"scheduler": s.schedulers, "worker": s.min_workers, "webserver": s.web_min}
         service = WindsockService(
             self,
-            role.capitalize(),
+            name.capitalize(),
             placement=Placement(
                 cluster=self.cluster,
                 vpc=self.network.vpc,
                 subnets=self.network.task_subnets,
                 assign_public_ip=self.network.tasks_get_public_ip,
             ),
-            spec=ContainerSpec(
-                role=role,
-                image=self.image,
-                size=s.size(role),
-                environment=self.container_environment(role),
-                secrets=self.container_secrets(),
-                log_group=self.log_groups[role],
-                port=WEB_PORT if role == "webserver" else None,
-            ),
-            desired_count=counts[role],
-            spot=s.worker_spot and role == "worker",
+            size=s.size(name),
+            containers=[self._container_spec(role, name) for role in roles],
+            desired_count=counts[name],
+            spot=s.spot(name),
+            spot_mixed=name == "worker",
+            task_role=self._imported_worker_role() if name == "worker" else None,
         )
         self.database.allow_from(service.security_group)
         return service
 
-    def container_environment(self, role: str) -> dict[str, str]:
-        """Non-secret environment of every container (the contract in docs/deployment.md)."""
+    def _container_spec(self, role: str, service: str) -> ContainerSpec:
+        """What the ``role`` container of ``service`` runs with."""
+        return ContainerSpec(
+            role=role,
+            image=self.image,
+            environment=self.container_environment(role, service),
+            secrets=self.container_secrets(),
+            log_group=self.log_groups.get(role),
+            port=WEB_PORT if role == "webserver" else None,
+        )
+
+    def _imported_worker_role(self) -> iam.IRole | None:
+        """``task_role_arn``: the team's own role for worker tasks (MWAA's execution role), or None."""
+        arn = self.settings.task_role_arn
+        if not arn:
+            return None
+        # mutable: the stack adds the policy the worker itself needs (queues, bucket, logs) to that role.
+        return iam.Role.from_role_arn(self, "WorkerTaskRole", arn, mutable=True)
+
+    def _worker_policies(self) -> iam.Policy | None:
+        """``task_policy_arns`` and ``task_policy`` on the worker role the stack creates."""
         s = self.settings
-        env = {
-            "WINDSOCK_ENV_NAME": s.env_name,
-            "WINDSOCK_ROLE": role,
-            "WINDSOCK_HOME": WINDSOCK_HOME,
-            "AWS_DEFAULT_REGION": Aws.REGION,
-            "WINDSOCK_S3_BUCKET": self.storage.bucket.bucket_name,
-            "WINDSOCK_S3_PREFIX": "",
-            "WINDSOCK_DAGS_S3_PATH": "dags",
-            "WINDSOCK_REQUIREMENTS_S3_PATH": "requirements.txt",
-            "WINDSOCK_PLUGINS_S3_PATH": "plugins.zip",
-            "WINDSOCK_STARTUP_SCRIPT_S3_PATH": "startup.sh",
-            "WINDSOCK_SYNC_QUEUE_URL": self.sync.queues[role].queue_url,
-            "WINDSOCK_TASK_QUEUE_URL": self.tasks.queue.queue_url,
-            "WINDSOCK_DEAD_LETTER_QUEUE_URL": self.tasks.dead_letter_queue.queue_url,
-            "WINDSOCK_TASK_VISIBILITY_SECONDS": str(s.task_queue_visibility_seconds),
-            "WINDSOCK_TASK_VISIBILITY_EXTEND_SECONDS": str(
-                min(WORKER_VISIBILITY_EXTEND_EVERY_SECONDS, s.task_queue_visibility_seconds // 4)
-            ),
-            "WINDSOCK_TASK_LOG_GROUP": self.log_groups["task"].log_group_name,
-            "WINDSOCK_DAG_PROCESSING_LOG_GROUP": self.log_groups["dag_processing"].log_group_name,
-            "WINDSOCK_DB_HOST": self.database.instance.db_instance_endpoint_address,
-            "WINDSOCK_DB_PORT": self.database.instance.db_instance_endpoint_port,
-            "WINDSOCK_DB_NAME": DATABASE_NAME,
-            "WINDSOCK_DB_USER": MASTER_USER,
-            "WINDSOCK_WEB_PORT": str(WEB_PORT),
-            "WINDSOCK__CORE__EXECUTOR": "SqsExecutor",
-            "WINDSOCK__CORE__LOAD_EXAMPLES": "false",
-        }
-        versions = {
-            "WINDSOCK_REQUIREMENTS_S3_OBJECT_VERSION": s.requirements_object_version,
-            "WINDSOCK_PLUGINS_S3_OBJECT_VERSION": s.plugins_object_version,
-            "WINDSOCK_STARTUP_SCRIPT_S3_OBJECT_VERSION": s.startup_script_object_version,
-        }
-        env.update({key: value for key, value in versions.items() if value})
-        return env
+        role = self.services["worker"].task_role
+        for index, arn in enumerate(s.task_policy_arns):
+            role.add_managed_policy(
+                iam.ManagedPolicy.from_managed_policy_arn(self, f"TaskPolicyArn{index}", arn)
+            )
+        if not s.task_policy:
+            return None
+        document = iam.PolicyDocument.from_json(json.loads(s.task_policy))
+        return iam.Policy(self, "WorkerTaskPolicy", document=document, roles=[role])
+
+    def container_environment(self, role: str, service: str | None = None) -> dict[str, str]:
+        """Non-secret environment of a container (the contract in docs/deployment.md)."""
+        return contract.environment(self, role, service or self.service_of(role).node.id.lower())
 
     def container_secrets(self) -> dict[str, ecs.Secret]:
         """Secrets ECS injects at start (read by the execution role), never in the task definition."""
@@ -216,7 +254,7 @@ class WindsockStack(Stack):
         }
 
     def _web(self) -> WebAccess:
-        """The load balancer in front of the web service, with CPU-based scaling of the web tasks."""
+        """The load balancer in front of the web server container; CPU scaling if it has its own service."""
         s = self.settings
         internet_facing = s.web_access_mode is WebAccessMode.PUBLIC_ONLY
         web = WebAccess(
@@ -229,27 +267,54 @@ class WindsockStack(Stack):
             certificate_arn=s.certificate_arn,
             access_logs=self.access_logs.bucket,
         )
-        service = self.services["webserver"].service
-        web.route_to(service)
-        scaling = service.auto_scale_task_count(min_capacity=s.web_min, max_capacity=s.web_max)
-        scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=60)
+        service = self.service_of("webserver").service
+        web.route_to(service.load_balancer_target(container_name="webserver", container_port=WEB_PORT))
+        if "webserver" in self.services:
+            scaling = service.auto_scale_task_count(min_capacity=s.web_min, max_capacity=s.web_max)
+            scaling.scale_on_cpu_utilization("Cpu", target_utilization_percent=60)
         return web
 
     def _grant(self) -> None:
-        """What each service's task role may do: its own queues, logs and the bucket, nothing else."""
-        roles = {role: service.task_role for role, service in self.services.items()}
-        for role, task_role in roles.items():
-            permissions.read_bucket(self.storage.bucket, task_role)
-            permissions.consume(self.sync.queues[role], task_role)
-        permissions.send_to(self.tasks.queue, roles["scheduler"])
-        permissions.consume(self.tasks.dead_letter_queue, roles["scheduler"])
-        permissions.write_logs(self.log_groups["dag_processing"], roles["scheduler"])
-        permissions.consume(self.tasks.queue, roles["worker"])
-        permissions.write_logs(self.log_groups["task"], roles["worker"])
-        permissions.protect_tasks(self.cluster, roles["worker"])
-        permissions.send_to(self.tasks.queue, roles["webserver"])
-        permissions.read_logs(self.log_groups["task"], roles["webserver"])
-        permissions.read_logs(self.log_groups["dag_processing"], roles["webserver"])
+        """What each service's task role may do: the union of its roles' needs, nothing else."""
+        for name, service in self.services.items():
+            permissions.read_bucket(self.storage.bucket, service.task_role)
+            permissions.consume(self.sync.queues[name], service.task_role)
+            for role in service.roles:
+                getattr(self, f"_grant_{role}")(service.task_role)
+
+    def _grant_scheduler(self, grantee: iam.IRole) -> None:
+        """Queue tries, reap the DLQ, write DAG-processing logs, read task logs, secrets, metrics."""
+        permissions.send_to(self.tasks.queue, grantee)
+        permissions.consume(self.tasks.dead_letter_queue, grantee)
+        self._logs(grantee, write=("dag_processing",), read=("task",))
+        self._secrets_and_metrics(grantee)
+
+    def _grant_worker(self, grantee: iam.IRole) -> None:
+        """Run tries from the task queue, write task logs, protect its task, secrets, metrics."""
+        permissions.consume(self.tasks.queue, grantee)
+        self._logs(grantee, write=("task",), read=())
+        permissions.protect_tasks(self.cluster, grantee)
+        self._secrets_and_metrics(grantee)
+
+    def _grant_webserver(self, grantee: iam.IRole) -> None:
+        """Queue manual runs, read task and DAG-processing logs."""
+        permissions.send_to(self.tasks.queue, grantee)
+        self._logs(grantee, write=(), read=("task", "dag_processing"))
+
+    def _logs(self, grantee: iam.IRole, *, write: tuple[str, ...], read: tuple[str, ...]) -> None:
+        """Log grants on the groups that exist (a log type switched off has no group)."""
+        for kind in write:
+            if (group := self.log_groups.get(kind)) is not None:
+                permissions.write_logs(group, grantee)
+        for kind in read:
+            if (group := self.log_groups.get(kind)) is not None:
+                permissions.read_logs(group, grantee)
+
+    def _secrets_and_metrics(self, grantee: iam.IRole) -> None:
+        """The secrets backend's prefixes and the Windsock metrics namespace."""
+        s = self.settings
+        permissions.read_secret_prefixes(self, (s.connections_prefix, s.variables_prefix), grantee)
+        permissions.put_metrics(grantee)
 
     def _outputs(self) -> None:
         """What the client and the README need, readable with ``cloudformation.describe_stacks``."""
@@ -264,13 +329,19 @@ class WindsockStack(Stack):
             **{f"SyncQueueUrl{role.capitalize()}": q.queue_url for role, q in self.sync.queues.items()},
             **{f"LogGroup{g.node.id}": g.log_group_name for g in self.log_groups.groups.values()},
         }
+        if self.key is not None:
+            values["KmsKeyArn"] = self.key.key_arn
         for key, value in values.items():
             CfnOutput(self, key, value=value)
 
 
 def _description(settings: Settings) -> str:
     """Stack description shown in the console."""
-    return f"Windsock environment {settings.env_name} ({settings.network_mode.value}, {settings.web_access_mode.value})"
+    s = settings
+    return (
+        f"Windsock environment {s.env_name} ({s.environment_class.value}, {s.network_mode.value}, "
+        f"{s.web_access_mode.value})"
+    )
 
 
 def _image_excludes() -> list[str]:

@@ -60,6 +60,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "remote_log_group": _k(None, str, False,
                                "CloudWatch Logs group of task logs (one stream per try); default $WINDSOCK_TASK_LOG_GROUP; "
                                "empty: local files only."),
+        "logging_level": _k("", str, True, "Process log level (CRITICAL|ERROR|WARNING|INFO|DEBUG); empty keeps "
+                            "Python's default (warnings only). Deployed containers set it per component."),
+        "task_log_level": _k("", str, False, "Level of the airflow.task loggers of task code; empty follows "
+                             "logging_level."),
+        "dag_processing_log_level": _k("", str, False, "Level of windsock dag-processor; empty follows "
+                                       "logging_level."),
     },
     "scheduler": {
         "loop_interval": _k(0.05, float, False, "Seconds the scheduler sleeps when idle."),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -33,9 +34,10 @@ class MetadataDatabase(Construct):
         rotation: bool,
         identifier: str,
         log_retention: logs.RetentionDays,
+        key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, id)
-        log_groups = self._log_groups(identifier, log_retention)
+        log_groups = self._log_groups(identifier, log_retention, key)
         self.security_group = ec2.SecurityGroup(
             self, "SecurityGroup", vpc=vpc, allow_all_outbound=False, description="Windsock metadata DB"
         )
@@ -49,10 +51,11 @@ class MetadataDatabase(Construct):
             vpc_subnets=subnets,
             security_groups=[self.security_group],
             database_name=DATABASE_NAME,
-            credentials=rds.Credentials.from_generated_secret(MASTER_USER),
+            credentials=rds.Credentials.from_generated_secret(MASTER_USER, encryption_key=key),
             allocated_storage=allocated_storage_gib,
             storage_type=rds.StorageType.GP3,
             storage_encrypted=True,
+            storage_encryption_key=key,  # None: the AWS-managed aws/rds key
             multi_az=multi_az,
             publicly_accessible=False,
             deletion_protection=deletion_protection,
@@ -66,7 +69,9 @@ class MetadataDatabase(Construct):
         if rotation:
             self.instance.add_rotation_single_user()
 
-    def _log_groups(self, identifier: str, retention: logs.RetentionDays) -> list[logs.LogGroup]:
+    def _log_groups(
+        self, identifier: str, retention: logs.RetentionDays, key: kms.IKey | None
+    ) -> list[logs.LogGroup]:
         """The groups RDS exports to, made first so they get a retention (RDS would create them forever)."""
         return [
             logs.LogGroup(
@@ -74,6 +79,7 @@ class MetadataDatabase(Construct):
                 f"{kind.capitalize()}Logs",
                 log_group_name=f"/aws/rds/instance/{identifier}/{kind}",
                 retention=retention,
+                encryption_key=key,
                 removal_policy=RemovalPolicy.DESTROY,
             )
             for kind in LOG_EXPORTS

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from aws_cdk import RemovalPolicy
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -45,21 +48,35 @@ def retention(days: int) -> logs.RetentionDays:
 
 
 class LogGroups(Construct):
-    """One log group per kind, all with the same retention."""
+    """One log group per enabled kind (MWAA's log types switched on), same retention and key."""
 
-    def __init__(self, scope: Construct, id: str, *, env_name: str, retention: logs.RetentionDays) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        env_name: str,
+        retention: logs.RetentionDays,
+        kinds: Iterable[str] = tuple(LOG_KINDS),
+        key: kms.IKey | None = None,
+    ) -> None:
         super().__init__(scope, id)
         self.groups: dict[str, logs.LogGroup] = {
             kind: logs.LogGroup(
                 self,
-                suffix,
-                log_group_name=f"{env_name}-{suffix}",
+                LOG_KINDS[kind],
+                log_group_name=f"{env_name}-{LOG_KINDS[kind]}",
                 retention=retention,
+                encryption_key=key,
                 removal_policy=RemovalPolicy.DESTROY,
             )
-            for kind, suffix in LOG_KINDS.items()
+            for kind in kinds
         }
 
     def __getitem__(self, kind: str) -> logs.LogGroup:
         """The log group of ``kind`` (scheduler, worker, webserver, task, dag_processing)."""
         return self.groups[kind]
+
+    def get(self, kind: str) -> logs.LogGroup | None:
+        """The log group of ``kind``, or None when that log type is switched off."""
+        return self.groups.get(kind)

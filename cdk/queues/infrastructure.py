@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from typing import Any
+
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
@@ -15,18 +17,32 @@ from constructs import Construct
 WORKER_VISIBILITY_EXTEND_EVERY_SECONDS = 30
 
 
+def encryption(key: kms.IKey | None) -> dict[str, Any]:
+    """Queue encryption: the environment's KMS key when there is one, else SQS-managed keys."""
+    if key is None:
+        return {"encryption": sqs.QueueEncryption.SQS_MANAGED}
+    return {"encryption": sqs.QueueEncryption.KMS, "encryption_master_key": key}
+
+
 class TaskQueues(Construct):
     """One message per task try; after ``max_receive_count`` receives a message moves to the DLQ."""
 
     def __init__(
-        self, scope: Construct, id: str, *, name_prefix: str, visibility_seconds: int, max_receive_count: int
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        name_prefix: str,
+        visibility_seconds: int,
+        max_receive_count: int,
+        key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
             queue_name=f"{name_prefix}-tasks-dlq",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            **encryption(key),
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
@@ -34,7 +50,7 @@ class TaskQueues(Construct):
             self,
             "Queue",
             queue_name=f"{name_prefix}-tasks",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            **encryption(key),
             enforce_ssl=True,
             visibility_timeout=Duration.seconds(visibility_seconds),
             retention_period=Duration.days(4),
@@ -48,7 +64,16 @@ class TaskQueues(Construct):
 class SyncFanout(Construct):
     """S3 events -> encrypted SNS topic -> one SSL-only queue per service (scheduler, worker, webserver)."""
 
-    def __init__(self, scope: Construct, id: str, *, name_prefix: str, services: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        name_prefix: str,
+        services: tuple[str, ...],
+        source_bucket_arn: str,
+        queue_key: kms.IKey | None = None,
+    ) -> None:
         super().__init__(scope, id)
         self.key = kms.Key(
             self,
@@ -61,20 +86,26 @@ class SyncFanout(Construct):
                 principals=[iam.ServicePrincipal("s3.amazonaws.com")],
                 actions=["kms:GenerateDataKey", "kms:Decrypt"],
                 resources=["*"],  # in a key policy "*" means this key
+                conditions={
+                    "ArnLike": {"aws:SourceArn": source_bucket_arn},
+                    "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+                },
             )
         )
         self.topic = sns.Topic(
             self, "Topic", topic_name=f"{name_prefix}-sync", master_key=self.key, enforce_ssl=True
         )
-        self.queues: dict[str, sqs.Queue] = {name: self._queue(name_prefix, name) for name in services}
+        self.queues: dict[str, sqs.Queue] = {
+            name: self._queue(name_prefix, name, queue_key) for name in services
+        }
 
-    def _queue(self, name_prefix: str, service: str) -> sqs.Queue:
+    def _queue(self, name_prefix: str, service: str, key: kms.IKey | None) -> sqs.Queue:
         """A short-lived hint queue of one service, subscribed to the topic with raw delivery."""
         queue = sqs.Queue(
             self,
             f"{service.capitalize()}Queue",
             queue_name=f"{name_prefix}-sync-{service}",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            **encryption(key),
             enforce_ssl=True,
             retention_period=Duration.hours(1),
             visibility_timeout=Duration.seconds(60),

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Aws, Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from constructs import Construct
@@ -41,6 +44,7 @@ class EnvironmentBucket(Construct):
         access_logs: s3.IBucket,
         topic: sns.ITopic,
         topic_policy: sns.CfnTopicPolicy,
+        key: kms.IKey | None = None,
     ) -> None:
         super().__init__(scope, id)
         self.bucket = s3.Bucket(
@@ -48,7 +52,7 @@ class EnvironmentBucket(Construct):
             "Bucket",
             bucket_name=bucket_name(name_prefix),
             versioned=True,
-            encryption=s3.BucketEncryption.S3_MANAGED,
+            **_encryption(key),
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             enforce_ssl=True,
@@ -79,6 +83,13 @@ class EnvironmentBucket(Construct):
             ]
         )
         cfn.node.add_dependency(topic_policy)
+
+
+def _encryption(key: kms.IKey | None) -> dict[str, Any]:
+    """SSE-KMS with the environment key (S3 Bucket Keys cut KMS requests), else SSE-S3."""
+    if key is None:
+        return {"encryption": s3.BucketEncryption.S3_MANAGED}
+    return {"encryption": s3.BucketEncryption.KMS, "encryption_key": key, "bucket_key_enabled": True}
 
 
 def bucket_name(name_prefix: str) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from aws_cdk import Annotations, Duration
 from aws_cdk import aws_ec2 as ec2
-from aws_cdk import aws_ecs as ecs
 from aws_cdk import aws_elasticloadbalancingv2 as elbv2
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -57,7 +56,19 @@ class WebAccess(Construct):
         return f"{scheme}://{self.load_balancer.load_balancer_dns_name}"
 
     def _open(self, allowed_cidrs: tuple[str, ...]) -> None:
-        """Ingress on the listener ports from the allowed CIDRs only."""
+        """Ingress on the listener ports from the allowed CIDRs only; warn while that is nobody or everybody."""
+        if not allowed_cidrs:
+            Annotations.of(self).add_warning_v2(
+                "windsock:web-closed",
+                "allowed_cidrs is empty: the load balancer admits no one; pass -c allowed_cidrs=<your CIDR> "
+                "(e.g. your machine's public IP /32) to reach the web UI",
+            )
+        if "0.0.0.0/0" in allowed_cidrs:
+            Annotations.of(self).add_warning_v2(
+                "windsock:web-open-without-sign-in",
+                "allowed_cidrs contains 0.0.0.0/0: the web UI is open to the internet and has no IAM sign-in "
+                "yet; restrict it to your own CIDRs",
+            )
         ports = [443, 80] if self.https else [80]
         for cidr in allowed_cidrs:
             for port in ports:
@@ -82,13 +93,13 @@ class WebAccess(Construct):
             ssl_policy=elbv2.SslPolicy.RECOMMENDED_TLS,
         )
 
-    def route_to(self, service: ecs.FargateService) -> elbv2.ApplicationTargetGroup:
-        """Forward every request to the web service; health check on ``/health``."""
+    def route_to(self, target: elbv2.IApplicationLoadBalancerTarget) -> elbv2.ApplicationTargetGroup:
+        """Forward every request to the web server container; health check on ``/health``."""
         return self.listener.add_targets(
             "Web",
             port=WEB_PORT,
             protocol=elbv2.ApplicationProtocol.HTTP,
-            targets=[service],
+            targets=[target],
             deregistration_delay=Duration.seconds(30),
             health_check=elbv2.HealthCheck(
                 path=HEALTH_CHECK_PATH, healthy_http_codes="200", interval=Duration.seconds(30)

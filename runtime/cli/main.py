@@ -75,11 +75,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging(command: str | None) -> None:
+    """Log levels from [logging] settings (deployed containers set them); nothing when unset."""
+    from runtime.logsetup import configure
+    from runtime.settings import Settings
+
+    configure(Settings.load(), command)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; user mistakes print one line and return non-zero."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _configure_logging(args.command)
         code = args.func(args)
     except UserError as exc:
         sys.stderr.write(f"windsock: error: {exc}\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 from typing import Any
@@ -56,16 +57,8 @@ def wait_for(cloudformation: Any, name: str, timeout: float = 120) -> dict[str, 
 @pytest.fixture(scope="module")
 def deployed(moto_endpoint: str, default_synth: Synth) -> dict[str, Any]:
     """The default stack created in moto, with only the resource types moto lacks removed."""
-    bootstrap(moto_endpoint, default_synth)
-    template, removed = for_moto(default_synth.json)
-    assert set(removed.values()) <= set(MOTO_UNSUPPORTED)
-    cloudformation = client(moto_endpoint, "cloudformation")
-    cloudformation.create_stack(
-        StackName=default_synth.stack.stack_name,
-        TemplateBody=json.dumps(template),
-        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
-    )
-    return {"stack": wait_for(cloudformation, default_synth.stack.stack_name), "removed": removed}
+    _, removed = for_moto(default_synth.json)
+    return {"stack": create_in_moto(moto_endpoint, default_synth), "removed": removed}
 
 
 def test_stack_reaches_create_complete_in_moto(deployed: dict[str, Any]) -> None:
@@ -127,18 +120,96 @@ def test_read_stack_outputs_of_unknown_environment_is_a_user_error(moto_endpoint
         read_stack_outputs("nope", client(moto_endpoint, "cloudformation"))
 
 
-def test_public_subnets_mode_also_deploys(
-    deployed: dict[str, Any], moto_endpoint: str, dev_synth: Synth
-) -> None:
-    """The cheapest mode (tasks in public subnets) creates too, beside the default env in the same account."""
-    bootstrap(moto_endpoint, dev_synth)
-    template, _ = for_moto(dev_synth.json)
-    cloudformation = client(moto_endpoint, "cloudformation")
+def self_signed_certificate() -> tuple[bytes, bytes]:
+    """A throwaway certificate and key (PEM) for moto's ACM."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "windsock.example")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    pem_key = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), pem_key
+
+
+def provide_external_inputs(endpoint: str, synth: Synth) -> dict[str, str]:
+    """Make what a deployer brings (certificate, KMS key, worker role) exist in moto; ARN replacements.
+
+    The certificate and key get moto's own ids, so their ARNs in the template are swapped for the
+    real ones; the role ARN is reproducible (same account, path and name) and is used as is.
+    """
+    s = synth.stack.settings
+    replace: dict[str, str] = {}
+    if s.certificate_arn:
+        certificate, key = self_signed_certificate()
+        arn = client(endpoint, "acm").import_certificate(Certificate=certificate, PrivateKey=key)[
+            "CertificateArn"
+        ]
+        replace[s.certificate_arn] = arn
+    if s.kms_key_arn:
+        replace[s.kms_key_arn] = client(endpoint, "kms").create_key(Description="team key")["KeyMetadata"][
+            "Arn"
+        ]
+    if s.task_role_arn:
+        path, name = s.task_role_arn.split(":role")[1].rsplit("/", 1)
+        trust = {
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ]
+        }
+        iam = client(endpoint, "iam")
+        if not iam.list_roles(PathPrefix=f"{path}/")["Roles"]:
+            iam.create_role(Path=f"{path}/", RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))
+    return replace
+
+
+def create_in_moto(endpoint: str, synth: Synth) -> dict[str, Any]:
+    """Publish a variant's assets and create its trimmed template in moto; the stack once it settles."""
+    bootstrap(endpoint, synth)
+    template, removed = for_moto(synth.json)
+    assert set(removed.values()) <= set(MOTO_UNSUPPORTED)
+    body = json.dumps(template)
+    for placeholder, real in provide_external_inputs(endpoint, synth).items():
+        body = body.replace(placeholder, real)
+    cloudformation = client(endpoint, "cloudformation")
     cloudformation.create_stack(
-        StackName=dev_synth.stack.stack_name,
-        TemplateBody=json.dumps(template),
+        StackName=synth.stack.stack_name,
+        TemplateBody=body,
         Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
     )
-    stack = wait_for(cloudformation, dev_synth.stack.stack_name)
+    return wait_for(cloudformation, synth.stack.stack_name)
+
+
+@pytest.mark.parametrize(
+    ("variant", "mode"),
+    [("dev", "PUBLIC_SUBNETS"), ("locked_down", "VPC_ENDPOINTS"), ("team", "NAT_INSTANCE")],
+)
+def test_every_other_network_mode_also_deploys(
+    deployed: dict[str, Any], moto_endpoint: str, request: pytest.FixtureRequest, variant: str, mode: str
+) -> None:
+    """Each network mode creates beside the default env in the same account, and its outputs read back."""
+    synth: Synth = request.getfixturevalue(f"{variant}_synth")
+    assert synth.stack.settings.network_mode.value == mode
+    stack = create_in_moto(moto_endpoint, synth)
     assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
-    assert read_stack_outputs("dev", cloudformation).bucket == f"dev-{ACCOUNT}-{REGION}"
+    env = synth.stack.settings.env_name
+    outputs = read_stack_outputs(env, client(moto_endpoint, "cloudformation"))
+    assert outputs.bucket == f"{env}-{ACCOUNT}-{REGION}"

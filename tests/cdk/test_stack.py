@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match
 
 from tests.cdk.conftest import Synth
+from tests.cdk.helpers import as_list, containers, env_of, policy_of_role, statements
 
 pytestmark = pytest.mark.cdk
 
 ROLES = ("scheduler", "worker", "webserver")
+SECRETS_BACKEND_NAMES = {"AIRFLOW__SECRETS__BACKEND", "AIRFLOW__SECRETS__BACKEND_KWARGS"}
 CONTRACT_ENV = {
     "WINDSOCK_S3_BUCKET",
     "WINDSOCK_S3_PREFIX",
@@ -30,44 +31,6 @@ CONTRACT_ENV = {
     "WINDSOCK_DB_NAME",
     "WINDSOCK_DB_USER",
 }
-
-
-def containers(synth: Synth) -> dict[str, dict[str, Any]]:
-    """Role -> container definition, from the three task definitions."""
-    out = {}
-    for task in synth.resources("AWS::ECS::TaskDefinition").values():
-        for container in task["Properties"]["ContainerDefinitions"]:
-            out[container["Name"]] = container
-    return out
-
-
-def env_of(container: dict[str, Any]) -> dict[str, Any]:
-    """Name -> value of a container's plain environment."""
-    return {item["Name"]: item["Value"] for item in container.get("Environment", [])}
-
-
-def statements(synth: Synth) -> list[dict[str, Any]]:
-    """Every statement of every IAM policy in the stack."""
-    return [
-        s
-        for p in synth.resources("AWS::IAM::Policy").values()
-        for s in p["Properties"]["PolicyDocument"]["Statement"]
-    ]
-
-
-def as_list(value: Any) -> list[Any]:
-    """A policy field that may be a scalar or a list."""
-    return value if isinstance(value, list) else [value]
-
-
-def policy_of_role(synth: Synth, role_fragment: str) -> list[dict[str, Any]]:
-    """Statements of the policies attached to roles whose logical id contains ``role_fragment``."""
-    found = []
-    for policy in synth.resources("AWS::IAM::Policy").values():
-        roles = json.dumps(policy["Properties"].get("Roles", []))
-        if role_fragment in roles:
-            found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
-    return found
 
 
 def test_stack_is_environment_agnostic(default_synth: Synth) -> None:
@@ -111,9 +74,10 @@ def test_bucket_is_versioned_encrypted_private_and_notifies_the_sync_topic(defau
 
 def test_every_bucket_and_queue_and_topic_denies_non_ssl(any_synth: Synth) -> None:
     """Bucket, queue and topic policies deny requests with aws:SecureTransport=false."""
+    services = len(any_synth.stack.services)
     policies = {
         "AWS::S3::BucketPolicy": ("PolicyDocument", 2),
-        "AWS::SQS::QueuePolicy": ("PolicyDocument", 5),
+        "AWS::SQS::QueuePolicy": ("PolicyDocument", 2 + services),
         "AWS::SNS::TopicPolicy": ("PolicyDocument", 1),
     }
     for type_name, (field, expected) in policies.items():
@@ -195,7 +159,7 @@ def test_database_is_encrypted_private_postgres_with_generated_secret(
 
 
 def test_database_accepts_only_the_service_security_groups(any_synth: Synth) -> None:
-    """The DB port is open to the three service security groups (plus the rotation Lambda) and no CIDR."""
+    """The DB port is open to the service security groups (plus the rotation Lambda) and no CIDR."""
     ingress = [
         r["Properties"]
         for r in any_synth.resources("AWS::EC2::SecurityGroupIngress").values()
@@ -204,8 +168,9 @@ def test_database_accepts_only_the_service_security_groups(any_synth: Synth) -> 
     sources = [
         json.dumps(rule["SourceSecurityGroupId"]) for rule in ingress if "Rotation" not in json.dumps(rule)
     ]
-    assert len(sources) == 3 and all(
-        role.capitalize() in src for role, src in zip(sorted(ROLES), sorted(sources), strict=True)
+    names = sorted(any_synth.stack.services)
+    assert len(sources) == len(names) and all(
+        name.capitalize() in src for name, src in zip(names, sorted(sources), strict=True)
     )
     assert all("SourceSecurityGroupId" in rule and "CidrIp" not in rule for rule in ingress)
 
@@ -217,28 +182,37 @@ def test_containers_get_secrets_from_secrets_manager_never_as_environment(any_sy
     for role, container in found.items():
         env = env_of(container)
         assert set(env) >= CONTRACT_ENV, role
-        assert not [name for name in env if "PASSWORD" in name or "SECRET" in name or "FERNET" in name]
+        named_secret = [name for name in env if "PASSWORD" in name or "SECRET" in name or "FERNET" in name]
+        assert set(named_secret) <= SECRETS_BACKEND_NAMES  # the backend's class path and prefixes, no value
         secrets = {s["Name"]: json.dumps(s["ValueFrom"]) for s in container["Secrets"]}
         assert set(secrets) == {"WINDSOCK_DB_PASSWORD", "WINDSOCK_FERNET_SECRET"}
         assert ":password::" in secrets["WINDSOCK_DB_PASSWORD"]
         assert container["Command"] == ["container", role]
         assert container["StopTimeout"] == 120
-        assert container["LogConfiguration"]["LogDriver"] == "awslogs"
+        if any_synth.stack.settings.logs(role).enabled:
+            assert container["LogConfiguration"]["LogDriver"] == "awslogs"
     images = {json.dumps(c["Image"]) for c in found.values()}
     assert len(images) == 1, "one image for every role"
 
 
-def test_no_wildcard_actions_and_no_managed_full_access(any_synth: Synth) -> None:
-    """Every IAM action is spelled out; no AWS managed policies on any role."""
+def test_no_wildcard_actions_and_no_managed_policies_windsock_did_not_ask_for(any_synth: Synth) -> None:
+    """Every IAM action is spelled out; managed policies only where the deployer named them (task_policy_arns)."""
     for statement in statements(any_synth):
         for action in as_list(statement["Action"]):
             assert "*" not in action, statement
-    for role in any_synth.resources("AWS::IAM::Role").values():
-        assert "FullAccess" not in json.dumps(role["Properties"].get("ManagedPolicyArns", []))
+    attached = [
+        (name, arn)
+        for name, role in any_synth.resources("AWS::IAM::Role").items()
+        for arn in role["Properties"].get("ManagedPolicyArns", [])
+        if not name.startswith("CustomVpcRestrictDefaultSG")  # CDK's own custom-resource Lambda (basic logs)
+    ]
+    wanted = set(any_synth.stack.settings.task_policy_arns)
+    assert {json.dumps(arn) for _, arn in attached} == {json.dumps(arn) for arn in wanted}
+    assert all(name.startswith("WorkerTaskDefinitionTaskRole") for name, _ in attached)
 
 
 def test_each_service_has_its_own_task_and_execution_role(default_synth: Synth) -> None:
-    """Three task roles and three execution roles, all different."""
+    """Three task roles and three execution roles, all different (default: three services)."""
     tasks = default_synth.resources("AWS::ECS::TaskDefinition").values()
     task_roles = {json.dumps(t["Properties"]["TaskRoleArn"]) for t in tasks}
     exec_roles = {json.dumps(t["Properties"]["ExecutionRoleArn"]) for t in tasks}
@@ -285,8 +259,8 @@ def test_worker_scales_from_zero_on_visible_plus_inflight_messages(default_synth
     assert any(a["ScalingAdjustment"] == 0 for s in steps for a in s["StepAdjustments"])
 
 
-def test_spot_is_a_setting_for_workers_only(default_synth: Synth, locked_down_synth: Synth) -> None:
-    """Default: plain Fargate everywhere. worker_spot=true: the worker service prefers FARGATE_SPOT."""
+def test_spot_is_a_setting_per_service(default_synth: Synth, locked_down_synth: Synth) -> None:
+    """Default: plain Fargate everywhere. worker_spot=true: only the worker service prefers FARGATE_SPOT."""
 
     def providers(synth: Synth) -> dict[str, set[str]]:
         return {
@@ -306,7 +280,10 @@ def test_log_groups_are_named_like_mwaa_and_expire(default_synth: Synth, locked_
     default_synth.template.has_resource_properties(
         "AWS::Logs::LogGroup", {"LogGroupName": "windsock-Worker", "RetentionInDays": 30}
     )
-    for synth, env, days in ((default_synth, "windsock", 30), (locked_down_synth, "prod", 90)):
+    for synth, env, days in (
+        (default_synth, "windsock", 30),
+        (locked_down_synth, "prod", 90),
+    ):  # all types on
         groups = {
             g["Properties"].get("LogGroupName"): g["Properties"]
             for g in synth.resources("AWS::Logs::LogGroup").values()
@@ -326,7 +303,7 @@ def test_vpc_has_flow_logs_and_mode_specific_egress(
     assert len(default_synth.resources("AWS::EC2::NatGateway")) == 1
     assert not locked_down_synth.resources("AWS::EC2::NatGateway")
     endpoints = locked_down_synth.resources("AWS::EC2::VPCEndpoint").values()
-    assert sum(e["Properties"].get("VpcEndpointType") == "Interface" for e in endpoints) == 7
+    assert sum(e["Properties"].get("VpcEndpointType") == "Interface" for e in endpoints) == 8
     assert not dev_synth.resources("AWS::EC2::NatGateway")
     for service in dev_synth.resources("AWS::ECS::Service").values():
         assert (

@@ -11,7 +11,7 @@ import pytest
 
 from runtime.cli import main as cli_main
 from runtime.container import cli as container_cli
-from runtime.errors import WindsockError
+from runtime.errors import ConfigError, WindsockError
 
 
 @pytest.fixture
@@ -45,6 +45,52 @@ def test_component_command_line_runs_the_windsock_cli_module() -> None:
     """A registered component runs as `python -m runtime.cli.main <command>` in the child."""
     argv = container_cli.component_argv("scheduler", {"scheduler", "container"})
     assert argv[1:] == ["-m", "runtime.cli.main", "scheduler"]
+
+
+def test_worker_runs_with_the_stacks_concurrency() -> None:
+    """WINDSOCK_WORKER_CONCURRENCY (from worker_concurrency) becomes `windsock worker -c N`."""
+    argv = container_cli.component_argv("worker", {"worker"}, {"WINDSOCK_WORKER_CONCURRENCY": "7"})
+    assert argv[3:] == ["worker", "-c", "7"]
+    assert container_cli.component_argv("worker", {"worker"}, {})[3:] == ["worker"]
+
+
+def test_bad_worker_concurrency_is_a_config_error() -> None:
+    """A concurrency that is not a whole number >= 1 is refused with the variable's name."""
+    with pytest.raises(ConfigError, match="WINDSOCK_WORKER_CONCURRENCY='0'"):
+        container_cli.component_argv("worker", {"worker"}, {"WINDSOCK_WORKER_CONCURRENCY": "0"})
+
+
+def test_check_reports_each_finding_and_readiness(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`windsock container scheduler --check`: one line per check, ready, exit 0 (scheduler exists here)."""
+    monkeypatch.setenv("WINDSOCK_HOME", str(tmp_path))
+    code = cli_main.main(["container", "scheduler", "--check"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "ok   command 'windsock scheduler'" in out and "ok   import runtime.scheduler" in out
+    assert out.rstrip().endswith("container scheduler: ready")
+
+
+def test_check_fails_when_home_is_not_writable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A WINDSOCK_HOME that cannot be written (here: below a plain file) fails the check, exit 1."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code = container_cli.self_check(
+        "scheduler", {"scheduler", "db"}, {"WINDSOCK_HOME": str(blocker / "home")}
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert f"FAIL WINDSOCK_HOME {blocker / 'home'} writable" in out and "1 check(s) failed" in out
+
+
+def test_check_and_health_are_exclusive(
+    only_container_command: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--check and --health together are a usage error."""
+    with pytest.raises(SystemExit) as exc:
+        cli_main.main(["container", "worker", "--check", "--health"])
+    assert exc.value.code == 2
 
 
 def test_dag_sync_entry_follows_the_contract() -> None:
