@@ -20,7 +20,7 @@ COPY runtime ./runtime
 COPY dag_sync ./dag_sync
 # The project itself; its dependency ranges live in pyproject.toml, so DL3013 (pin each name) does not apply.
 # hadolint ignore=DL3013
-RUN pip install --no-cache-dir ".[aws,postgres]" \
+RUN pip install --no-cache-dir ".[aws,postgres,web]" \
     && rm -rf /opt/windsock/src/build
 
 USER 10001:10001

@@ -71,6 +71,18 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "allowed_run_id_pattern": _k(r"^[A-Za-z0-9_.~:+-]+$", str, True,
                                      "Regular expression a user-given run_id must match (it becomes part of log paths)."),
     },
+    "webserver": {
+        "secret_key": _k("", str, True, "Key that signs sessions and login/API tokens; empty = a key file in $WINDSOCK_HOME (one host only)."),
+        "web_server_host": _k("127.0.0.1", str, True, "Address the web server binds (the container passes 0.0.0.0)."),
+        "web_server_port": _k(8080, int, True, "Port of the web server."),
+        "login_token_seconds": _k(60, int, False, "Lifetime of a one-time web login token (MWAA: 60 s)."),
+        "standalone_login_seconds": _k(900, int, False, "Lifetime of the one-time login link standalone prints."),
+        "session_lifetime_minutes": _k(720, int, True, "Minutes a web session lasts after sign-in."),
+        "api_token_seconds": _k(3600, int, False, "Lifetime of a REST API bearer token."),
+        "maximum_page_limit": _k(100, int, False, "Largest `limit` a REST API list accepts."),
+        "fallback_page_limit": _k(50, int, False, "`limit` of a REST API list when none is given."),
+        "log_fetch_interval": _k(2.0, float, False, "Seconds between polls of a running try's log in the UI."),
+    },
     "smtp": {
         "smtp_host": _k("localhost", str, True, "SMTP server for failure/retry e-mail."),
         "smtp_port": _k(25, int, True, "SMTP port."),
