@@ -82,6 +82,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "maximum_page_limit": _k(100, int, False, "Largest `limit` a REST API list accepts."),
         "fallback_page_limit": _k(50, int, False, "`limit` of a REST API list when none is given."),
         "log_fetch_interval": _k(2.0, float, False, "Seconds between polls of a running try's log in the UI."),
+        "health_check_threshold": _k(30.0, float, False, "Seconds since a daemon's last heartbeat before it is unhealthy."),
     },
     "smtp": {
         "smtp_host": _k("localhost", str, True, "SMTP server for failure/retry e-mail."),

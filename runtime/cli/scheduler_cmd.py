@@ -37,6 +37,7 @@ def _run(settings: Any, *, include_examples: bool | None, num_runs: int) -> int:
     from runtime.executors import make_executor
     from runtime.scheduler import Scheduler
     from runtime.sdk import timezone
+    from runtime.store.jobs import Heartbeat
     from runtime.store.session import open_store
 
     _, factory = open_store(settings)
@@ -50,9 +51,11 @@ def _run(settings: Any, *, include_examples: bool | None, num_runs: int) -> int:
     processor = _start_processor(include_examples)
     say(f"scheduler: executor {settings.get('core', 'executor')}, parallelism {executor.parallelism}; "
         f"DAG processor pid {processor.pid}")
+    heartbeat = Heartbeat(factory, "scheduler", timezone.utcnow, float(settings.get("scheduler", "heartbeat_interval")))
     try:
         scheduler.run_forever(stop, timezone.utcnow, num_runs=num_runs)
     finally:
+        heartbeat.stop()
         _stop_process(processor)
     say("scheduler: stopped")
     return 0
@@ -82,6 +85,7 @@ def cmd_dag_processor(args: argparse.Namespace) -> int:
     from runtime.processor import DagProcessor
     from runtime.sdk import timezone
     from runtime.store import db
+    from runtime.store.jobs import Heartbeat
     from runtime.store.session import open_store
 
     settings = common.load_settings()
@@ -93,9 +97,13 @@ def cmd_dag_processor(args: argparse.Namespace) -> int:
             say(f"dag-processor: {processor.run_once(timezone.utcnow())}")
         return 0
     stop = _stop_on_signals()
-    # needs_scan is a realpath() and a clock read: polling it often keeps a dag_sync flip
-    # visible to the scheduler within a fraction of a second.
-    processor.run_forever(stop, poll=0.05)
+    heartbeat = Heartbeat(factory, "dag_processor", timezone.utcnow, float(settings.get("scheduler", "heartbeat_interval")))
+    try:
+        # needs_scan is a realpath() and a clock read: polling it often keeps a dag_sync flip
+        # visible to the scheduler within a fraction of a second.
+        processor.run_forever(stop, poll=0.05)
+    finally:
+        heartbeat.stop()
     return 0
 
 
@@ -116,22 +124,39 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 def cmd_standalone(args: argparse.Namespace) -> int:
     """``windsock standalone``: init/upgrade the database, say what runs where, then run."""
+    from runtime.cli import webserver_cmd
     from runtime.store import db
     from runtime.store.session import open_store
+    from runtime.web.auth.roles import Principal, Role
 
     settings = common.load_settings()
     engine, _ = open_store(settings)
     db.init(engine)
-    for line in banner(settings, engine, args.examples):
+    web = webserver_cmd.start_child()  # dies with this process (PR_SET_PDEATHSIG)
+    link = webserver_cmd.login_link(settings, Principal("standalone:admin", Role.ADMIN),
+                                    int(settings.get("webserver", "standalone_login_seconds")))
+    for line in banner(settings, engine, args.examples) + web_banner(link, settings):
         print(line, flush=True)
-    return _run(settings, include_examples=True if args.examples else None, num_runs=-1)
+    try:
+        return _run(settings, include_examples=True if args.examples else None, num_runs=-1)
+    finally:
+        _stop_process(web)
+
+
+def web_banner(link: str, settings: Any) -> list[str]:
+    """The web UI's lines of the standalone banner: the one-time Admin login link."""
+    minutes = max(1, int(settings.get("webserver", "standalone_login_seconds")) // 60)
+    return [
+        f"  web UI:     {link}",
+        f"              (one-time Admin login link, valid {minutes} min; a fresh one: windsock webserver login-link)",
+    ]
 
 
 def banner(settings: Any, engine: Any, examples: bool) -> list[str]:
     """What standalone runs, where things are, and how to get a DAG going."""
     paused = settings.get("core", "dags_are_paused_at_creation")
     return [
-        "windsock standalone: DAG processor + scheduler + local executor (one process tree; Ctrl-C stops it)",
+        "windsock standalone: DAG processor + scheduler + local executor + web server (one process tree; Ctrl-C stops it)",
         f"  home:       {settings.home}",
         f"  database:   {engine.url.render_as_string(hide_password=True)}",
         f"  DAG folder: {settings.get('core', 'dags_folder')}" + ("  (+ bundled examples)" if examples else ""),

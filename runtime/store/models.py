@@ -302,3 +302,19 @@ class LoginTokenUse(Base):
     identity: Mapped[str] = mapped_column(sa.String(500), nullable=False)
     redeemed_at: Mapped[dt.datetime] = mapped_column(nullable=False)
     expires_at: Mapped[dt.datetime] = mapped_column(nullable=False)
+
+
+class Job(Base):
+    """A running daemon (scheduler, DAG processor, worker) and its last heartbeat."""
+
+    __tablename__ = "job"
+    __table_args__ = (sa.Index("idx_job_type_heartbeat", "job_type", "latest_heartbeat"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    job_type: Mapped[str] = mapped_column(sa.String(30), nullable=False)
+    state: Mapped[str] = mapped_column(sa.String(20), nullable=False)
+    hostname: Mapped[str | None] = mapped_column(sa.String(500))
+    pid: Mapped[int | None] = mapped_column()
+    start_date: Mapped[dt.datetime] = mapped_column(nullable=False)
+    end_date: Mapped[dt.datetime | None] = mapped_column()
+    latest_heartbeat: Mapped[dt.datetime] = mapped_column(nullable=False)
