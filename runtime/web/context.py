@@ -44,6 +44,10 @@ def db(request: Request) -> Iterator[Session]:
         yield session
 
 
+# Commit before the response is sent: a client's next request must see what this one wrote.
+DB: Any = Depends(db, scope="function")
+
+
 def require(permission: Permission) -> Callable[[Request], Principal]:
     """A dependency that returns the principal if its role grants ``permission``, else 403."""
 

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from runtime.errors import UserError
@@ -27,7 +27,7 @@ from runtime.web.api.common import (
     run_response,
 )
 from runtime.web.auth.roles import Permission
-from runtime.web.context import audit, can, ctx, db
+from runtime.web.context import DB, audit, can, ctx
 from runtime.web.queries import last_run_state_ids
 
 router = APIRouter(prefix="/api/v2", tags=["DAG"])
@@ -41,7 +41,7 @@ RunState = Annotated[list[s.RunState] | None, Query()]
 
 @router.get("/dags", response_model=s.DAGCollectionResponse, dependencies=[can(Permission.READ)])
 def get_dags(
-    request: Request, session: Session = Depends(db), limit: LimitParam = None, offset: Offset = 0,
+    request: Request, session: Session = DB, limit: LimitParam = None, offset: Offset = 0,
     tags: Annotated[list[str] | None, Query()] = None, tags_match_mode: Annotated[str | None, Query()] = None,
     owners: Annotated[list[str] | None, Query()] = None, dag_id_pattern: str | None = None,
     exclude_stale: bool = True, paused: bool | None = None, last_dag_run_state: s.RunState | None = None,
@@ -80,14 +80,14 @@ def _filter_tags(session: Session, stmt: Any, tags: list[str] | None, mode: str 
 
 
 @router.get("/dags/{dag_id}", response_model=s.DAGResponse, dependencies=[can(Permission.READ)])
-def get_dag(dag_id: str, session: Session = Depends(db)) -> s.DAGResponse:
+def get_dag(dag_id: str, session: Session = DB) -> s.DAGResponse:
     """One DAG."""
     return dag_response(dag_or_404(session, dag_id))
 
 
 @router.patch("/dags/{dag_id}", response_model=s.DAGResponse)
 def patch_dag(
-    dag_id: str, body: s.DAGPatchBody, request: Request, session: Session = Depends(db),
+    dag_id: str, body: s.DAGPatchBody, request: Request, session: Session = DB,
     update_mask: Annotated[list[str] | None, Query()] = None, _: object = can(Permission.EDIT_DAGS),
 ) -> s.DAGResponse:
     """Pause or unpause a DAG."""
@@ -102,7 +102,7 @@ def patch_dag(
 @router.get("/dags/{dag_id}/dagRuns", response_model=s.DAGRunCollectionResponse, tags=["DagRun"],
             dependencies=[can(Permission.READ)])
 def get_dag_runs(
-    dag_id: str, request: Request, session: Session = Depends(db), limit: LimitParam = None, offset: Offset = 0,
+    dag_id: str, request: Request, session: Session = DB, limit: LimitParam = None, offset: Offset = 0,
     state: RunState = None, run_type: Annotated[list[str] | None, Query()] = None,
     logical_date_gte: dt.datetime | None = None, logical_date_lte: dt.datetime | None = None,
     start_date_gte: dt.datetime | None = None, start_date_lte: dt.datetime | None = None,
@@ -130,14 +130,14 @@ def get_dag_runs(
 
 @router.get("/dags/{dag_id}/dagRuns/{dag_run_id}", response_model=s.DAGRunResponse, tags=["DagRun"],
             dependencies=[can(Permission.READ)])
-def get_dag_run(dag_id: str, dag_run_id: str, session: Session = Depends(db)) -> s.DAGRunResponse:
+def get_dag_run(dag_id: str, dag_run_id: str, session: Session = DB) -> s.DAGRunResponse:
     """One run."""
     return run_response(run_or_404(session, dag_id, dag_run_id))
 
 
 @router.post("/dags/{dag_id}/dagRuns", response_model=s.DAGRunResponse, tags=["DagRun"])
 def trigger_dag_run(
-    dag_id: str, body: s.TriggerDAGRunPostBody, request: Request, session: Session = Depends(db),
+    dag_id: str, body: s.TriggerDAGRunPostBody, request: Request, session: Session = DB,
     _: object = can(Permission.EDIT_DAGS),
 ) -> s.DAGRunResponse:
     """Create a manual run (queued); 409 if the run id or logical date is taken."""
@@ -159,7 +159,7 @@ def trigger_dag_run(
 
 @router.patch("/dags/{dag_id}/dagRuns/{dag_run_id}", response_model=s.DAGRunResponse, tags=["DagRun"])
 def patch_dag_run(
-    dag_id: str, dag_run_id: str, body: s.DAGRunPatchBody, request: Request, session: Session = Depends(db),
+    dag_id: str, dag_run_id: str, body: s.DAGRunPatchBody, request: Request, session: Session = DB,
     update_mask: Annotated[list[str] | None, Query()] = None, _: object = can(Permission.EDIT_DAGS),
 ) -> s.DAGRunResponse:
     """Mark a run queued, success or failed (its task instances follow as in Airflow)."""
@@ -174,7 +174,7 @@ def patch_dag_run(
 
 @router.delete("/dags/{dag_id}/dagRuns/{dag_run_id}", status_code=204, tags=["DagRun"])
 def delete_dag_run(
-    dag_id: str, dag_run_id: str, request: Request, session: Session = Depends(db),
+    dag_id: str, dag_run_id: str, request: Request, session: Session = DB,
     _: object = can(Permission.EDIT_DAGS),
 ) -> Response:
     """Delete a run with its task instances, XComs and history."""

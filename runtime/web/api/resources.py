@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Request, Response
 from sqlalchemy.orm import Session
 
 import runtime
@@ -18,7 +18,7 @@ from runtime.store.models import ConnectionModel, ParseImportError, Pool, TaskIn
 from runtime.web.api import schemas as s
 from runtime.web.api.common import LimitParam, Offset, OrderBy, limit_of, order, page
 from runtime.web.auth.roles import Permission
-from runtime.web.context import audit, can, ctx, db
+from runtime.web.context import DB, audit, can, ctx
 from runtime.web.health import daemon_health, database_ok
 
 router = APIRouter(prefix="/api/v2")
@@ -27,7 +27,7 @@ Key = Annotated[str, Path(min_length=1, max_length=250)]
 
 @router.get("/variables", response_model=s.VariableCollectionResponse, tags=["Variable"],
             dependencies=[can(Permission.CONFIG)])
-def get_variables(request: Request, session: Session = Depends(db), limit: LimitParam = None, offset: Offset = 0,
+def get_variables(request: Request, session: Session = DB, limit: LimitParam = None, offset: Offset = 0,
                   order_by: OrderBy = None, variable_key_pattern: str | None = None) -> s.VariableCollectionResponse:
     """Variables (values decrypted)."""
     stmt = sa.select(Variable)
@@ -46,7 +46,7 @@ def _variable(row: Variable, fernet: Any) -> s.VariableResponse:
 
 @router.get("/variables/{variable_key}", response_model=s.VariableResponse, tags=["Variable"],
             dependencies=[can(Permission.CONFIG)])
-def get_variable(variable_key: Key, request: Request, session: Session = Depends(db)) -> s.VariableResponse:
+def get_variable(variable_key: Key, request: Request, session: Session = DB) -> s.VariableResponse:
     """One variable."""
     row = session.get(Variable, variable_key)
     if row is None:
@@ -55,7 +55,7 @@ def get_variable(variable_key: Key, request: Request, session: Session = Depends
 
 
 @router.post("/variables", response_model=s.VariableResponse, status_code=201, tags=["Variable"])
-def post_variable(body: s.VariableBody, request: Request, session: Session = Depends(db),
+def post_variable(body: s.VariableBody, request: Request, session: Session = DB,
                   _: object = can(Permission.CONFIG)) -> s.VariableResponse:
     """Create a variable (409 if it exists); a non-string value is stored as JSON."""
     import json
@@ -70,7 +70,7 @@ def post_variable(body: s.VariableBody, request: Request, session: Session = Dep
 
 
 @router.delete("/variables/{variable_key}", status_code=204, tags=["Variable"])
-def delete_variable(variable_key: Key, request: Request, session: Session = Depends(db),
+def delete_variable(variable_key: Key, request: Request, session: Session = DB,
                     _: object = can(Permission.CONFIG)) -> Response:
     """Delete a variable."""
     if not variables.delete_variable(session, variable_key):
@@ -81,7 +81,7 @@ def delete_variable(variable_key: Key, request: Request, session: Session = Depe
 
 @router.get("/connections", response_model=s.ConnectionCollectionResponse, tags=["Connection"],
             dependencies=[can(Permission.CONFIG)])
-def get_connections(request: Request, session: Session = Depends(db), limit: LimitParam = None, offset: Offset = 0,
+def get_connections(request: Request, session: Session = DB, limit: LimitParam = None, offset: Offset = 0,
                     order_by: OrderBy = None) -> s.ConnectionCollectionResponse:
     """Connections; passwords are never sent."""
     stmt = order(sa.select(ConnectionModel), order_by,
@@ -99,7 +99,7 @@ def _connection(row: ConnectionModel, fernet: Any) -> s.ConnectionResponse:
 
 @router.get("/connections/{connection_id}", response_model=s.ConnectionResponse, tags=["Connection"],
             dependencies=[can(Permission.CONFIG)])
-def get_connection(connection_id: Key, request: Request, session: Session = Depends(db)) -> s.ConnectionResponse:
+def get_connection(connection_id: Key, request: Request, session: Session = DB) -> s.ConnectionResponse:
     """One connection (no password)."""
     row = session.get(ConnectionModel, connection_id)
     if row is None:
@@ -108,7 +108,7 @@ def get_connection(connection_id: Key, request: Request, session: Session = Depe
 
 
 @router.post("/connections", response_model=s.ConnectionResponse, status_code=201, tags=["Connection"])
-def post_connection(body: s.ConnectionBody, request: Request, session: Session = Depends(db),
+def post_connection(body: s.ConnectionBody, request: Request, session: Session = DB,
                     _: object = can(Permission.CONFIG)) -> s.ConnectionResponse:
     """Create a connection (409 if it exists); password and extra are stored encrypted."""
     if conns.connection_exists(session, body.connection_id):
@@ -123,7 +123,7 @@ def post_connection(body: s.ConnectionBody, request: Request, session: Session =
 
 
 @router.delete("/connections/{connection_id}", status_code=204, tags=["Connection"])
-def delete_connection(connection_id: Key, request: Request, session: Session = Depends(db),
+def delete_connection(connection_id: Key, request: Request, session: Session = DB,
                       _: object = can(Permission.CONFIG)) -> Response:
     """Delete a connection."""
     if not conns.delete_connection(session, connection_id):
@@ -155,7 +155,7 @@ def pool_response(row: Pool, usage: dict[str, dict[str, int]]) -> s.PoolResponse
 
 
 @router.get("/pools", response_model=s.PoolCollectionResponse, tags=["Pool"], dependencies=[can(Permission.CONFIG)])
-def get_pools(request: Request, session: Session = Depends(db), limit: LimitParam = None, offset: Offset = 0,
+def get_pools(request: Request, session: Session = DB, limit: LimitParam = None, offset: Offset = 0,
               order_by: OrderBy = None) -> s.PoolCollectionResponse:
     """Pools with their slot usage."""
     stmt = order(sa.select(Pool), order_by, {"name": Pool.pool, "pool": Pool.pool, "slots": Pool.slots}, "name")
@@ -165,7 +165,7 @@ def get_pools(request: Request, session: Session = Depends(db), limit: LimitPara
 
 
 @router.get("/pools/{pool_name}", response_model=s.PoolResponse, tags=["Pool"], dependencies=[can(Permission.CONFIG)])
-def get_pool(pool_name: Key, session: Session = Depends(db)) -> s.PoolResponse:
+def get_pool(pool_name: Key, session: Session = DB) -> s.PoolResponse:
     """One pool."""
     return pool_response(_pool_or_404(session, pool_name), pool_usage(session))
 
@@ -178,7 +178,7 @@ def _pool_or_404(session: Session, name: str) -> Pool:
 
 
 @router.post("/pools", response_model=s.PoolResponse, status_code=201, tags=["Pool"])
-def post_pool(body: s.PoolBody, request: Request, session: Session = Depends(db),
+def post_pool(body: s.PoolBody, request: Request, session: Session = DB,
               _: object = can(Permission.CONFIG)) -> s.PoolResponse:
     """Create a pool (409 if it exists)."""
     if pools.get_pool(session, body.name) is not None:
@@ -192,7 +192,7 @@ def post_pool(body: s.PoolBody, request: Request, session: Session = Depends(db)
 
 
 @router.patch("/pools/{pool_name}", response_model=s.PoolResponse, tags=["Pool"])
-def patch_pool(pool_name: Key, body: s.PoolPatchBody, request: Request, session: Session = Depends(db),
+def patch_pool(pool_name: Key, body: s.PoolPatchBody, request: Request, session: Session = DB,
                _: object = can(Permission.CONFIG)) -> s.PoolResponse:
     """Change a pool's slots or description (renaming is refused, as for default_pool in Airflow)."""
     row = _pool_or_404(session, pool_name)
@@ -207,7 +207,7 @@ def patch_pool(pool_name: Key, body: s.PoolPatchBody, request: Request, session:
 
 
 @router.delete("/pools/{pool_name}", status_code=204, tags=["Pool"])
-def delete_pool(pool_name: Key, request: Request, session: Session = Depends(db),
+def delete_pool(pool_name: Key, request: Request, session: Session = DB,
                 _: object = can(Permission.CONFIG)) -> Response:
     """Delete a pool (never ``default_pool``)."""
     try:
@@ -222,7 +222,7 @@ def delete_pool(pool_name: Key, request: Request, session: Session = Depends(db)
 
 @router.get("/importErrors", response_model=s.ImportErrorCollectionResponse, tags=["Import Error"],
             dependencies=[can(Permission.READ)])
-def get_import_errors(request: Request, session: Session = Depends(db), limit: LimitParam = None, offset: Offset = 0,
+def get_import_errors(request: Request, session: Session = DB, limit: LimitParam = None, offset: Offset = 0,
                       order_by: OrderBy = None) -> s.ImportErrorCollectionResponse:
     """DAG files that failed to load."""
     allowed = {"id": ParseImportError.id, "import_error_id": ParseImportError.id,
@@ -240,7 +240,7 @@ def _import_error(row: ParseImportError) -> s.ImportErrorResponse:
 @router.get("/importErrors/{import_error_id}", response_model=s.ImportErrorResponse, tags=["Import Error"],
             dependencies=[can(Permission.READ)])
 def get_import_error(import_error_id: Annotated[int, Path(ge=0, le=2**31 - 1)],
-                     session: Session = Depends(db)) -> s.ImportErrorResponse:
+                     session: Session = DB) -> s.ImportErrorResponse:
     """One import error."""
     row = session.get(ParseImportError, import_error_id)
     if row is None:
@@ -250,7 +250,7 @@ def get_import_error(import_error_id: Annotated[int, Path(ge=0, le=2**31 - 1)],
 
 @router.get("/monitor/health", response_model=s.HealthInfoResponse, tags=["Monitor"],
             dependencies=[can(Permission.READ)])
-def get_health(request: Request, session: Session = Depends(db)) -> s.HealthInfoResponse:
+def get_health(request: Request, session: Session = DB) -> s.HealthInfoResponse:
     """Status of the metadata database, the scheduler and the DAG processor (from their heartbeats)."""
     context = ctx(request)
     now, threshold = context.clock(), float(context.setting("webserver", "health_check_threshold"))

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import PlainTextResponse
 from sqlalchemy.orm import Session
 
@@ -28,7 +28,7 @@ from runtime.web.api.common import (
     xcom_response,
 )
 from runtime.web.auth.roles import Permission
-from runtime.web.context import audit, can, ctx, db
+from runtime.web.context import DB, audit, can, ctx
 from runtime.web.logs import read_task_log
 
 router = APIRouter(prefix="/api/v2/dags/{dag_id}", tags=["Task Instance"])
@@ -52,7 +52,7 @@ def _ti_or_404(session: Session, dag_id: str, run_id: str, task_id: str, map_ind
 
 @router.get(RUN, response_model=s.TaskInstanceCollectionResponse, dependencies=[can(Permission.READ)])
 def get_task_instances(
-    dag_id: str, dag_run_id: str, request: Request, session: Session = Depends(db), limit: LimitParam = None,
+    dag_id: str, dag_run_id: str, request: Request, session: Session = DB, limit: LimitParam = None,
     offset: Offset = 0, task_id: str | None = None, state: Annotated[list[str] | None, Query()] = None,
     pool: Annotated[list[str] | None, Query()] = None, map_index: Annotated[list[int] | None, Query()] = None,
     start_date_gte: dt.datetime | None = None, start_date_lte: dt.datetime | None = None, order_by: OrderBy = None,
@@ -97,7 +97,7 @@ def _filters(stmt: Any, task_id: str | None, state: list[str] | None,
 
 
 @router.get(RUN + "/{task_id}", response_model=s.TaskInstanceResponse, dependencies=[can(Permission.READ)])
-def get_task_instance(dag_id: str, dag_run_id: str, task_id: str, session: Session = Depends(db)) -> s.TaskInstanceResponse:
+def get_task_instance(dag_id: str, dag_run_id: str, task_id: str, session: Session = DB) -> s.TaskInstanceResponse:
     """One (unmapped) task instance."""
     return ti_response(_ti_or_404(session, dag_id, dag_run_id, task_id, -1), run_or_404(session, dag_id, dag_run_id))
 
@@ -106,7 +106,7 @@ def get_task_instance(dag_id: str, dag_run_id: str, task_id: str, session: Sessi
             dependencies=[can(Permission.READ)], responses={200: {"content": {"text/plain": {}}}})
 def get_log(
     dag_id: str, dag_run_id: str, task_id: str, try_number: TryNumber, request: Request,
-    session: Session = Depends(db), full_content: bool = False, map_index: MapIndex = -1,
+    session: Session = DB, full_content: bool = False, map_index: MapIndex = -1,
     token: str | None = None,
 ) -> object:
     """The log of one try: JSON lines, or plain text when the client accepts only ``text/plain``."""
@@ -127,7 +127,7 @@ def get_log(
 @router.get(RUN + "/{task_id}/xcomEntries", response_model=s.XComCollectionResponse, tags=["XCom"],
             dependencies=[can(Permission.READ)])
 def get_xcom_entries(
-    dag_id: str, dag_run_id: str, task_id: str, request: Request, session: Session = Depends(db),
+    dag_id: str, dag_run_id: str, task_id: str, request: Request, session: Session = DB,
     xcom_key: str | None = None, map_index: Annotated[int | None, Query(ge=-1, le=2**31 - 1)] = None,
     limit: LimitParam = None, offset: Offset = 0,
 ) -> s.XComCollectionResponse:
@@ -158,7 +158,7 @@ def _runs_of(session: Session, rows: list[XCom]) -> dict[tuple[str, str], DagRun
 @router.get(RUN + "/{task_id}/xcomEntries/{xcom_key}", response_model=s.XComResponseNative, tags=["XCom"],
             dependencies=[can(Permission.READ)])
 def get_xcom_entry(
-    dag_id: str, dag_run_id: str, task_id: str, xcom_key: str, session: Session = Depends(db),
+    dag_id: str, dag_run_id: str, task_id: str, xcom_key: str, session: Session = DB,
     map_index: MapIndex = -1,
 ) -> s.XComResponse:
     """One XCom value (decoded JSON)."""
@@ -173,7 +173,7 @@ def get_xcom_entry(
 
 @router.post("/clearTaskInstances", response_model=s.TaskInstanceCollectionResponse)
 def post_clear_task_instances(
-    dag_id: str, body: s.ClearTaskInstancesBody, request: Request, session: Session = Depends(db),
+    dag_id: str, body: s.ClearTaskInstancesBody, request: Request, session: Session = DB,
     _: object = can(Permission.EDIT_DAGS),
 ) -> s.TaskInstanceCollectionResponse:
     """Clear task instances (or, with ``dry_run``, list what would be cleared)."""
@@ -218,7 +218,7 @@ def _runs_to_clear(session: Session, dag_id: str, body: s.ClearTaskInstancesBody
 @router.get(RUN + "/{task_id}/{map_index}", response_model=s.TaskInstanceResponse, dependencies=[can(Permission.READ)])
 def get_mapped_task_instance(
     dag_id: str, dag_run_id: str, task_id: str, map_index: Annotated[int, Path(ge=-1, le=2**31 - 1)],
-    session: Session = Depends(db),
+    session: Session = DB,
 ) -> s.TaskInstanceResponse:
     """One mapped task instance."""
     ti = _ti_or_404(session, dag_id, dag_run_id, task_id, map_index)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -16,7 +16,7 @@ from runtime.store import pools, variables
 from runtime.store.crypto import get_fernet
 from runtime.web.api.resources import pool_response, pool_usage
 from runtime.web.auth.roles import Permission
-from runtime.web.context import audit, can, ctx, db
+from runtime.web.context import DB, audit, can, ctx
 from runtime.web.health import DAEMONS, daemon_health, database_ok
 from runtime.web.ui.render import render
 
@@ -28,7 +28,7 @@ def _back(to: str) -> Response:
 
 
 @router.get("/variables", response_class=HTMLResponse, dependencies=[can(Permission.CONFIG)])
-def variable_list(request: Request, session: Session = Depends(db)) -> HTMLResponse:
+def variable_list(request: Request, session: Session = DB) -> HTMLResponse:
     """Variables with their values."""
     fernet = get_fernet(ctx(request).settings)
     rows = [(v.key, variables.variable_value(v, fernet), v.description) for v in variables.list_variables(session)]
@@ -36,7 +36,7 @@ def variable_list(request: Request, session: Session = Depends(db)) -> HTMLRespo
 
 
 @router.post("/variables", dependencies=[can(Permission.CONFIG)])
-async def variable_set(request: Request, session: Session = Depends(db)) -> Response:
+async def variable_set(request: Request, session: Session = DB) -> Response:
     """Create or replace a variable."""
     form = await request.form()
     key, value = str(form.get("key", "")).strip(), str(form.get("value", ""))
@@ -49,7 +49,7 @@ async def variable_set(request: Request, session: Session = Depends(db)) -> Resp
 
 
 @router.post("/variables/{key}/delete", dependencies=[can(Permission.CONFIG)])
-def variable_delete(key: str, request: Request, session: Session = Depends(db)) -> Response:
+def variable_delete(key: str, request: Request, session: Session = DB) -> Response:
     """Delete a variable."""
     variables.delete_variable(session, key)
     audit(request, session, "ui_variable_delete", extra={"key": key})
@@ -57,7 +57,7 @@ def variable_delete(key: str, request: Request, session: Session = Depends(db)) 
 
 
 @router.get("/connections", response_class=HTMLResponse, dependencies=[can(Permission.CONFIG)])
-def connection_list(request: Request, session: Session = Depends(db)) -> HTMLResponse:
+def connection_list(request: Request, session: Session = DB) -> HTMLResponse:
     """Connections without their passwords (only whether one is set)."""
     rows = [(c, bool(c.password)) for c in conns.list_connections(session, fernet=get_fernet(ctx(request).settings))]
     return render(request, "connections.html", rows=[(c.conn_id, c.conn_type, c.host, c.port, c.login, c.schema,
@@ -65,7 +65,7 @@ def connection_list(request: Request, session: Session = Depends(db)) -> HTMLRes
 
 
 @router.post("/connections", dependencies=[can(Permission.CONFIG)])
-async def connection_set(request: Request, session: Session = Depends(db)) -> Response:
+async def connection_set(request: Request, session: Session = DB) -> Response:
     """Create or replace a connection (the password goes in, never out)."""
     form = {k: str(v) for k, v in (await request.form()).items()}
     conn_id, conn_type = form.get("conn_id", "").strip(), form.get("conn_type", "").strip()
@@ -84,7 +84,7 @@ async def connection_set(request: Request, session: Session = Depends(db)) -> Re
 
 
 @router.post("/connections/{conn_id}/delete", dependencies=[can(Permission.CONFIG)])
-def connection_delete(conn_id: str, request: Request, session: Session = Depends(db)) -> Response:
+def connection_delete(conn_id: str, request: Request, session: Session = DB) -> Response:
     """Delete a connection."""
     conns.delete_connection(session, conn_id)
     audit(request, session, "ui_connection_delete", extra={"conn_id": conn_id})
@@ -92,14 +92,14 @@ def connection_delete(conn_id: str, request: Request, session: Session = Depends
 
 
 @router.get("/pools", response_class=HTMLResponse, dependencies=[can(Permission.CONFIG)])
-def pool_list(request: Request, session: Session = Depends(db)) -> HTMLResponse:
+def pool_list(request: Request, session: Session = DB) -> HTMLResponse:
     """Pools: slots, running, queued and open."""
     usage = pool_usage(session)
     return render(request, "pools.html", rows=[pool_response(p, usage) for p in pools.list_pools(session)])
 
 
 @router.post("/pools", dependencies=[can(Permission.CONFIG)])
-async def pool_set(request: Request, session: Session = Depends(db)) -> Response:
+async def pool_set(request: Request, session: Session = DB) -> Response:
     """Create a pool or change its slots."""
     form = {k: str(v) for k, v in (await request.form()).items()}
     try:
@@ -114,7 +114,7 @@ async def pool_set(request: Request, session: Session = Depends(db)) -> Response
 
 
 @router.post("/pools/{name}/delete", dependencies=[can(Permission.CONFIG)])
-def pool_delete(name: str, request: Request, session: Session = Depends(db)) -> Response:
+def pool_delete(name: str, request: Request, session: Session = DB) -> Response:
     """Delete a pool (never default_pool)."""
     try:
         pools.delete_pool(session, name)
@@ -125,14 +125,14 @@ def pool_delete(name: str, request: Request, session: Session = Depends(db)) -> 
 
 
 @router.get("/audit", response_class=HTMLResponse, dependencies=[can(Permission.READ)])
-def audit_page(request: Request, session: Session = Depends(db), dag_id: str = "") -> HTMLResponse:
+def audit_page(request: Request, session: Session = DB, dag_id: str = "") -> HTMLResponse:
     """The newest audit rows: who did what, when."""
     rows = audit_log.list_events(session, dag_id=dag_id or None, limit=500)
     return render(request, "audit.html", rows=rows, dag_id=dag_id)
 
 
 @router.get("/health", response_class=HTMLResponse, dependencies=[can(Permission.READ)])
-def health_page(request: Request, session: Session = Depends(db)) -> HTMLResponse:
+def health_page(request: Request, session: Session = DB) -> HTMLResponse:
     """Metadata database, scheduler and DAG processor heartbeats, and the workers alive."""
     context = ctx(request)
     now: dt.datetime = context.clock()

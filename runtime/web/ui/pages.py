@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -16,7 +16,7 @@ from runtime.store import actions, import_errors
 from runtime.store.models import DagFile, DagModel, DagRun
 from runtime.web import queries
 from runtime.web.auth.roles import Permission
-from runtime.web.context import audit, can, ctx, db
+from runtime.web.context import DB, audit, can, ctx
 from runtime.web.ui.forms import conf_from_form, param_fields
 from runtime.web.ui.render import render
 
@@ -25,7 +25,7 @@ PAGE_SIZE = 100
 
 
 @router.get("/", response_class=HTMLResponse, dependencies=[can(Permission.READ)])
-def dag_list(request: Request, session: Session = Depends(db), q: str = "", tag: str = "", paused: str = "",
+def dag_list(request: Request, session: Session = DB, q: str = "", tag: str = "", paused: str = "",
              state: str = "", offset: int = 0) -> HTMLResponse:
     """Every DAG: pause toggle, schedule, owner, tags, next run, recent run states, running/failed counts."""
     listing = queries.dag_list(session, search=q[:250], tag=tag[:250], paused=paused, state=state[:20],
@@ -35,7 +35,7 @@ def dag_list(request: Request, session: Session = Depends(db), q: str = "", tag:
 
 
 @router.get("/import-errors", response_class=HTMLResponse, dependencies=[can(Permission.READ)])
-def import_error_list(request: Request, session: Session = Depends(db)) -> HTMLResponse:
+def import_error_list(request: Request, session: Session = DB) -> HTMLResponse:
     """Files that failed to load: file, line and message."""
     return render(request, "import_errors.html", errors=import_errors.list_import_errors(session))
 
@@ -45,7 +45,7 @@ def _dag_common(session: Session, dag_id: str) -> tuple[DagModel, SerializedDag]
 
 
 @router.get("/dags/{dag_id}", response_class=HTMLResponse, dependencies=[can(Permission.READ)])
-def dag_grid(dag_id: str, request: Request, session: Session = Depends(db), partial: int = 0) -> HTMLResponse:
+def dag_grid(dag_id: str, request: Request, session: Session = DB, partial: int = 0) -> HTMLResponse:
     """The grid: runs x tasks, coloured by state; groups fold; mapped tasks show their count."""
     dag, sdag = _dag_common(session, dag_id)
     grid = queries.grid(session, sdag)
@@ -54,7 +54,7 @@ def dag_grid(dag_id: str, request: Request, session: Session = Depends(db), part
 
 
 @router.get("/dags/{dag_id}/graph", response_class=HTMLResponse, dependencies=[can(Permission.READ)])
-def dag_graph(dag_id: str, request: Request, session: Session = Depends(db), run_id: str = "") -> HTMLResponse:
+def dag_graph(dag_id: str, request: Request, session: Session = DB, run_id: str = "") -> HTMLResponse:
     """The graph, laid out in the browser by dagre, coloured by the chosen run's states."""
     dag, sdag = _dag_common(session, dag_id)
     runs = list(session.scalars(sa.select(DagRun).where(DagRun.dag_id == dag_id)
@@ -67,7 +67,7 @@ def dag_graph(dag_id: str, request: Request, session: Session = Depends(db), run
 
 
 @router.get("/dags/{dag_id}/runs", response_class=HTMLResponse, dependencies=[can(Permission.READ)])
-def dag_runs(dag_id: str, request: Request, session: Session = Depends(db), offset: int = 0) -> HTMLResponse:
+def dag_runs(dag_id: str, request: Request, session: Session = DB, offset: int = 0) -> HTMLResponse:
     """The run list with run actions."""
     dag, sdag = _dag_common(session, dag_id)
     runs = list(session.scalars(sa.select(DagRun).where(DagRun.dag_id == dag_id)
@@ -77,7 +77,7 @@ def dag_runs(dag_id: str, request: Request, session: Session = Depends(db), offs
 
 
 @router.get("/dags/{dag_id}/code", response_class=HTMLResponse, dependencies=[can(Permission.READ)])
-def dag_code(dag_id: str, request: Request, session: Session = Depends(db)) -> HTMLResponse:
+def dag_code(dag_id: str, request: Request, session: Session = DB) -> HTMLResponse:
     """The DAG file's source as the DAG processor stored it when it parsed the file."""
     dag, sdag = _dag_common(session, dag_id)
     row = session.get(DagFile, dag.fileloc) if dag.fileloc else None
@@ -86,14 +86,14 @@ def dag_code(dag_id: str, request: Request, session: Session = Depends(db)) -> H
 
 
 @router.get("/dags/{dag_id}/details", response_class=HTMLResponse, dependencies=[can(Permission.READ)])
-def dag_details(dag_id: str, request: Request, session: Session = Depends(db)) -> HTMLResponse:
+def dag_details(dag_id: str, request: Request, session: Session = DB) -> HTMLResponse:
     """Params with their schema, schedule, catchup, max_active_* and the rest of the DAG's settings."""
     dag, sdag = _dag_common(session, dag_id)
     return render(request, "dag_details.html", dag=dag, sdag=sdag, tab="details")
 
 
 @router.get("/dags/{dag_id}/trigger", response_class=HTMLResponse, dependencies=[can(Permission.EDIT_DAGS)])
-def trigger_form(dag_id: str, request: Request, session: Session = Depends(db)) -> HTMLResponse:
+def trigger_form(dag_id: str, request: Request, session: Session = DB) -> HTMLResponse:
     """A form generated from the DAG's params schema, with a JSON editor fallback."""
     dag, sdag = _dag_common(session, dag_id)
     return _trigger_page(request, dag, sdag, {}, "")
@@ -125,7 +125,7 @@ async def trigger(dag_id: str, request: Request) -> Response:
 
 
 @router.post("/dags/{dag_id}/pause", dependencies=[can(Permission.EDIT_DAGS)])
-async def pause(dag_id: str, request: Request, session: Session = Depends(db)) -> Response:
+async def pause(dag_id: str, request: Request, session: Session = DB) -> Response:
     """Pause (``is_paused=true``) or unpause a DAG, then go back."""
     form = await request.form()
     paused = str(form.get("is_paused", "")).lower() in ("1", "true", "on", "yes")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -14,7 +14,7 @@ from runtime.store import actions, xcom
 from runtime.store.models import TaskInstance, TaskInstanceHistory
 from runtime.store.states import UNFINISHED
 from runtime.web.auth.roles import Permission
-from runtime.web.context import audit, can, ctx, db
+from runtime.web.context import DB, audit, can, ctx
 from runtime.web.logs import read_task_log
 from runtime.web.ui.render import render
 
@@ -31,14 +31,14 @@ def _tis(session: Session, dag_id: str, run_id: str, task_id: str | None = None)
 
 
 @router.get(RUN, response_class=HTMLResponse, dependencies=[can(Permission.READ)])
-def run_page(dag_id: str, run_id: str, request: Request, session: Session = Depends(db)) -> HTMLResponse:
+def run_page(dag_id: str, run_id: str, request: Request, session: Session = DB) -> HTMLResponse:
     """A run: its state, conf and task instances."""
     dag, run = actions.dag_row(session, dag_id), actions.run_row(session, dag_id, run_id)
     return render(request, "run.html", dag=dag, run=run, tis=_tis(session, dag_id, run_id))
 
 
 @router.get(TASK, response_class=HTMLResponse, dependencies=[can(Permission.READ)])
-def task_page(dag_id: str, run_id: str, task_id: str, request: Request, session: Session = Depends(db),
+def task_page(dag_id: str, run_id: str, task_id: str, request: Request, session: Session = DB,
               map_index: int = -1, try_number: int = 0) -> HTMLResponse:
     """A task try: state, times, duration, operator, rendered templates, XComs and the (live) log."""
     dag, run = actions.dag_row(session, dag_id), actions.run_row(session, dag_id, run_id)
@@ -66,7 +66,7 @@ def _history(session: Session, ti: TaskInstance) -> list[TaskInstanceHistory]:
 
 
 @router.get(TASK + "/log", dependencies=[can(Permission.READ)])
-def task_log(dag_id: str, run_id: str, task_id: str, request: Request, session: Session = Depends(db),
+def task_log(dag_id: str, run_id: str, task_id: str, request: Request, session: Session = DB,
              map_index: int = -1, try_number: int = 1, offset: int = 0) -> JSONResponse:
     """The try's log from byte ``offset``; ``running`` tells the page to poll again."""
     ti = next((t for t in _tis(session, dag_id, run_id, task_id) if t.map_index == map_index), None)
@@ -88,7 +88,7 @@ def _flag(form: Any, name: str) -> bool:
 
 @router.post(TASK + "/clear", dependencies=[can(Permission.EDIT_DAGS)])
 async def clear(dag_id: str, run_id: str, task_id: str, request: Request,
-                session: Session = Depends(db)) -> Response:
+                session: Session = DB) -> Response:
     """Clear a task (upstream/downstream/failed-only); without ``confirm`` show the dry-run list first."""
     form = await request.form()
     opts: dict[str, Any] = dict(upstream=_flag(form, "upstream"), downstream=_flag(form, "downstream"),
@@ -107,7 +107,7 @@ async def clear(dag_id: str, run_id: str, task_id: str, request: Request,
 
 @router.post(TASK + "/mark", dependencies=[can(Permission.EDIT_DAGS)])
 async def mark_task(dag_id: str, run_id: str, task_id: str, request: Request,
-                    session: Session = Depends(db)) -> Response:
+                    session: Session = DB) -> Response:
     """Mark one task instance success or failed."""
     form = await request.form()
     state, map_index = str(form.get("state", "")), _int(form.get("map_index"), -1)
@@ -127,7 +127,7 @@ def _int(value: Any, default: int) -> int:
 
 
 @router.post(RUN + "/mark", dependencies=[can(Permission.EDIT_DAGS)])
-async def mark_run(dag_id: str, run_id: str, request: Request, session: Session = Depends(db)) -> Response:
+async def mark_run(dag_id: str, run_id: str, request: Request, session: Session = DB) -> Response:
     """Mark a run success or failed (its unfinished tasks follow, as in Airflow)."""
     state = str((await request.form()).get("state", ""))
     if state not in ("success", "failed", "queued"):
@@ -138,7 +138,7 @@ async def mark_run(dag_id: str, run_id: str, request: Request, session: Session 
 
 
 @router.post(RUN + "/delete", dependencies=[can(Permission.EDIT_DAGS)])
-def delete_run(dag_id: str, run_id: str, request: Request, session: Session = Depends(db)) -> Response:
+def delete_run(dag_id: str, run_id: str, request: Request, session: Session = DB) -> Response:
     """Delete a run with its task instances, XComs and history."""
     actions.delete_run(session, dag_id, run_id)
     audit(request, session, "ui_delete_run", dag_id=dag_id, run_id=run_id)
