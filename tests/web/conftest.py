@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from tests import services
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
+DAGS = Path(__file__).with_name("dags")
 
 
 @dataclass
@@ -100,6 +102,7 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]
     """`windsock standalone` on SQLite with the bundled example, web server on a free 127.0.0.1 port."""
     home = tmp_path_factory.mktemp("standalone-home")
     (home / "dags").mkdir()
+    shutil.copy(DAGS / "web_typed.py", home / "dags" / "web_typed.py")
     port = services.free_port()
     env = {**os.environ, "WINDSOCK_HOME": str(home), "PYTHONPATH": str(ROOT),
            "WINDSOCK__WEBSERVER__WEB_SERVER_PORT": str(port), "WINDSOCK__WEBSERVER__WEB_SERVER_HOST": "127.0.0.1",
@@ -175,6 +178,7 @@ def make_app(home: Path, db_url: str | None = None) -> AppFixture:
     settings = Settings(home, environ=environ).with_overrides(
         database__sql_alchemy_conn=db_url or f"sqlite:///{home / 'windsock.db'}", core__dags_folder=str(home / "dags"))
     (home / "dags").mkdir(exist_ok=True)
+    shutil.copy(DAGS / "web_typed.py", home / "dags" / "web_typed.py")
     engine, factory = open_store(settings)
     db.init(engine)
     DagProcessor(settings, factory, include_examples=True).run_once(timezone.utcnow())
