@@ -23,7 +23,7 @@ class DagListPage:
 
     dags: list[DagModel]
     total: int
-    last_runs: dict[str, list[DagRun]]
+    last_runs: dict[str, list[Any]]
     task_counts: dict[str, Counter[str]]
     import_errors: int
     all_tags: list[str]
@@ -63,16 +63,17 @@ def dag_list(
     )
 
 
-def _last_runs(session: Session, dag_ids: list[str], n: int) -> dict[str, list[DagRun]]:
-    """The newest ``n`` runs of each DAG, oldest first (one windowed query)."""
+def _last_runs(session: Session, dag_ids: list[str], n: int) -> dict[str, list[Any]]:
+    """The newest ``n`` runs of each DAG (run_id, state, logical_date), oldest first, in one windowed query."""
     if not dag_ids:
         return {}
     rank = sa.func.row_number().over(partition_by=DagRun.dag_id, order_by=DagRun.logical_date.desc()).label("rn")
-    inner = sa.select(DagRun.id, rank).where(DagRun.dag_id.in_(dag_ids)).subquery()
-    stmt = sa.select(DagRun).join(inner, DagRun.id == inner.c.id).where(inner.c.rn <= n)
-    found: dict[str, list[DagRun]] = defaultdict(list)
-    for run in session.scalars(stmt.order_by(DagRun.dag_id, DagRun.logical_date)):
-        found[run.dag_id].append(run)
+    inner = sa.select(DagRun.dag_id, DagRun.run_id, DagRun.state, DagRun.logical_date, rank).where(
+        DagRun.dag_id.in_(dag_ids)).subquery()
+    stmt = sa.select(inner.c.dag_id, inner.c.run_id, inner.c.state, inner.c.logical_date).where(inner.c.rn <= n)
+    found: dict[str, list[Any]] = defaultdict(list)
+    for row in session.execute(stmt.order_by(inner.c.dag_id, inner.c.logical_date)):
+        found[row.dag_id].append(row)
     return found
 
 

@@ -15,6 +15,7 @@ from runtime.cli import main as cli_main
 from tests import services
 from tests.web.conftest import ROOT, Standalone
 
+
 def _get(url: str) -> int:
     import httpx
 
