@@ -113,15 +113,11 @@ def _add_core_routes(app: FastAPI) -> None:
 
     @app.post("/logout", include_in_schema=False)
     def logout() -> Response:
-        """Drop the session cookie."""
-        response = RedirectResponse("/signed-out", status_code=303)
+        """Drop the session cookie (the page needs no session, so it is shown right here)."""
+        response = HTMLResponse(page("Signed out", "Your session cookie was removed. Sign in again with a fresh "
+                                     "login link."))
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
-
-    @app.get("/signed-out", include_in_schema=False)
-    def signed_out() -> HTMLResponse:
-        """Where logout lands (still needs the old session, so a stranger sees 401)."""
-        return HTMLResponse(page("Signed out", "Your session cookie was removed."))
 
     @app.get("/api/v2/docs", include_in_schema=False)
     def api_docs() -> HTMLResponse:

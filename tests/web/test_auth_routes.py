@@ -170,7 +170,7 @@ def test_every_action_route_declares_a_permission(web_app: AppFixture) -> None:
     missing = []
     for info in route_table(web_app.app.routes):
         dependant = getattr(info.route, "dependant", None)
-        if info.path in PUBLIC_PATHS or dependant is None or info.path in ("/logout", "/signed-out"):
+        if info.path in PUBLIC_PATHS or dependant is None or info.path == "/logout":
             continue
         if info.path.startswith("/api/v2/openapi") or info.path == "/api/v2/docs":
             continue  # documentation: any signed-in principal may read it
@@ -186,6 +186,14 @@ def _all_dependencies(dependant: Any) -> list[Any]:
         found.append(dep)
         found.extend(_all_dependencies(dep))
     return found
+
+
+def test_logout_drops_the_cookie(web_app: AppFixture) -> None:
+    """After signing out the same browser is refused again."""
+    admin = signed_in(web_app, "Admin")
+    out = admin.post("/logout", data={"csrf_token": csrf_of(admin)})
+    assert out.status_code == 200 and "Signed out" in out.text
+    assert admin.get("/").status_code == 401
 
 
 def test_audit_log_records_who_did_what(web_app: AppFixture) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -55,7 +54,7 @@ class AuthMiddleware:
         if scope["method"] not in SAFE_METHODS:
             body = await _read_body(receive)
             if body is None:
-                await _refuse(request, 413, "request body too large").__call__(scope, receive, send)
+                await _refuse(request, 413, "request body too large")(scope, receive, send)
                 return
             if kind == "session" and not _csrf_ok(request, body, csrf):
                 await _refuse(request, 403, "CSRF token missing or wrong; reload the page")(scope, receive, send)
@@ -147,7 +146,3 @@ def principal(request: Request) -> Principal:
         raise PermissionError("not signed in")
     return found
 
-
-def dumps(value: Any) -> str:
-    """JSON for the small inline data islands of templates."""
-    return json.dumps(value, default=str)
