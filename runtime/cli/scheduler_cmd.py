@@ -66,8 +66,10 @@ def _processor_cmd(include_examples: bool | None) -> list[str]:
 
 
 def _start_processor(include_examples: bool | None) -> subprocess.Popen[bytes]:
-    """``windsock dag-processor`` as a child of this process (same environment and settings)."""
-    return subprocess.Popen(_processor_cmd(include_examples))
+    """``windsock dag-processor`` as a child of this process (same environment and settings) that dies with it."""
+    from runtime.cli.children import start_child
+
+    return start_child(_processor_cmd(include_examples))
 
 
 def _stop_process(proc: subprocess.Popen[bytes]) -> None:

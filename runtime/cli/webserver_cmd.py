@@ -8,9 +8,7 @@ as ``airflow standalone`` prints a password. IAM sign-in mints the same tokens f
 from __future__ import annotations
 
 import argparse
-import ctypes
 import getpass
-import signal
 import subprocess
 import sys
 from typing import Any
@@ -102,12 +100,8 @@ def cmd_webserver(args: argparse.Namespace) -> int:
     return 0
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: SIGTERM when the parent dies
-
-
 def start_child(port: int | None = None) -> subprocess.Popen[bytes]:
     """``windsock webserver`` as a child that gets SIGTERM when this process dies (standalone)."""
-    argv = [sys.executable, "-m", "runtime.cli.main", "webserver"] + (["--port", str(port)] if port else [])
-    return subprocess.Popen(argv, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
+    from runtime.cli.children import start_child as start
+
+    return start([sys.executable, "-m", "runtime.cli.main", "webserver"] + (["--port", str(port)] if port else []))
