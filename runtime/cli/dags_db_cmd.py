@@ -49,7 +49,7 @@ def register(tree: Any) -> None:
 
 def cmd_trigger(args: argparse.Namespace) -> int:
     from runtime.sdk import timezone
-    from runtime.store import runs
+    from runtime.store import actions
     from runtime.store.session import store_session
 
     settings = common.load_settings()
@@ -57,28 +57,19 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     now = timezone.utcnow()
     logical = common.parse_date(args.logical_date, "--logical-date") or now
     with store_session(settings) as session:
-        dbview.dag_row(session, args.dag_id)
-        sdag = dbview.serialized(session, args.dag_id)
-        interval = sdag.timetable.infer_manual_data_interval(logical)
-        try:
-            run = runs.create_dag_run(
-                session, dag_id=args.dag_id, run_type="manual", logical_date=logical, data_interval=interval, now=now,
-                conf=conf, run_id=args.run_id, external_trigger=True,
-                run_id_pattern=str(settings.get("scheduler", "allowed_run_id_pattern")),
-            )
-        except runs.DagRunAlreadyExists as exc:
-            raise UserError(str(exc)) from None
+        run = actions.trigger_dag(session, args.dag_id, now=now, conf=conf, logical_date=logical, run_id=args.run_id,
+                                  run_id_pattern=str(settings.get("scheduler", "allowed_run_id_pattern")))
         dbview.audit(session, "cli_trigger", dag_id=args.dag_id, run_id=run.run_id, extra={"conf": conf})
         print(f"Created run {run.run_id} of {args.dag_id} (logical date {run.logical_date.isoformat()}, state {run.state})")
     return 0
 
 
 def cmd_pause(args: argparse.Namespace) -> int:
+    from runtime.store import actions
     from runtime.store.session import store_session
 
     with store_session(common.load_settings()) as session:
-        row = dbview.dag_row(session, args.dag_id)
-        row.is_paused = args.paused
+        actions.set_paused(session, args.dag_id, args.paused)
         dbview.audit(session, "cli_pause" if args.paused else "cli_unpause", dag_id=args.dag_id)
     print(f"DAG {args.dag_id} {'paused' if args.paused else 'unpaused'}")
     return 0

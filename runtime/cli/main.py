@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "runtime.cli.scheduler_cmd",
     "runtime.cli.worker_cmd",
     "runtime.cli.backfill_cmd",
+    "runtime.cli.webserver_cmd",
 ]
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from runtime import procs
 from runtime.cli import common
+from runtime.store.states import JobType
 
 
 def register(tree: Any) -> None:
@@ -100,7 +101,7 @@ def cmd_dag_processor(args: argparse.Namespace) -> int:
     stop = _stop_on_signals(abort=True)
     # needs_scan is a realpath() and a clock read: polling it often keeps a dag_sync flip
     # visible to the scheduler within a fraction of a second.
-    processor.run_forever(stop, poll=0.05)
+    processor.run_forever(stop, poll=0.05, job=JobType.DAG_PROCESSOR)
     return 0
 
 
@@ -129,9 +130,32 @@ def cmd_standalone(args: argparse.Namespace) -> int:
     settings = common.load_settings()
     engine, _ = open_store(settings)
     db.init(engine)
-    for line in banner(settings, engine, args.examples):
+    return _serve(settings, engine, args, [])
+
+
+def _serve(settings: Any, engine: Any, args: argparse.Namespace, extra: list[str]) -> int:
+    """The web server as a child (it dies with this process), the banner, then the scheduler here."""
+    from runtime.cli import webserver_cmd
+    from runtime.web.auth.roles import Principal, Role
+
+    web = webserver_cmd.start_child()
+    link = webserver_cmd.login_link(settings, Principal("standalone:admin", Role.ADMIN),
+                                    int(settings.get("webserver", "standalone_login_seconds")))
+    for line in banner(settings, engine, args.examples) + extra + web_banner(link, settings):
         print(line, flush=True)
-    return _run(settings, include_examples=True if args.examples else None, num_runs=-1)
+    try:
+        return _run(settings, include_examples=True if args.examples else None, num_runs=-1)
+    finally:
+        procs.stop_child(web)
+
+
+def web_banner(link: str, settings: Any) -> list[str]:
+    """The web UI's lines of the standalone banner: the one-time Admin login link."""
+    minutes = max(1, int(settings.get("webserver", "standalone_login_seconds")) // 60)
+    return [
+        f"  web UI:     {link}",
+        f"              (one-time Admin login link, valid {minutes} min; a fresh one: windsock webserver login-link)",
+    ]
 
 
 def _aws_local(args: argparse.Namespace) -> int:
@@ -156,10 +180,8 @@ def _aws_local(args: argparse.Namespace) -> int:
         stop_sync, component_env = start_sync(env, say)
         os.environ.update(component_env)
         cloud.env = dict(component_env)
-        for line in banner(settings, engine, args.examples) + cloud.banner(args.workers):
-            print(line, flush=True)
         cloud.start_workers(args.workers, args.concurrency)
-        return _run(settings, include_examples=True if args.examples else None, num_runs=-1)
+        return _serve(settings, engine, args, cloud.banner(args.workers))
     finally:
         cloud.stop()
         if stop_sync is not None:
@@ -170,7 +192,7 @@ def banner(settings: Any, engine: Any, examples: bool) -> list[str]:
     """What standalone runs, where things are, and how to get a DAG going."""
     paused = settings.get("core", "dags_are_paused_at_creation")
     return [
-        f"windsock standalone: DAG processor + scheduler + {settings.get('core', 'executor')} "
+        f"windsock standalone: DAG processor + scheduler + {settings.get('core', 'executor')} + web server "
         "(one process tree; Ctrl-C stops it)",
         f"  home:       {settings.home}",
         f"  database:   {engine.url.render_as_string(hide_password=True)}",

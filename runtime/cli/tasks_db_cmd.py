@@ -79,7 +79,7 @@ def _iso(value: Any) -> str | None:
 
 
 def cmd_clear(args: argparse.Namespace) -> int:
-    from runtime.store.clear import clear_task_instances
+    from runtime.store import actions
     from runtime.store.models import DagRun
     from runtime.store.session import store_session
 
@@ -102,11 +102,9 @@ def cmd_clear(args: argparse.Namespace) -> int:
         if not args.yes and sys.stdin.isatty() and input(f"Clear {len(task_ids)} task(s) in {len(run_list)} run(s)? [y/N] ").strip().lower() not in ("y", "yes"):
             print("Cancelled")
             return 1
-        total = sum(
-            clear_task_instances(session, args.dag_id, run.run_id, task_ids, downstream=args.downstream, upstream=args.upstream,
-                                 only_failed=args.only_failed, serialized=sdag)
-            for run in run_list
-        )
+        total = actions.clear_tasks(session, args.dag_id, [run.run_id for run in run_list], task_ids,
+                                    downstream=args.downstream, upstream=args.upstream, only_failed=args.only_failed,
+                                    sdag=sdag)
         dbview.audit(session, "cli_task_clear", dag_id=args.dag_id, extra={"tasks": task_ids, "runs": len(run_list), "cleared": total})
     print(f"Cleared {total} task instance(s) in {len(run_list)} run(s)")
     return 0

@@ -120,6 +120,13 @@ def component_options(role: str, environ: Mapping[str, str]) -> list[str]:
     return ["-c", raw]
 
 
+def role_args(role: str, env: Mapping[str, str]) -> list[str]:
+    """Extra arguments of a role: the web server binds every interface on ``WINDSOCK_WEB_PORT`` (the ALB's target)."""
+    if role != "webserver":
+        return []
+    return ["--hostname", "0.0.0.0", "--port", str(env.get("WINDSOCK_WEB_PORT") or 8080)]
+
+
 def init_database(env: Mapping[str, str], commands: Collection[str]) -> int:
     """``windsock db init`` before the component: creates or upgrades the schema (idempotent, locked)."""
     if "db" not in commands:
@@ -168,6 +175,6 @@ def run(role: str, commands: Collection[str], environ: Mapping[str, str] | None 
             return code
         log.info("container: starting %s", role)
         mark_phase(home, role, Phase.RUNNING, timezone.utcnow())
-        return run_forwarding_signals(argv, env)
+        return run_forwarding_signals(argv + role_args(role, env), env)
     finally:
         stop_sync()

@@ -7,6 +7,7 @@ allocate without end) happens in the child; the parent turns it into a ``DagFile
 
 from __future__ import annotations
 
+import ctypes
 import faulthandler
 import gc
 import json
@@ -240,6 +241,7 @@ def _child_main(job: ParseJob, write_fd: int, memory_mb: int) -> None:  # pragma
     try:
         die_with_parent(signal.SIGKILL)  # a parse never outlives the processor
         _own_group(0)
+        _die_with_parent()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         _redirect_output(job.log_path)
@@ -339,3 +341,9 @@ def _write_all(fd: int, data: bytes) -> None:  # pragma: no cover - child
     while view:
         view = view[os.write(fd, view) :]
     os.close(fd)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - child
+    """A parse child must not outlive its DAG processor (a file hanging at import would linger)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG

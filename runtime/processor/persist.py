@@ -259,5 +259,18 @@ def _save_stamps(
         row.content_hash, row.mtime, row.size = stamp.content_hash, stamp.mtime, stamp.size
         row.last_parsed, row.parse_duration = now, outcome.duration
         row.dag_ids = sorted(d["dag_id"] for d in outcome.dags)
+        row.source_code = _source(outcome.fileloc)
         session.add(row)
     session.flush()
+
+
+MAX_SOURCE_BYTES = 1_000_000
+
+
+def _source(fileloc: str) -> str | None:
+    """The file's text as parsed, for the web UI's code view (which never reads user files itself)."""
+    try:
+        with open(fileloc, "rb") as handle:
+            return handle.read(MAX_SOURCE_BYTES).decode("utf-8", errors="replace")
+    except OSError:
+        return None

@@ -25,7 +25,9 @@ from runtime.processor.files import FileCheck, FileStamp, check_files, list_file
 from runtime.processor.parse import ParseJob, ParseLimits, ParseOutcome, parse_in_children
 from runtime.sdk import timezone
 from runtime.settings import Settings
+from runtime.store import jobs
 from runtime.store.session import transaction
+from runtime.store.states import JobType
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +123,22 @@ class DagProcessor:
         *,
         clock: Callable[[], dt.datetime] = timezone.utcnow,
         poll: float = 1.0,
+        job: JobType | None = None,
     ) -> None:
-        """Scan whenever ``needs_scan`` says so until ``stop_event`` is set."""
+        """Scan whenever ``needs_scan`` says so until ``stop_event`` is set (with a job row, beating, if ``job``)."""
+        beat = _JobBeat(self.session_factory, job, float(self.settings.get("scheduler", "job_heartbeat_sec"))) \
+            if job is not None else None
+        try:
+            self._loop(stop_event, clock, poll, beat)
+        finally:
+            if beat is not None:
+                beat.end()
+
+    def _loop(self, stop_event: threading.Event, clock: Callable[[], dt.datetime], poll: float,
+              beat: _JobBeat | None) -> None:
         while not stop_event.is_set():
+            if beat is not None:
+                beat.maybe()
             now = clock()
             if self.needs_scan(now):
                 try:
@@ -246,3 +261,33 @@ def _warm_up() -> None:
             importlib.import_module(name)
         except ImportError:
             continue
+
+
+class _JobBeat:
+    """This process's job row (health pages show the DAG processor), stamped every ``every`` seconds."""
+
+    def __init__(self, factory: sessionmaker[Session], job_type: JobType, every: float) -> None:
+        self.factory, self.every = factory, every
+        with transaction(factory) as session:
+            self.job_id = jobs.start(session, job_type, timezone.utcnow())
+        self.next = time.monotonic() + every
+
+    def maybe(self) -> None:
+        """Beat if it is time (a database error only postpones it)."""
+        if time.monotonic() < self.next:
+            return
+        self.next = time.monotonic() + self.every
+        try:
+            with transaction(self.factory) as session:
+                jobs.beat(session, self.job_id, timezone.utcnow())
+        except Exception:  # noqa: BLE001 - the next beat tries again
+            log.warning("DAG processor: heartbeat failed", exc_info=True)
+
+    def end(self) -> None:
+        """Mark the job done."""
+        try:
+            with transaction(self.factory) as session:
+                jobs.end(session, self.job_id, timezone.utcnow())
+        except Exception:  # noqa: BLE001 - it will be found dead instead
+            log.warning("DAG processor: could not end its job row", exc_info=True)
+

@@ -146,3 +146,17 @@ def running(session: Session, job_type: JobType | None = None) -> list[JobView]:
     if job_type is not None:
         stmt = stmt.where(Job.job_type == job_type.value)
     return [JobView(*r) for r in session.execute(stmt)]
+
+
+def latest(session: Session, job_type: JobType | str) -> Job | None:
+    """The running job of ``job_type`` with the newest heartbeat, or None (health pages)."""
+    stmt = sa.select(Job).where(Job.job_type == str(job_type), Job.state == JobState.RUNNING.value)
+    return session.scalars(stmt.order_by(Job.latest_heartbeat.desc()).limit(1)).first()
+
+
+def beating_since(session: Session, job_type: JobType | str, since: datetime) -> list[Job]:
+    """Running jobs of ``job_type`` whose heartbeat is at or after ``since`` (health pages)."""
+    stmt = sa.select(Job).where(Job.job_type == str(job_type), Job.state == JobState.RUNNING.value,
+                                Job.latest_heartbeat >= since)
+    return list(session.scalars(stmt.order_by(Job.hostname, Job.pid)))
+

@@ -293,6 +293,7 @@ class DagFile(Base):
     last_parsed: Mapped[dt.datetime | None] = mapped_column()
     parse_duration: Mapped[float | None] = mapped_column()
     dag_ids: Mapped[list[Any] | None] = mapped_column()
+    source_code: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class Log(Base):
@@ -309,3 +310,15 @@ class Log(Base):
     task_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN))
     run_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN))
     extra: Mapped[dict[str, Any] | None] = mapped_column()
+
+
+class LoginTokenUse(Base):
+    """A one-time web login token that was redeemed (its id), so no web process accepts it twice."""
+
+    __tablename__ = "login_token_use"
+
+    jti: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    identity: Mapped[str] = mapped_column(sa.String(500), nullable=False)
+    redeemed_at: Mapped[dt.datetime] = mapped_column(nullable=False)
+    expires_at: Mapped[dt.datetime] = mapped_column(nullable=False)
+

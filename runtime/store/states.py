@@ -52,7 +52,8 @@ class JobType(StrEnum):
 
     SCHEDULER = "scheduler"
     EXECUTOR = "executor"  # the local executor's fork server
-    WORKER = "worker"  # an SQS worker
+    WORKER = "worker"  # an SQS worker's fork server
+    DAG_PROCESSOR = "dag_processor"
     TRIGGERER = "triggerer"
 
 
