@@ -42,7 +42,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         for _, d in sorted(bag.serialized.items())
     ]
     render(rows, ["dag_id", "fileloc", "owners", "schedule", "tags"], args.output)
-    if bag.errors and args.output == "table":
+    if bag.errors:  # on stderr, so -o json|yaml stays parseable
         sys.stderr.write(f"{len(bag.errors)} file(s) failed to load; see 'windsock dags list-import-errors'\n")
     return 0
 
