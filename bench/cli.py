@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -32,25 +33,29 @@ def windsock_cmd() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "runtime.cli.main"]
 
 
-def wall(cmd: list[str], env: dict[str, str], n: int, ok: tuple[int, ...] = (0,)) -> list[float]:
-    """Wall seconds of ``n`` runs of ``cmd`` (after one warm-up run that fills the page cache)."""
-    times = []
+def wall(cmd: list[str], env: dict[str, str], n: int) -> tuple[list[float], list[float]]:
+    """Wall and CPU (user + sys) seconds of ``n`` runs of ``cmd``, after one warm-up run (page cache)."""
+    walls, cpus = [], []
     for i in range(n + 1):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
         took = time.perf_counter() - started
-        if done.returncode not in ok:
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if done.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} exited {done.returncode}: {done.stderr.strip()[-500:]}")
         if i:
-            times.append(took)
-    return times
+            walls.append(took)
+            cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return walls, cpus
 
 
-def figure(name: str, times: list[float]) -> float:
-    """Print ``name: median (min-max)`` and return the median."""
-    median = statistics.median(times)
-    print(f"{name:<44} median {median * 1000:7.0f} ms  (min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f}, "
-          f"n={len(times)})", flush=True)
+def figure(name: str, measured: tuple[list[float], list[float]]) -> float:
+    """Print ``name: wall median (min-max), CPU median`` and return the wall median."""
+    walls, cpus = measured
+    median = statistics.median(walls)
+    print(f"{name:<44} wall median {median * 1000:6.0f} ms (min {min(walls) * 1000:.0f}, max "
+          f"{max(walls) * 1000:.0f}), CPU median {statistics.median(cpus) * 1000:.0f} ms, n={len(walls)}", flush=True)
     return median
 
 
