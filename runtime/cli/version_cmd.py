@@ -6,7 +6,6 @@ Reads only the settings: no SQLAlchemy, no SDK, no connection to the database.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 from typing import Any
 
@@ -23,7 +22,7 @@ def facts() -> dict[str, str]:
     settings = common.load_settings()
     return {
         "windsock": windsock_version(),
-        "python": f"{platform.python_version()} ({sys.executable})",
+        "python": f"{sys.version.split()[0]} ({sys.executable})",
         "database": common.masked_url(str(settings.get("database", "sql_alchemy_conn"))),
         "executor": str(settings.get("core", "executor")),
     }
