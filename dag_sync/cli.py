@@ -123,9 +123,16 @@ def _status(args: argparse.Namespace) -> int:
 
 def _print_section(name: str, values: dict[str, Any]) -> None:
     """Print one status section: state, fields, then the error and pip's output tail."""
-    print(f"[{name}] {values.get('state', '?')}")
+    skipped = values.get("skipped") or []
+    note = f" ({len(skipped)} key(s) skipped)" if skipped else ""
+    print(f"[{name}] {values.get('state', '?')}{note}")
     for key in sorted(values):
-        if key in ("state", "error"):
+        if key in ("state", "error") or values[key] in ([], None) and key in ("skipped", "sources"):
+            continue
+        if isinstance(values[key], list):
+            print(f"  {key}:")
+            for item in values[key]:
+                print(f"    - {item}")
             continue
         print(f"  {key}: {_show(key, values[key])}")
     error = values.get("error")

@@ -80,6 +80,50 @@ def safe_rel(rel: str) -> bool:
     return all(p not in ("", ".", "..") for p in parts) and rel != MANIFEST
 
 
+NAME_MAX = 255  # bytes in one file or folder name (ext4, xfs, tmpfs...)
+PATH_MAX = 4096  # bytes in a whole path passed to the kernel
+
+
+def usable(listing: Mapping[str, RemoteObject], root_bytes: int) -> tuple[dict[str, RemoteObject], list[tuple[str, str]]]:
+    """The objects that can become local files below a root of ``root_bytes``, and (key, reason) of the rest.
+
+    Folder markers (``dir/``) are dropped silently; every other key that cannot be written
+    (escaping, a name over NAME_MAX, a path over PATH_MAX, a file that is also a folder) is
+    reported, so one bad key never stops the sync of the others.
+    """
+    remote: dict[str, RemoteObject] = {}
+    skipped: list[tuple[str, str]] = []
+    for rel, obj in sorted(listing.items()):
+        if not rel or (rel.endswith("/") and safe_rel(rel.rstrip("/"))):
+            continue  # the prefix itself, or a folder marker the S3 console makes
+        why = unusable(rel, root_bytes)
+        if why is None:
+            remote[rel] = obj
+        else:
+            skipped.append((obj.key, why))
+    for rel in [r for r in remote if any(parent in remote for parent in _parents(r))]:
+        skipped.append((remote.pop(rel).key, "a folder on its path is also a file key"))
+    return remote, skipped
+
+
+def unusable(rel: str, root_bytes: int) -> str | None:
+    """Why the key suffix ``rel`` cannot be a local file (None when it can)."""
+    if not safe_rel(rel):
+        return "the key would leave the DAG folder (.., //, \\, NUL or an absolute path)"
+    longest = max(len(part.encode()) for part in rel.split("/"))
+    if longest > NAME_MAX:
+        return f"a file or folder name in it is {longest} bytes long; the limit is {NAME_MAX}"
+    if root_bytes + len(rel.encode()) + 1 >= PATH_MAX:
+        return f"the local path would be longer than {PATH_MAX} bytes"
+    return None
+
+
+def _parents(rel: str) -> list[str]:
+    """``a/b/c.py`` -> ``["a", "a/b"]``."""
+    parts = rel.split("/")
+    return ["/".join(parts[:n]) for n in range(1, len(parts))]
+
+
 def plan(previous: Mapping[str, FileEntry], remote: Mapping[str, RemoteObject]) -> Plan:
     """Compare the current manifest with the listing (ETag + size) and decide what to do."""
     keep, fetch, added = [], [], []

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from dag_sync import reqfile
 from dag_sync import s3 as s3io
 from dag_sync.config import SyncConfig
 from dag_sync.errors import RequirementsError
@@ -52,12 +53,6 @@ def env_tag() -> str:
     """Interpreter + platform tag; wheels built here are only reused by the same kind of host."""
     plat = re.sub(r"[^A-Za-z0-9]+", "_", sysconfig.get_platform())
     return f"cp{sys.version_info.major}{sys.version_info.minor}-{plat}"
-
-
-def is_empty(text: bytes) -> bool:
-    """True when a requirements file names nothing (only blanks and comments)."""
-    lines = (line.split("#", 1)[0].strip() for line in text.decode("utf-8", "replace").splitlines())
-    return not any(line and not line.startswith("-") for line in lines)
 
 
 def constraints_text() -> str:
@@ -116,10 +111,14 @@ class Installer:
     def ensure(self, text: bytes) -> Installed:
         """Make ``text`` the active environment; RequirementsError keeps the previous one."""
         sha = requirements_hash(text)
+        checked = reqfile.check(text, str(self.cfg.plugins_folder))
+        if checked.refused:  # before pip: a refused line never reaches it, and nothing is dropped silently
+            first = checked.refused[0][0].number
+            raise RequirementsError(f"requirements.txt not installed: {checked.refusal()}", "", first)
         site = self.root / f"site-{sha[:16]}"
         if (site / COMPLETE).exists():
             return self._activate(Installed(sha, site, "reused"))
-        if is_empty(text):
+        if not checked.requirements:
             return self._activate(Installed(sha, self._finish(self._staging(), site, text), "empty"))
         how = self._fill_wheelhouse(sha, text)
         staging = self._staging()

@@ -21,6 +21,7 @@ from typing import Any
 
 from dag_sync import generations as gens
 from dag_sync import plugins as plug
+from dag_sync import reqfile
 from dag_sync import s3 as s3io
 from dag_sync.config import SyncConfig
 from dag_sync.errors import PluginsError, RequirementsError, S3UnreachableError, StartupScriptError, SyncError
@@ -42,13 +43,15 @@ class DagsResult:
     updated: int = 0
     removed: int = 0
     files: int = 0
+    skipped: tuple[tuple[str, str], ...] = ()
 
     def summary(self) -> str:
         """One line for the CLI and the log."""
+        note = f"; {len(self.skipped)} key(s) skipped, see 'windsock sync status'" if self.skipped else ""
         if not self.changed:
-            return f"dags: unchanged ({self.files} files) -> {self.generation}"
+            return f"dags: unchanged ({self.files} files) -> {self.generation}{note}"
         return (f"dags: {self.added} added, {self.updated} changed, {self.removed} removed "
-                f"({self.files} files) -> {self.generation}")
+                f"({self.files} files) -> {self.generation}{note}")
 
 
 class Syncer:
@@ -97,6 +100,12 @@ class Syncer:
             except SyncError as exc:
                 update_status(self.cfg.home, "dags", self._dags_status(None, error=str(exc)))
                 raise
+            except OSError as exc:  # the local side (a full disk, a permission): the status must say so
+                error = f"cannot write the DAG folder: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+                update_status(self.cfg.home, "dags", self._dags_status(None, error=error))
+                raise SyncError(error) from None
+            for key, why in result.skipped:
+                log.warning("dags: skipped s3://%s/%s: %s", self.cfg.bucket, key, why)
             update_status(self.cfg.home, "dags", self._dags_status(result))
             return result
 
@@ -105,15 +114,16 @@ class Syncer:
         current = gens.current_generation(self.cfg.dags_folder)
         before = gens.read_manifest(current)
         listing = s3io.list_prefix(self.s3, self.cfg.bucket, self.cfg.dags_key_prefix)
-        remote = {rel: obj for rel, obj in listing.items() if gens.safe_rel(rel)}
+        # the longest local root a key lands under: <state>/dags/.staging-<12 hex>/
+        remote, skipped = gens.usable(listing, len(str(self.cfg.state_dir / "dags").encode()) + 24)
         plan = gens.plan(before.files, remote)
         if current is not None and not plan.changed:
-            return DagsResult(False, current, files=len(remote))
+            return DagsResult(False, current, files=len(remote), skipped=tuple(skipped))
         gen = self._stage(current, before, remote, plan)
         gens.flip(self.cfg.dags_folder, gen)
         gens.prune(gen.parent, self.cfg.keep_generations, gen)
         updated = len(plan.fetch) - len(plan.added)
-        return DagsResult(True, gen, len(plan.added), updated, len(plan.removed), len(remote))
+        return DagsResult(True, gen, len(plan.added), updated, len(plan.removed), len(remote), tuple(skipped))
 
     def _stage(self, current: Path | None, before: gens.Manifest, remote: Mapping[str, s3io.RemoteObject],
                plan: gens.Plan) -> Path:
@@ -165,7 +175,8 @@ class Syncer:
         changed_at = manifest.synced_at if result.changed else previous.get("changed_at", manifest.synced_at)
         return {"state": "ok", "error": None, "checked_at": self.clock(), "changed_at": changed_at,
                 "generation": manifest.generation, "path": str(result.generation), "files": result.files,
-                "last_change": result.summary() if result.changed else previous.get("last_change")}
+                "last_change": result.summary() if result.changed else previous.get("last_change"),
+                "skipped": [f"s3://{self.cfg.bucket}/{key}: {why}" for key, why in result.skipped]}
 
     # -- plugins --------------------------------------------------------------------------
 
@@ -256,7 +267,8 @@ class Syncer:
 
     def _install(self, text: bytes, sha: str, key: str, version: str | None) -> str:
         """Install via the Installer and record the outcome in the status."""
-        base = {"requested": sha, "key": key, "version_id": version, "checked_at": self.clock()}
+        sources = reqfile.check(text).shown_sources()  # where packages come from: an index is a trust decision
+        base = {"requested": sha, "key": key, "version_id": version, "checked_at": self.clock(), "sources": sources}
         try:
             done = self.installer.ensure(text)
         except RequirementsError as exc:

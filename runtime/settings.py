@@ -66,6 +66,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
                              "logging_level."),
         "dag_processing_log_level": _k("", str, False, "Level of windsock dag-processor; empty follows "
                                        "logging_level."),
+        "dag_processor_log_max_bytes": _k(
+            5 * 1024 * 1024, int, False,
+            "Size at which logs/dag_processor/<file>.log (what a DAG file prints while parsed) rotates; 0 = no cap.",
+        ),
+        "dag_processor_log_backups": _k(
+            1, int, False, "Rotated copies (<file>.log.1, ...) kept of a DAG file's parse log; older ones are dropped.",
+        ),
     },
     "scheduler": {
         "loop_interval": _k(0.05, float, False, "Seconds the scheduler sleeps when idle."),

@@ -171,6 +171,10 @@ def _dirty_tables(conn: Any) -> list[str]:
     return [f'"{name}"' for name, is_dirty in row.items() if is_dirty]
 
 
+# The Fernet key of this session's PostgreSQL stores (a test key, made fresh each session).
+SHARED_DB_FERNET_KEY = __import__("cryptography.fernet").fernet.Fernet.generate_key().decode()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """URL of an initialised, empty metadata database: a SQLite file in tmp_path, or the session's PostgreSQL."""
@@ -189,9 +193,10 @@ def store(db_url: str, tmp_path: Path) -> Iterator[StoreFixture]:
     from runtime.settings import Settings
     from runtime.store.session import open_store
 
-    settings = Settings(tmp_path, environ={"WINDSOCK_HOME": str(tmp_path)}).with_overrides(
-        database__sql_alchemy_conn=db_url
-    )
+    environ = {"WINDSOCK_HOME": str(tmp_path)}
+    if not db_url.startswith("sqlite"):  # a shared database needs a configured key (runtime/store/crypto.py)
+        environ["WINDSOCK__CORE__FERNET_KEY"] = SHARED_DB_FERNET_KEY
+    settings = Settings(tmp_path, environ=environ).with_overrides(database__sql_alchemy_conn=db_url)
     engine, factory = open_store(settings)
     yield StoreFixture(engine=engine, session_factory=factory, url=db_url, settings=settings)
     if engine.dialect.name == "sqlite":

@@ -26,14 +26,7 @@ def register(tree: Any) -> None:
 
 def _shown(section: str, key: str, value: Any) -> Any:
     if (section, key) in SECRET_KEYS and value:
-        from sqlalchemy.engine import make_url
-
-        if key == "sql_alchemy_conn":
-            try:
-                return make_url(str(value)).render_as_string(hide_password=True)
-            except Exception:  # noqa: BLE001 - not a URL: mask it all
-                return "***"
-        return "***"
+        return common.masked_url(str(value)) if key == "sql_alchemy_conn" else "***"
     return value
 
 

@@ -7,10 +7,12 @@ import getpass
 import json
 from typing import Any
 
+from runtime.cli import common
 from runtime.cli.main import CommandTree
 from runtime.cli.output import add_output_flag, render
 
 MASK = "***"
+UNREADABLE = "<cannot decrypt>"
 COLUMNS = [
     "conn_id",
     "conn_type",
@@ -59,6 +61,10 @@ def connection_from_args(args: argparse.Namespace) -> Any:
     given = [f"--conn-{k}" for k, v in fields.items() if v is not None and k != "description"]
     if (args.conn_uri or args.conn_json) and given:
         raise UserError(f"{', '.join(given)} cannot be combined with --conn-uri or --conn-json")
+    if args.conn_json:
+        common.load_json(args.conn_json, "--conn-json")  # one line for bad or hostile JSON
+    if fields["extra"] is not None:
+        common.load_json(fields["extra"], "--conn-extra")
     try:
         if args.conn_uri:
             conn = Connection.from_uri(args.conn_id, args.conn_uri)
@@ -170,7 +176,7 @@ def _delete(args: argparse.Namespace) -> int:
     from runtime.store.connections import delete_connection
     from runtime.store.session import store_session
 
-    settings, _ = _context()
+    settings = common.load_settings()  # deleting needs no key: a row the key cannot read can still go
     with store_session(settings) as session:
         if not delete_connection(session, args.conn_id):
             raise UserError(f"connection {args.conn_id!r} does not exist")
@@ -180,12 +186,26 @@ def _delete(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from runtime.store.connections import list_connections
+    import sys
+
+    from runtime.store.connections import list_connections_tolerant
     from runtime.store.session import store_session
 
     settings, fernet = _context()
     with store_session(settings) as session:
-        conns = list_connections(session, fernet=fernet)
-    rows = [masked_row(c) for c in conns if args.conn_id is None or c.conn_id == args.conn_id]
-    render(rows, COLUMNS, args.output)
+        listed = list_connections_tolerant(session, fernet=fernet)
+    listed = [(c, error) for c, error in listed if args.conn_id is None or c.conn_id == args.conn_id]
+    render([_listed_row(c, error) for c, error in listed], COLUMNS, args.output)
+    broken = [c.conn_id for c, error in listed if error]
+    if broken:
+        sys.stderr.write(f"windsock: warning: {len(broken)} connection(s) cannot be decrypted with the current "
+                         f"Fernet key (it changed?): {', '.join(broken)}\n")
     return 0
+
+
+def _listed_row(conn: Any, error: str | None) -> dict[str, Any]:
+    """A listing row; a connection whose secrets do not decrypt says so in their columns."""
+    row = masked_row(conn)
+    if error:
+        row.update(password=UNREADABLE, extra=UNREADABLE, uri=f"{row['uri']} ({UNREADABLE})")
+    return row

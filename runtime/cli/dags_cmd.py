@@ -38,11 +38,12 @@ def register(tree: Any) -> None:
 def cmd_list(args: argparse.Namespace) -> int:
     bag = common.dagbag(args)
     rows = [
-        {"dag_id": d.dag_id, "fileloc": d.fileloc, "owners": d.owner, "schedule": d.timetable.summary, "tags": sorted(d.tags)}
-        for d in sorted(bag.dags.values(), key=lambda d: d.dag_id)
+        {"dag_id": d["dag_id"], "fileloc": d["fileloc"], "owners": d["owner"], "schedule": d["timetable_summary"],
+         "tags": d["tags"]}
+        for _, d in sorted(bag.serialized.items())
     ]
     render(rows, ["dag_id", "fileloc", "owners", "schedule", "tags"], args.output)
-    if bag.errors and args.output == "table":
+    if bag.errors:  # on stderr, so -o json|yaml stays parseable
         sys.stderr.write(f"{len(bag.errors)} file(s) failed to load; see 'windsock dags list-import-errors'\n")
     return 0
 
@@ -72,12 +73,15 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_test(args: argparse.Namespace) -> int:
     from runtime.inprocess import MemoryServices, run_dag
 
+    logical = common.parse_date(args.logical_date, "logical_date")
+    conf = common.parse_conf(args.conf)
     bag = common.dagbag(args)
     dag = bag.get_dag(args.dag_id)
-    logical = common.parse_date(args.logical_date, "logical_date")
-    services = MemoryServices(dag_lookup=lambda dag_id: bag.dags.get(dag_id))
+    services = MemoryServices(dag_lookup=bag.lookup)
     try:
-        record = run_dag(dag, logical_date=logical, conf=common.parse_conf(args.conf), services=services)
+        record = run_dag(dag, logical_date=logical, conf=conf, services=services)
+    except UserError:
+        raise
     except Exception as exc:  # DAG-level problems (a param that fails validation, a cycle)
         raise UserError(f"dags test {args.dag_id}: {type(exc).__name__}: {exc}") from None
     return 0 if record.state == RUN.SUCCESS else 1

@@ -6,8 +6,6 @@ import argparse
 import sys
 from typing import Any
 
-import sqlalchemy as sa
-
 from runtime.cli import common, dbview
 from runtime.cli.output import add_output_flag, render
 from runtime.errors import UserError
@@ -59,8 +57,12 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     with store_session(settings) as session:
         run = actions.trigger_dag(session, args.dag_id, now=now, conf=conf, logical_date=logical, run_id=args.run_id,
                                   run_id_pattern=str(settings.get("scheduler", "allowed_run_id_pattern")))
+        paused = bool(dbview.dag_row(session, args.dag_id).is_paused)
         dbview.audit(session, "cli_trigger", dag_id=args.dag_id, run_id=run.run_id, extra={"conf": conf})
         print(f"Created run {run.run_id} of {args.dag_id} (logical date {run.logical_date.isoformat()}, state {run.state})")
+    if paused:
+        sys.stderr.write(f"note: DAG {args.dag_id} is paused: the run waits until it is unpaused "
+                         f"(windsock dags unpause {args.dag_id})\n")
     return 0
 
 
@@ -85,6 +87,8 @@ def cmd_state(args: argparse.Namespace) -> int:
 
 
 def cmd_list_runs(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
     from runtime.store.models import DagRun
     from runtime.store.session import store_session
 

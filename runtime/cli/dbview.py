@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import getpass
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from runtime.errors import UserError
+
+if TYPE_CHECKING:  # imported by the handlers that use them, not by ``windsock --help``
+    from sqlalchemy.orm import Session
 
 
 def dag_row(session: Session, dag_id: str) -> Any:
@@ -51,6 +51,8 @@ def find_run(session: Session, dag_id: str, run_id_or_date: str) -> Any:
 
 def task_instances(session: Session, dag_id: str, run_id: str) -> list[Any]:
     """Task instances of a run, ordered by task id and map index."""
+    import sqlalchemy as sa
+
     from runtime.store.models import TaskInstance
 
     stmt = sa.select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)

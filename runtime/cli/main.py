@@ -8,11 +8,13 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from runtime.errors import UserError, WindsockError
+from runtime.errors import WindsockError
 
 # Each module has ``register(tree: CommandTree)``. Imports inside handlers stay lazy so
-# that ``windsock --help`` does not pay for SQLAlchemy or boto3.
+# that ``windsock --help`` does not pay for SQLAlchemy, Jinja2, the SDK or boto3
+# (tests/cli/test_fast_start.py checks it).
 COMMAND_MODULES = [
+    "runtime.cli.version_cmd",
     "runtime.container.cli",
     "runtime.cli.dags_cmd",
     "runtime.cli.tasks_cmd",
@@ -61,13 +63,30 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # one line, exit 2, as argparse does but terser
-        sys.stderr.write(f"windsock: error: {self.prog}: {message}\n")
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
         raise SystemExit(2)
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: one line with the version, Python, database and executor; exit 0."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version, Python, database and executor")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        from runtime.cli.version_cmd import one_line
+
+        try:
+            print(one_line())
+        except WindsockError as exc:
+            parser.exit(1, f"windsock: error: {exc}\n")
+        parser.exit(0)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full parser with every command module registered."""
     parser = _Parser(prog="windsock", description="Windsock: run Airflow DAGs, locally or on AWS.")
+    parser.add_argument("--version", action=_VersionAction)
     parser.set_defaults(func=lambda args: _usage(parser))
     tree = CommandTree(parser)
     tree._top._parser_class = _Parser  # sub-parsers share the terse error
@@ -91,17 +110,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _configure_logging(args.command)
         code = args.func(args)
-    except UserError as exc:
-        sys.stderr.write(f"windsock: error: {exc}\n")
-        return 1
-    except WindsockError as exc:
-        sys.stderr.write(f"windsock: error: {exc}\n")
-        return 1
+    except WindsockError as exc:  # UserError, ConfigError, DagFileError, SyncError...
+        return _fail(str(exc))
+    except RecursionError:  # hostile nesting that slipped past a check: still one line
+        return _fail("input is nested too deeply")
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a file or folder the user named: unreadable, missing, full disk
+        where = f": {exc.filename}" if exc.filename else ""
+        return _fail(f"{exc.strerror or exc}{where}")
     return int(code or 0)
+
+
+def _fail(message: str) -> int:
+    """Print one error line (the first line of ``message``) and return exit code 1."""
+    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    sys.stderr.write(f"windsock: error: {first}\n")
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

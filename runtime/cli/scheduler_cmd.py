@@ -66,6 +66,10 @@ def _run(settings: Any, *, include_examples: bool | None, num_runs: int) -> int:
     processor = _start_processor(include_examples)
     say(f"scheduler: executor {settings.get('core', 'executor')}, parallelism {executor.parallelism}; "
         f"DAG processor pid {processor.pid}")
+    from runtime.store.crypto import key_source_problem  # a shared database needs one configured key
+
+    if (problem := key_source_problem(settings)) is not None:
+        say(f"warning: {problem}")
     try:
         scheduler.run_forever(stop, timezone.utcnow, num_runs=num_runs)
     finally:
@@ -199,7 +203,8 @@ def banner(settings: Any, engine: Any, examples: bool) -> list[str]:
         f"  DAG folder: {settings.get('core', 'dags_folder')}" + ("  (+ bundled examples)" if examples else ""),
         f"  task logs:  {settings.get('logging', 'base_log_folder')}/dag_id=.../run_id=.../task_id=.../attempt=N.log",
         f"  executor:   {settings.get('core', 'executor')} (parallelism {settings.get('core', 'parallelism')})",
-        ("  New DAGs start paused (core.dags_are_paused_at_creation):" if paused else "  New DAGs start unpaused."),
+        ("  New DAGs start paused (core.dags_are_paused_at_creation) unless the DAG sets "
+         "is_paused_upon_creation=False, as the bundled example does:" if paused else "  New DAGs start unpaused."),
         "    windsock dags list                # what was parsed",
         "    windsock dags unpause DAG_ID      # let the scheduler create its runs",
         "    windsock dags trigger DAG_ID      # a manual run now",

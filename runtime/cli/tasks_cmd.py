@@ -70,10 +70,10 @@ def _task(args: argparse.Namespace) -> tuple[Any, Any]:
 def cmd_test(args: argparse.Namespace) -> int:
     from runtime.inprocess import MemoryServices, run_single_task
 
+    logical, conf = common.parse_date(args.logical_date, "logical_date"), common.parse_conf(args.conf)
     bag, dag = _task(args)
-    services = MemoryServices(dag_lookup=lambda dag_id: bag.dags.get(dag_id))
-    result = run_single_task(dag, args.task_id, common.parse_date(args.logical_date, "logical_date"),
-                       common.parse_conf(args.conf), services=services, map_index=args.map_index)
+    services = MemoryServices(dag_lookup=bag.lookup)
+    result = run_single_task(dag, args.task_id, logical, conf, services=services, map_index=args.map_index)
     return 0 if result.state in (TI.SUCCESS, TI.SKIPPED) else 1
 
 

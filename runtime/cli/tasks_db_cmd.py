@@ -5,9 +5,8 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from pathlib import Path
 from typing import Any
-
-import sqlalchemy as sa
 
 from runtime.cli import common, dbview
 from runtime.cli.output import add_output_flag, render
@@ -79,6 +78,8 @@ def _iso(value: Any) -> str | None:
 
 
 def cmd_clear(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
     from runtime.store import actions
     from runtime.store.models import DagRun
     from runtime.store.session import store_session
@@ -128,15 +129,33 @@ def cmd_logs(args: argparse.Namespace) -> int:
         match = [ti for ti in dbview.task_instances(session, args.dag_id, run.run_id) if ti.task_id == args.task_id and ti.map_index == args.map_index]
         if not match:
             raise UserError(f"run {run.run_id} of {args.dag_id!r} has no task instance {args.task_id!r}")
-        try_number = args.try_number or max(match[0].try_number, 1)
+        state, tries = match[0].state, int(match[0].try_number or 0)
     from runtime import tasklogs
     from runtime.paths import task_log_path
 
+    try_number = args.try_number or max(tries, 1)
     text = tasklogs.read(settings, args.dag_id, run.run_id, args.task_id, args.map_index, try_number)
     if text is None:
-        path = task_log_path(str(settings.get("logging", "base_log_folder")), args.dag_id, run.run_id, args.task_id,
-                             args.map_index, try_number)
-        group = settings.get("logging", "remote_log_group")
-        raise UserError(f"no log for try {try_number} at {path}" + (f" or in CloudWatch group {group}" if group else ""))
+        path = Path(task_log_path(str(settings.get("logging", "base_log_folder")), args.dag_id, run.run_id,
+                                  args.task_id, args.map_index, try_number))
+        raise UserError(_no_log(args.task_id, run.run_id, state, tries, try_number, path))
     sys.stdout.write(text)
     return 0
+
+
+def _no_log(task_id: str, run_id: str, state: str | None, tries: int, try_number: int, path: Path) -> str:
+    """Why a task try has no log: it never ran (skipped, upstream failed, not started) or the file is gone."""
+    from runtime.store.states import TaskInstanceState as TI
+
+    what = f"task {task_id!r} of run {run_id}"
+    if tries == 0 or try_number > tries:
+        reasons: dict[str, str] = {
+            TI.SKIPPED: "was skipped and never ran",
+            TI.UPSTREAM_FAILED: "never ran: an upstream task failed (state upstream_failed)",
+            TI.REMOVED: "was removed from the DAG and never ran",
+        }
+        if try_number > tries > 0:
+            return f"{what} has had {tries} try(s); there is no try {try_number}"
+        reason = reasons.get(state or "") or f"has not run yet (state {state or 'none'})"
+        return f"{what} {reason}, so it has no log"
+    return f"no log for try {try_number} of {what} at {path}"

@@ -80,12 +80,9 @@ def _get(args: argparse.Namespace) -> int:
 
 
 def _parse_json(key: str, text: str) -> Any:
-    from runtime.errors import UserError
+    from runtime.cli.common import load_json
 
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise UserError(f"variable {key!r}: value is not valid JSON") from None
+    return load_json(text, f"variable {key!r}: value")
 
 
 def _set(args: argparse.Namespace) -> int:
@@ -103,10 +100,11 @@ def _set(args: argparse.Namespace) -> int:
 
 def _delete(args: argparse.Namespace) -> int:
     from runtime.errors import UserError
+    from runtime.settings import Settings
     from runtime.store.session import store_session
     from runtime.store.variables import delete_variable
 
-    settings, _ = _context()
+    settings = Settings.load()  # deleting needs no key: a value the key cannot read can still go
     with store_session(settings) as session:
         if not delete_variable(session, args.key):
             raise UserError(f"variable {args.key!r} does not exist")
@@ -156,14 +154,14 @@ def _import(args: argparse.Namespace) -> int:
 
 def _read_import_file(path: Path) -> dict[str, tuple[str, str | None]]:
     """``{key: (value text, description)}`` from Airflow's export format (values may be any JSON)."""
+    from runtime.cli.common import load_json
     from runtime.errors import UserError
 
     try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise UserError(f"cannot read {path}: {exc.strerror}") from None
-    except ValueError as exc:
-        raise UserError(f"{path} is not valid JSON: {exc}") from None
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    data = load_json(text, str(path))
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a JSON object of key: value")
     return {str(k): _import_entry(v) for k, v in data.items()}
@@ -207,5 +205,5 @@ def _exported(text: str | None) -> Any:
         return None
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return text

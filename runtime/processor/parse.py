@@ -1,15 +1,18 @@
 """Parse DAG files in forked children: a timeout, a memory cap and a pipe back to the parent.
 
-The parent has the SDK imported already, so a fork costs about a millisecond and the child
-only executes the user's file. Whatever the file does (loop forever, ``os._exit``, segfault,
-allocate without end) happens in the child; the parent turns it into a ``DagFileError``.
+The parent has the SDK imported already (``warm_up``), so a fork costs about a millisecond and
+the child only executes the user's file. Whatever the file does (loop forever, ``os._exit``,
+segfault, allocate without end, print without end) happens in the child; the parent turns it
+into a ``DagFileError``. What the file prints comes back on a second pipe and goes to its
+capped, rotating log (``RotatingLog``). The DAG processor and the CLI (``dags list -S``) both
+parse this way.
 """
 
 from __future__ import annotations
 
-import ctypes
 import faulthandler
 import gc
+import importlib
 import json
 import os
 import re
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runtime.errors import DagFileError
+from runtime.processor.logfile import RotatingLog
 from runtime.procs import die_with_parent
 
 MEMORY_EXIT_CODE = 86  # the child ran out of its address-space cap before it could report
@@ -32,7 +36,7 @@ _DAG_IN_REASON = re.compile(r"DAG '([^']+)'")
 
 @dataclass(frozen=True)
 class ParseJob:
-    """One file to parse: the path recorded for it and where its log goes (None: inherit)."""
+    """One file to parse: the path recorded for it and where its log goes (None: this process's stderr)."""
 
     fileloc: str
     log_path: str | None = None
@@ -50,11 +54,39 @@ class ParseOutcome:
 
 @dataclass(frozen=True)
 class ParseLimits:
-    """How long and how much memory one parse may take, and how many run at once."""
+    """How long and how much memory one parse may take, how many run at once, how much it may log."""
 
     timeout: float = 50.0
     memory_mb: int = 1024
     processes: int = 2
+    log_max_bytes: int = 5 * 1024 * 1024
+    log_backups: int = 1
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ParseLimits:
+        """The limits of ``[core]`` and ``[logging]`` settings (one place for processor and CLI)."""
+        return cls(
+            timeout=float(settings.get("core", "dag_file_processor_timeout")),
+            memory_mb=int(settings.get("core", "dag_file_processor_memory_limit_mb")),
+            processes=int(settings.get("core", "parsing_processes")),
+            log_max_bytes=int(settings.get("logging", "dag_processor_log_max_bytes")),
+            log_backups=int(settings.get("logging", "dag_processor_log_backups")),
+        )
+
+
+def mark_duplicates(outcomes: list[ParseOutcome], owners: dict[str, str]) -> None:
+    """A dag_id already owned (``owners``: dag_id -> file, or by a file earlier in path order) fails its file.
+
+    The one rule of the DAG processor and the CLI, as Airflow's AirflowDagDuplicatedIdException.
+    """
+    for outcome in sorted(outcomes, key=lambda o: o.fileloc):
+        clash = next((d["dag_id"] for d in outcome.dags if d["dag_id"] in owners), None)
+        if clash is not None:
+            reason = f"AirflowDagDuplicatedIdException: DAG {clash!r} is already defined in {owners[clash]}"
+            outcome.error = DagFileError(outcome.fileloc, reason, dag_line(outcome.fileloc, reason))
+            outcome.dags = []
+            continue
+        owners.update((d["dag_id"], outcome.fileloc) for d in outcome.dags)
 
 
 def parse_in_children(jobs: Iterable[ParseJob], limits: ParseLimits) -> Iterator[ParseOutcome]:
@@ -68,8 +100,8 @@ def parse_in_children(jobs: Iterable[ParseJob], limits: ParseLimits) -> Iterator
             while pending or running:
                 while pending and len(running) < max(1, limits.processes):
                     child = _Child.start(pending.pop(), limits)
-                    running[child.fd] = child
-                    selector.register(child.fd, selectors.EVENT_READ)
+                    running[child.pid] = child
+                    child.register(selector)
                 yield from _step(selector, running, limits)
     finally:
         gc.unfreeze()
@@ -80,46 +112,97 @@ def parse_in_children(jobs: Iterable[ParseJob], limits: ParseLimits) -> Iterator
 def _step(
     selector: selectors.BaseSelector, running: dict[int, _Child], limits: ParseLimits
 ) -> Iterator[ParseOutcome]:
-    """Wait for output or the nearest deadline; finish children that closed their pipe or overran."""
+    """Wait for a report, output or the nearest deadline; finish children that reported, died or overran."""
     wait = max(0.0, min(c.deadline for c in running.values()) - time.monotonic())
     for key, _ in selector.select(timeout=wait):
-        child = running[int(key.fd)]  # type: ignore[arg-type]
-        if child.read():
-            selector.unregister(child.fd)
-            yield running.pop(child.fd).finish(limits)
+        child, is_output = key.data
+        if child.pid not in running:
+            continue  # finished earlier in this round
+        if is_output:
+            if child.pump_output():  # every writer closed it: stop watching (EOF stays "readable")
+                selector.unregister(key.fd)
+                child.close_output()
+        elif child.read():
+            child.unregister(selector)
+            yield running.pop(child.pid).finish(limits)
     now = time.monotonic()
-    for fd, child in list(running.items()):
+    for pid, child in list(running.items()):
         if now >= child.deadline:
-            selector.unregister(fd)
-            yield running.pop(fd).kill(limits)
+            child.unregister(selector)
+            yield running.pop(pid).kill(limits)
 
 
 @dataclass
 class _Child:
-    """A forked parser and the read end of its pipe."""
+    """A forked parser, the read end of its report pipe and (with a log) of its output pipe."""
 
     job: ParseJob
     pid: int
     fd: int
     started: float
     deadline: float
+    out_fd: int | None = None
+    log: RotatingLog | None = None
     chunks: list[bytes] = field(default_factory=list)
 
     @classmethod
     def start(cls, job: ParseJob, limits: ParseLimits) -> _Child:
-        """Fork a child that parses ``job`` and writes its JSON report to a pipe."""
+        """Fork a child that parses ``job``, writes its JSON report to one pipe and its output to another."""
         read_fd, write_fd = os.pipe()
+        out_read, out_write = os.pipe() if job.log_path is not None else (None, None)
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
             os.close(read_fd)
-            _child_main(job, write_fd, limits.memory_mb)
+            if out_read is not None:
+                os.close(out_read)
+            _child_main(job, write_fd, out_write, limits.memory_mb)
         _own_group(pid)
         os.close(write_fd)
         os.set_blocking(read_fd, False)
+        log = None
+        if out_read is not None and out_write is not None and job.log_path is not None:
+            os.close(out_write)
+            os.set_blocking(out_read, False)
+            log = RotatingLog(job.log_path, limits.log_max_bytes, limits.log_backups)
         started = time.monotonic()
-        return cls(job, pid, read_fd, started, started + limits.timeout)
+        return cls(job, pid, read_fd, started, started + limits.timeout, out_read, log)
+
+    def register(self, selector: selectors.BaseSelector) -> None:
+        """Watch the report pipe and the output pipe."""
+        selector.register(self.fd, selectors.EVENT_READ, (self, False))
+        if self.out_fd is not None:
+            selector.register(self.out_fd, selectors.EVENT_READ, (self, True))
+
+    def unregister(self, selector: selectors.BaseSelector) -> None:
+        """Stop watching both pipes (before they are closed)."""
+        selector.unregister(self.fd)
+        if self.out_fd is not None:
+            selector.unregister(self.out_fd)
+
+    def pump_output(self) -> bool:
+        """Copy what the file printed into its log; True once every writer has closed the pipe."""
+        if self.out_fd is None:
+            return True
+        while True:
+            try:
+                chunk = os.read(self.out_fd, _READ_CHUNK)
+            except BlockingIOError:
+                return False
+            if not chunk:
+                return True
+            if self.log is not None:
+                self.log.write(chunk)
+
+    def close_output(self) -> None:
+        """Take the last of the output (the writers are dead or done) and close the log."""
+        if self.out_fd is not None:
+            self.pump_output()
+            os.close(self.out_fd)
+            self.out_fd = None
+        if self.log is not None:
+            self.log.close()
 
     def read(self) -> bool:
         """Read what the child wrote; True at end of file or once the report's final newline came."""
@@ -137,9 +220,13 @@ class _Child:
         """Reap the child and decode its report (or explain how it died)."""
         os.close(self.fd)
         report = _decode(b"".join(self.chunks))
+        status = 0
         if report is not None:
             _kill_group(self.pid)  # done: whatever the file started (a subprocess, a fork) ends too
             os.waitpid(self.pid, 0)
+        else:
+            status = self._reap()
+        self.close_output()
         outcome = ParseOutcome(self.job.fileloc, duration=time.monotonic() - self.started)
         if report is not None and "dags" in report:
             outcome.dags = report["dags"]
@@ -148,12 +235,13 @@ class _Child:
                 self.job.fileloc, report["error"]["reason"], report["error"].get("line")
             )
         else:
-            outcome.error = DagFileError(self.job.fileloc, _death(self._reap(), limits))
+            outcome.error = DagFileError(self.job.fileloc, _death(status, limits))
         return outcome
 
     def _reap(self) -> int:
         """Wait for a child that closed its pipe without a report; killed at its deadline. Its status."""
         while True:
+            self.pump_output()  # a child blocked on a full output pipe could not exit
             pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid:
                 _kill_group(self.pid, child_alive=False)
@@ -168,6 +256,7 @@ class _Child:
         _kill_group(self.pid)
         os.close(self.fd)
         os.waitpid(self.pid, 0)
+        self.close_output()
         reason = (
             f"timed out after {limits.timeout:g}s (core.dag_file_processor_timeout); the parse was killed"
         )
@@ -235,18 +324,18 @@ def _memory_reason(memory_mb: int) -> str:
 # --- the child -------------------------------------------------------------------------------
 
 
-def _child_main(job: ParseJob, write_fd: int, memory_mb: int) -> None:  # pragma: no cover - child
+def _child_main(job: ParseJob, write_fd: int, out_fd: int | None, memory_mb: int) -> None:  # pragma: no cover
     """Body of the forked child: limit memory, parse, report, and leave without cleanup."""
     code = 0
     try:
         die_with_parent(signal.SIGKILL)  # a parse never outlives the processor
         _own_group(0)
-        _die_with_parent()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        _redirect_output(job.log_path)
+        _redirect_output(out_fd)
         _limit_memory(memory_mb)
         report = _parse(job.fileloc, memory_mb)
+        _flush()  # every print is in the output pipe before the report says "done"
         _write_all(write_fd, json.dumps(report).encode() + b"\n")  # JSON has no raw newline: the end marker
     except MemoryError:
         code = MEMORY_EXIT_CODE
@@ -317,18 +406,19 @@ def _limit_memory(memory_mb: int) -> None:  # pragma: no cover - child
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
-def _redirect_output(log_path: str | None) -> None:  # pragma: no cover - child
-    """Send the file's prints, warnings and any crash traceback to its processor log (last parse only)."""
-    if log_path is None:
-        return
-    try:
-        os.makedirs(os.path.dirname(log_path), exist_ok=True)
-        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)  # the last parse's output
-    except OSError:
-        return  # an unwritable log folder must not fail the parse
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
+def _redirect_output(out_fd: int | None) -> None:  # pragma: no cover - child
+    """Send the file's prints, warnings and any crash traceback to the output pipe (the parent logs it).
+
+    Without a pipe they go to stderr: a CLI's own stdout (a JSON listing) stays clean.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if out_fd is None:
+        os.dup2(2, 1)
+    else:
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        os.close(out_fd)
     # The inherited sys.stdout may write elsewhere than fd 1 (a capture, a wrapper): rebind both.
     sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - lives until os._exit
     sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
@@ -343,7 +433,37 @@ def _write_all(fd: int, data: bytes) -> None:  # pragma: no cover - child
     os.close(fd)
 
 
-def _die_with_parent() -> None:  # pragma: no cover - child
-    """A parse child must not outlive its DAG processor (a file hanging at import would linger)."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+# Airflow modules nearly every DAG file imports; loading them once in the parent saves each child ~3 ms.
+WARM_MODULES = (
+    "runtime.sdk.operators.bash",
+    "runtime.sdk.operators.python",
+    "runtime.sdk.operators.empty",
+    "runtime.sdk.serialization",
+    "runtime.sdk.timetables",
+    "airflow",
+    "airflow.models",
+    "airflow.operators.bash",
+    "airflow.operators.python",
+    "airflow.operators.empty",
+    "airflow.decorators",
+    "airflow.utils.dates",
+)
+
+
+def warm_up() -> None:
+    """Import what DAG files use, once, in the parent, so every forked parse finds it loaded.
+
+    This installs the ``airflow.*`` import hook in this process too; it only maps Airflow
+    module names to the SDK and never runs user code.
+    """
+    try:
+        from runtime.compat import install_import_hook
+
+        install_import_hook()
+    except ImportError:  # pragma: no cover - the Airflow import shim is optional here
+        pass
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue

@@ -20,9 +20,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from runtime.errors import DagFileError
 from runtime.processor.files import FileStamp
-from runtime.processor.parse import ParseOutcome, dag_line
+from runtime.processor.parse import ParseOutcome, mark_duplicates
 from runtime.sdk.serialization import dag_hash
 from runtime.store.import_errors import record_import_error
 from runtime.store.models import DagFile, DagModel, ParseImportError, SerializedDagModel
@@ -115,16 +114,7 @@ def _flag_duplicates(session: Session, outcomes: list[ParseOutcome]) -> None:
             DagModel.dag_id.in_(wanted), DagModel.is_active.is_(True), DagModel.fileloc.not_in(parsed)
         )
         owners.update((dag_id, fileloc or "?") for dag_id, fileloc in session.execute(stmt))
-    for outcome in sorted(outcomes, key=lambda o: o.fileloc):
-        clash = next((d["dag_id"] for d in outcome.dags if d["dag_id"] in owners), None)
-        if clash is not None:
-            reason = f"AirflowDagDuplicatedIdException: DAG {clash!r} is already defined in {owners[clash]}"
-            outcome.error, outcome.dags = (
-                DagFileError(outcome.fileloc, reason, dag_line(outcome.fileloc, reason)),
-                [],
-            )
-            continue
-        owners.update((d["dag_id"], outcome.fileloc) for d in outcome.dags)
+    mark_duplicates(outcomes, owners)
 
 
 def _save_dags(

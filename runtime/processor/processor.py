@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import logging
 import os
 import threading
@@ -22,7 +21,7 @@ from runtime.loader import EXAMPLES_FOLDER
 from runtime.paths import safe_relative
 from runtime.processor import persist
 from runtime.processor.files import FileCheck, FileStamp, check_files, list_files
-from runtime.processor.parse import ParseJob, ParseLimits, ParseOutcome, parse_in_children
+from runtime.processor.parse import ParseJob, ParseLimits, ParseOutcome, parse_in_children, warm_up
 from runtime.sdk import timezone
 from runtime.settings import Settings
 from runtime.store import jobs
@@ -64,18 +63,14 @@ class DagProcessor:
         self.include_examples = (
             bool(settings.get("core", "load_examples")) if include_examples is None else include_examples
         )
-        self.limits = ParseLimits(
-            timeout=float(settings.get("core", "dag_file_processor_timeout")),
-            memory_mb=int(settings.get("core", "dag_file_processor_memory_limit_mb")),
-            processes=int(settings.get("core", "parsing_processes")),
-        )
+        self.limits = ParseLimits.from_settings(settings)
         self.interval = float(settings.get("scheduler", "dag_dir_list_interval"))
         self.log_folder = os.path.join(str(settings.get("logging", "base_log_folder")), "dag_processor")
         self._stamps: dict[str, FileStamp] | None = None  # None until loaded from the store
         self._last_scan: dt.datetime | None = None
         self._last_realpath: str | None = None
         self._stale: set[str] = set()  # files only the store knows (dag rows, import errors)
-        _warm_up()
+        warm_up()
 
     # --- when to scan -------------------------------------------------------------------------
 
@@ -225,42 +220,6 @@ class DagProcessor:
         for fileloc in gone:
             self._stamps.pop(fileloc, None)
         self._stale = set()
-
-
-# Airflow modules nearly every DAG file imports; loading them once here saves each child ~3 ms.
-WARM_MODULES = (
-    "runtime.sdk.operators.bash",
-    "runtime.sdk.operators.python",
-    "runtime.sdk.operators.empty",
-    "runtime.sdk.serialization",
-    "runtime.sdk.timetables",
-    "airflow",
-    "airflow.models",
-    "airflow.operators.bash",
-    "airflow.operators.python",
-    "airflow.operators.empty",
-    "airflow.decorators",
-    "airflow.utils.dates",
-)
-
-
-def _warm_up() -> None:
-    """Import what DAG files use, once, in the parent, so every forked parse finds it loaded.
-
-    This installs the ``airflow.*`` import hook in this process too; it only maps Airflow
-    module names to the SDK and never runs user code.
-    """
-    try:
-        from runtime.compat import install_import_hook
-
-        install_import_hook()
-    except ImportError:  # pragma: no cover - the Airflow import shim is optional here
-        pass
-    for name in WARM_MODULES:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            continue
 
 
 class _JobBeat:

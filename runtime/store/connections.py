@@ -7,7 +7,7 @@ from cryptography.fernet import MultiFernet
 from sqlalchemy.orm import Session
 
 from runtime.sdk.connection import Connection
-from runtime.store.crypto import decrypt, encrypt
+from runtime.store.crypto import DecryptError, decrypt, encrypt
 from runtime.store.models import ConnectionModel
 from runtime.store.sql import rowcount
 
@@ -66,3 +66,25 @@ def list_connections(session: Session, *, fernet: MultiFernet) -> list[Connectio
     """Every stored connection, by id, secrets decrypted (mask them before printing)."""
     rows = session.scalars(sa.select(ConnectionModel).order_by(ConnectionModel.conn_id))
     return [to_connection(row, fernet) for row in rows]
+
+
+def list_connections_tolerant(session: Session, *, fernet: MultiFernet) -> list[tuple[Connection, str | None]]:
+    """Every stored connection with the reason it could not be decrypted (None when it could).
+
+    A row whose secrets do not decrypt (the key changed) comes back with password and extra
+    unset, so one bad row never hides the others.
+    """
+    rows = session.scalars(sa.select(ConnectionModel).order_by(ConnectionModel.conn_id))
+    listed: list[tuple[Connection, str | None]] = []
+    for row in rows:
+        try:
+            listed.append((to_connection(row, fernet), None))
+        except DecryptError as exc:
+            listed.append((_plain_fields(row), str(exc)))
+    return listed
+
+
+def _plain_fields(row: ConnectionModel) -> Connection:
+    """The connection of ``row`` without its encrypted fields."""
+    return Connection(conn_id=row.conn_id, conn_type=row.conn_type, host=row.host, login=row.login,
+                      schema=row.schema, port=row.port, description=row.description)

@@ -12,6 +12,9 @@ def cli_env(store, monkeypatch: pytest.MonkeyPatch):
     """Point the CLI's Settings.load() at the test store (same home, so the same Fernet key file)."""
     monkeypatch.setenv("WINDSOCK_HOME", str(store.settings.home))
     monkeypatch.setenv("WINDSOCK__DATABASE__SQL_ALCHEMY_CONN", store.url)
+    key = store.settings.get("core", "fernet_key")
+    if key:  # PostgreSQL: the store's configured key (a shared database never generates one)
+        monkeypatch.setenv("WINDSOCK__CORE__FERNET_KEY", key)
     return store
 
 

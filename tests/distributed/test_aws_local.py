@@ -62,8 +62,11 @@ def test_standalone_aws_local_runs_a_dag_uploaded_to_s3(tmp_path: Path) -> None:
                                     "WHERE task_instance.dag_id = 'from_s3'").fetchone()[0]
         assert job_type == "worker"
         logs = boto3.client("logs", **keys)
-        streams = logs.describe_log_streams(logGroupName="local-Task")["logStreams"]
-        names = [s["logStreamName"] for s in streams if "dag_id=from_s3" in s["logStreamName"]]
+        names: list[str] = []
+        while not names and time.monotonic() < deadline:  # the worker ships the log right after the try's end
+            streams = logs.describe_log_streams(logGroupName="local-Task")["logStreams"]
+            names = [s["logStreamName"] for s in streams if "dag_id=from_s3" in s["logStreamName"]]
+            time.sleep(0.3)
         assert len(names) == 1 and ":" not in names[0] and names[0].endswith("task_id=hello/attempt=1.log")
         events = logs.get_log_events(logGroupName="local-Task", logStreamName=names[0], startFromHead=True)["events"]
         assert any("hello from a worker" in e["message"] for e in events)

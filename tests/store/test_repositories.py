@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import stat
 
 import pytest
 import sqlalchemy as sa
@@ -25,15 +24,6 @@ from runtime.store.models import (
     Variable,
 )
 from tests.store.helpers import T0, add_run, add_tis
-
-
-def test_fernet_key_file_is_created_private_and_reused(store) -> None:
-    """Empty core.fernet_key: $WINDSOCK_HOME/fernet.key appears with mode 0600 and stays the key."""
-    first = get_fernet(store.settings)
-    path = store.settings.home / "fernet.key"
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    token = first.encrypt(b"x")
-    assert get_fernet(store.settings).decrypt(token) == b"x"
 
 
 def test_configured_fernet_keys_rotate(store) -> None:

@@ -55,7 +55,7 @@ def _services(store: Any, environ: dict[str, str] | None = None) -> DbServices:
     settings = store.settings
     if environ is not None:
         settings = type(settings)(
-            settings.home, environ={"WINDSOCK_HOME": str(settings.home), **environ}
+            settings.home, environ={**settings.environ, **environ}  # keeps the store's Fernet key (PostgreSQL)
         ).with_overrides(database__sql_alchemy_conn=store.url)
     return DbServices(settings, store.session_factory, clock=lambda: NOW)
 
