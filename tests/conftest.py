@@ -36,10 +36,17 @@ def _marked_processes() -> list[tuple[int, str]]:
                 if handle.read().rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
                     continue
             with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                found.append((int(entry), handle.read().replace(b"\0", b" ").decode(errors="replace").strip()))
+                cmd = handle.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            if not _jsii_kernel(cmd):
+                found.append((int(entry), cmd))
         except OSError:
             continue
     return found
+
+
+def _jsii_kernel(cmd: str) -> bool:
+    """The node process aws-cdk-lib runs its kernel in: jsii stops it when this interpreter exits."""
+    return cmd.startswith(("node ", "/usr/bin/node ")) and ("jsii-runtime.js" in cmd or "/lib/program.js" in cmd)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -39,8 +39,9 @@ class Sqs:
 
 
 @pytest.fixture
-def sqs(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Sqs:
-    """A task queue and its DLQ (2 receives, then dead letter) on moto; AWS variables set for this process."""
+def sqs(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Sqs:
+    """A task queue and its DLQ on moto (2 receives, then dead letter; a ``max_receives`` marker says
+    otherwise); AWS variables set for this process."""
     import boto3
 
     env = services.aws_env(moto_endpoint)
@@ -50,7 +51,8 @@ def sqs(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Sqs:
     name = f"ws-{uuid.uuid4().hex[:10]}"
     dlq = client.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
     arn = client.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    redrive = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": "2"})
+    marker = request.node.get_closest_marker("max_receives")
+    redrive = json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": str(marker.args[0] if marker else 2)})
     queue = client.create_queue(QueueName=f"{name}-tasks", Attributes={"VisibilityTimeout": "5", "RedrivePolicy": redrive})
     return Sqs(moto_endpoint, queue["QueueUrl"], dlq, client, env)
 

@@ -91,6 +91,7 @@ class Verdict:
     unexplained_retries: list[Any]  # a later try while no earlier one was interrupted or died
     tries: int
     interrupted: int
+    failures: list[Any] = field(default_factory=list)  # (run, task, try, message) of failed tries, to explain a failure
 
 
 def judge(factory: Any, marks: Path, dag_id: str = "chaos") -> Verdict:
@@ -101,6 +102,10 @@ def judge(factory: Any, marks: Path, dag_id: str = "chaos") -> Verdict:
         hist = s.execute(sa.select(TaskInstanceHistory.run_id, TaskInstanceHistory.task_id,
                                    TaskInstanceHistory.try_number, TaskInstanceHistory.state)
                          .where(TaskInstanceHistory.dag_id == dag_id)).all()
+        failures = s.execute(sa.select(TaskInstanceHistory.run_id, TaskInstanceHistory.task_id,
+                                       TaskInstanceHistory.try_number, TaskInstanceHistory.executor_message)
+                             .where(TaskInstanceHistory.dag_id == dag_id,
+                                    TaskInstanceHistory.state.in_(["failed", "up_for_retry"]))).all()
         finals = s.execute(sa.select(TaskInstance.run_id, TaskInstance.task_id, TaskInstance.try_number)
                            .where(TaskInstance.dag_id == dag_id)).all()
     needless = [(r, t, n, st) for r, t, n, st in hist if st != "success" and ran.ends[(r, t, n)]]
@@ -115,7 +120,7 @@ def judge(factory: Any, marks: Path, dag_id: str = "chaos") -> Verdict:
             if not (died or never_started or t == "gate"):
                 unexplained.append((r, t, earlier))
     return Verdict([str(x) for x in runs], ran.twice(), needless, unexplained, len(hist),
-                   sum(1 for *_, st in hist if st == "restarting"))
+                   sum(1 for *_, st in hist if st == "restarting"), [tuple(f) for f in failures])
 
 
 def environment(db_url: str, home: Path, dags: Path) -> dict[str, str]:

@@ -172,3 +172,30 @@ def test_many_claimers_one_winner(store) -> None:
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(claim, range(8)))
     assert results.count(True) == 1
+
+
+def test_every_transition_is_documented() -> None:
+    """docs/lifecycle.md lists every named transition (a new one without a row there fails here)."""
+    from pathlib import Path
+
+    from runtime.store import transitions
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "lifecycle.md").read_text()
+    names = [t.name for t in (*transitions.TI_TRANSITIONS, *transitions.RUN_TRANSITIONS)]
+    assert [n for n in names if f"`{n}`" not in doc] == []
+
+
+def test_a_transition_refuses_a_use_outside_its_states() -> None:
+    """A named transition names its from- and to-states; anything else is a programming error."""
+    import pytest
+
+    from runtime.store import transitions
+    from runtime.store.states import TI
+
+    with pytest.raises(ValueError, match="cannot start from"):
+        transitions.QUEUE.check([TI.RUNNING], None)
+    with pytest.raises(ValueError, match="cannot lead to"):
+        transitions.FINISH.check(None, TI.QUEUED)
+    with pytest.raises(ValueError, match="pass to="):
+        transitions.FINISH.check(None, None)
+    assert transitions.SCHEDULE.check(None, None) == ([None], TI.SCHEDULED)
