@@ -42,7 +42,7 @@ def read(settings: Settings, dag_id: str, run_id: str, task_id: str, map_index: 
     group = str(settings.get("logging", "remote_log_group") or "")
     if not group:
         return None
-    return read_stream(client or _logs_client(), group, stream_name(base, dag_id, run_id, task_id, map_index,
+    return read_stream(client or logs_client(), group, stream_name(base, dag_id, run_id, task_id, map_index,
                                                                     try_number))
 
 
@@ -66,7 +66,8 @@ def read_stream(client: Any, group: str, stream: str) -> str | None:
         token = page["nextForwardToken"]
 
 
-def _logs_client() -> Any:
+def logs_client() -> Any:
+    """A CloudWatch Logs client (the one factory's)."""
     from runtime import aws
 
     return aws.client("logs")
@@ -123,7 +124,7 @@ class LogShipper:
             return
         self.next_ship = time.monotonic() + SHIP_EVERY
         if self.client is None:
-            self.client = _logs_client()
+            self.client = logs_client()
         for stream, item in list(self.followed.items()):
             try:
                 self._ship(item)
