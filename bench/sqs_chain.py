@@ -10,26 +10,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
-from pathlib import Path
 
 import sqlalchemy as sa
 import sqs_common as c
+from chain import DAG
 
 from runtime.store.models import TaskInstance
-
-DAG = '''
-from datetime import datetime
-from airflow import DAG
-from airflow.models.baseoperator import chain
-from airflow.operators.python import PythonOperator
-
-def noop():
-    pass
-
-with DAG("chain", start_date=datetime(2024, 1, 1), schedule=None) as dag:
-    chain(*[PythonOperator(task_id=f"t{{i:03d}}", python_callable=noop) for i in range({n})])
-'''
 
 
 def main() -> None:
@@ -38,27 +24,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--postgres", help="an empty PostgreSQL database URL (it is reset)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, c.moto() as endpoint:
-        home = Path(tmp)
-        url = c.database(args.postgres, home)
-        settings, factory, env = c.setup(home, DAG.format(n=args.tasks), url, c.queue(endpoint), endpoint, 32)
-        from runtime.executors.sqs import SqsExecutor
-
-        executor = SqsExecutor(settings, factory)
-        executor.start()
-        scheduler = c.Scheduler(settings, factory, executor)
-        scheduler.run_once(c.timezone.utcnow())
-        with c.workers(env, args.workers, 4):
-            run_id = c.trigger(factory, "chain")
-            state = c.drive(scheduler, factory, run_id)
-        executor.end()
-        with c.transaction(factory) as s:
-            rows = s.execute(sa.select(TaskInstance.start_date, TaskInstance.end_date)
-                             .where(TaskInstance.run_id == run_id).order_by(TaskInstance.task_id)).all()
+    factory, run_id, state, _ = c.run_once(DAG.format(n=args.tasks), "chain", postgres=args.postgres,
+                                           workers_count=args.workers, concurrency=4, parallelism=32)
+    with c.transaction(factory) as s:
+        rows = s.execute(sa.select(TaskInstance.start_date, TaskInstance.end_date)
+                         .where(TaskInstance.run_id == run_id).order_by(TaskInstance.task_id)).all()
     gaps = [(b.start_date - a.end_date).total_seconds() * 1000 for a, b in zip(rows, rows[1:], strict=False)]
-    print(f"sqs_chain: {args.tasks} no-op tasks in a line through SQS (moto), {c.describe(url)}, run {state}: "
-          f"end -> next start gap mean {statistics.mean(gaps):.1f} ms, median {statistics.median(gaps):.1f} ms, "
-          f"max {max(gaps):.1f} ms  target mean <= 100 ms")
+    print(f"sqs_chain: {args.tasks} no-op tasks in a line through SQS (moto), {c.describe(args.postgres or 'sqlite')}, "
+          f"run {state}: end -> next start gap mean {statistics.mean(gaps):.1f} ms, median "
+          f"{statistics.median(gaps):.1f} ms, max {max(gaps):.1f} ms  target mean <= 100 ms")
     print(c.json_line(figure="sqs_chain", tasks=args.tasks, mean_ms=round(statistics.mean(gaps), 1), state=state))
 
 

@@ -145,3 +145,35 @@ def describe(url: str) -> str:
 def json_line(**figures: Any) -> str:
     """Machine-readable figures (the last line the scripts print)."""
     return json.dumps(figures)
+
+
+def run_once(dag_source: str, dag_id: str, *, postgres: str | None, workers_count: int, concurrency: int,
+             parallelism: int) -> tuple[Any, str, str, float]:
+    """Set up everything, trigger one run of ``dag_id`` and drive it to its end.
+
+    Returns (session factory, run id, final state, seconds from the trigger to the end); the
+    database stays readable until the process exits.
+    """
+    import atexit
+    import shutil
+    import tempfile
+
+    from runtime.executors.sqs import SqsExecutor
+
+    home = Path(tempfile.mkdtemp(prefix="windsock-bench-"))
+    atexit.register(shutil.rmtree, home, True)
+    with moto() as endpoint:
+        url = database(postgres, home)
+        settings, factory, env = setup(home, dag_source, url, queue(endpoint), endpoint, parallelism)
+        executor = SqsExecutor(settings, factory)
+        executor.start()
+        scheduler = Scheduler(settings, factory, executor)
+        scheduler.run_once(timezone.utcnow())
+        with workers(env, workers_count, concurrency):
+            began = time.perf_counter()
+            run_id = trigger(factory, dag_id)
+            state = drive(scheduler, factory, run_id)
+            wall = time.perf_counter() - began
+        executor.end()
+    return factory, run_id, state, wall
+

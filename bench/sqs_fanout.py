@@ -10,24 +10,9 @@ database it may reset; without it, SQLite).
 from __future__ import annotations
 
 import argparse
-import tempfile
-import time
-from pathlib import Path
 
 import sqs_common as c
-
-DAG = '''
-from datetime import datetime
-from airflow import DAG
-from airflow.operators.python import PythonOperator
-
-def noop():
-    pass
-
-with DAG("fanout", start_date=datetime(2024, 1, 1), schedule=None, max_active_tasks={n}) as dag:
-    for i in range({n}):
-        PythonOperator(task_id=f"t{{i:04d}}", python_callable=noop)
-'''
+from fanout import DAG
 
 
 def main() -> None:
@@ -37,25 +22,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--postgres", help="an empty PostgreSQL database URL (it is reset)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, c.moto() as endpoint:
-        home = Path(tmp)
-        url = c.database(args.postgres, home)
-        parallelism = args.workers * args.concurrency
-        settings, factory, env = c.setup(home, DAG.format(n=args.tasks), url, c.queue(endpoint), endpoint, parallelism)
-        from runtime.executors.sqs import SqsExecutor
-
-        executor = SqsExecutor(settings, factory)
-        executor.start()
-        scheduler = c.Scheduler(settings, factory, executor)
-        scheduler.run_once(c.timezone.utcnow())
-        with c.workers(env, args.workers, args.concurrency):
-            began = time.perf_counter()
-            run_id = c.trigger(factory, "fanout")
-            state = c.drive(scheduler, factory, run_id)
-            wall = time.perf_counter() - began
-        executor.end()
-    print(f"sqs_fanout: {args.tasks} no-op tasks through SQS (moto), {c.describe(url)}, {args.workers} workers x "
-          f"{args.concurrency}: trigger -> run {state} in {wall:.2f} s  target <= 10 s")
+    _, _, state, wall = c.run_once(DAG.format(dag_id="fanout", n=args.tasks), "fanout", postgres=args.postgres,
+                                   workers_count=args.workers, concurrency=args.concurrency,
+                                   parallelism=args.workers * args.concurrency)
+    print(f"sqs_fanout: {args.tasks} no-op tasks through SQS (moto), {c.describe(args.postgres or 'sqlite')}, "
+          f"{args.workers} workers x {args.concurrency}: trigger -> run {state} in {wall:.2f} s  target <= 10 s")
     print(c.json_line(figure="sqs_fanout", tasks=args.tasks, seconds=round(wall, 3), state=state))
 
 

@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -77,18 +76,8 @@ def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
             continue
 
 
-def wait_gone(pids: Sequence[int], timeout: float) -> list[int]:
-    """Wait until none of ``pids`` exists (or ``timeout``); the ones still there."""
-    deadline = time.monotonic() + timeout
-    left = list(pids)
-    while left and time.monotonic() < deadline:
-        left = [p for p in left if _exists(p)]
-        if left:
-            time.sleep(0.02)
-    return left
-
-
-def _exists(pid: int) -> bool:
+def pid_exists(pid: int) -> bool:
+    """Whether a process ``pid`` exists (signal 0; a permission error means it does)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

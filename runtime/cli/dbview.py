@@ -13,25 +13,16 @@ if TYPE_CHECKING:  # imported by the handlers that use them, not by ``windsock -
 
 def dag_row(session: Session, dag_id: str) -> Any:
     """The ``dag`` row; a UserError saying how to get it there when absent."""
-    from runtime.store.models import DagModel
+    from runtime.store import actions
 
-    row = session.get(DagModel, dag_id)
-    if row is None:
-        raise UserError(f"DAG {dag_id!r} is not in the metadata database; it appears once the scheduler has parsed its file")
-    return row
+    return actions.dag_row(session, dag_id)
 
 
 def serialized(session: Session, dag_id: str) -> Any:
-    """The SerializedDag of ``dag_id``."""
-    import json
+    """The SerializedDag of ``dag_id`` (a UserError when it was never parsed)."""
+    from runtime.store import actions
 
-    from runtime.sdk.serialization import SerializedDag
-    from runtime.store.models import SerializedDagModel
-
-    row = session.get(SerializedDagModel, dag_id)
-    if row is None:
-        raise UserError(f"DAG {dag_id!r} has not been parsed yet (no serialized DAG in the database)")
-    return SerializedDag(json.loads(row.data))
+    return actions.serialized(session, dag_id)
 
 
 def find_run(session: Session, dag_id: str, run_id_or_date: str) -> Any:

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from runtime.procs import pid_exists
 from runtime.store.models import Job
 from runtime.store.states import JobState, JobType
 
@@ -76,7 +77,7 @@ def pid_alive(pid: int | None, started_by: datetime | None = None) -> bool:
     except FileNotFoundError:
         return False
     except OSError:
-        return _signal_zero(pid)
+        return pid_exists(pid)
     if fields[0] in ("Z", "X"):
         return False
     return started_by is None or _started_at(int(fields[19])) <= started_by.timestamp() + 2.0
@@ -91,16 +92,6 @@ def _started_at(ticks: int) -> float:
 def _boot_time() -> int:
     with open("/proc/stat", encoding="ascii") as handle:
         return next(int(line.split()[1]) for line in handle if line.startswith("btime "))
-
-
-def _signal_zero(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def is_alive(job: JobView, now: datetime, threshold: float, *, hostname: str = HOSTNAME) -> bool:

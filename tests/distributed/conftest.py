@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import uuid
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests import services
+from tests.faults.chaos import terminate_all
 from tests.scheduler.conftest import make  # noqa: F401 - fixture
 from tests.scheduler.helpers import Env, make_env
 
@@ -93,15 +93,7 @@ class Workers:
 
     def stop_all(self) -> None:
         """SIGTERM each (they interrupt what runs and exit), SIGKILL what outlives 30 s."""
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+        terminate_all(self.procs)
 
     def output(self) -> str:
         """Everything the workers printed."""
