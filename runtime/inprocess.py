@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from runtime.rules.readiness import TaskNode, run_state, verdicts
+from runtime.rules.readiness import TaskNode, effective_leaves, run_state, verdicts
 from runtime.rules.trigger_rules import Verdict
 from runtime.sdk import timezone
 from runtime.sdk.connection import Connection
 from runtime.sdk.dag import DAG
+from runtime.sdk.setup_teardown import relevant_setups
 from runtime.sdk.taskinstance import DagRunInfo, TaskInstance
 from runtime.taskrunner import run_task
 
@@ -56,6 +57,18 @@ class MemoryServices:
         self.connections: dict[str, Connection] = {}
         self.runs: dict[tuple[str, str], RunRecord] = {}
         self.dag_lookup = dag_lookup
+        self.events: list[dict[str, Any]] = []  # asset events recorded by successful tries
+
+    def record_asset_events(self, dag_id: str, run_id: str, task_id: str, map_index: int, events: list[dict[str, Any]]) -> None:
+        """Keep a successful try's outlet events (what ``inlet_events`` reads back)."""
+        for event in events:
+            self.events.append({**event, "source_alias_name": event.get("alias"), "source_dag_id": dag_id,
+                                "source_task_id": task_id, "source_run_id": run_id, "source_map_index": map_index,
+                                "timestamp": timezone.utcnow()})
+
+    def asset_events(self, uri: str | None, alias: str | None) -> list[dict[str, Any]]:
+        """Events of an asset (or through an alias) recorded in this process, oldest first."""
+        return [e for e in self.events if (uri is None or e["uri"] == uri) and (alias is None or e.get("alias") == alias)]
 
     def xcom_set(self, dag_id: str, run_id: str, task_id: str, map_index: int, key: str, value: Any) -> None:
         # JSON round trip so dags test sees what the database would give back.
@@ -142,7 +155,9 @@ def run_dag(
     dag.check_cycle()
     services = services or MemoryServices()
     run = make_run(dag, logical_date, conf, run_id)
-    nodes = {t.task_id: TaskNode(t.task_id, t.trigger_rule, frozenset(t.upstream_task_ids)) for t in dag.tasks}
+    setups = {t.task_id: relevant_setups(t) for t in dag.tasks} if any(t.is_setup for t in dag.tasks) else {}
+    nodes = {t.task_id: TaskNode(t.task_id, t.trigger_rule, frozenset(t.upstream_task_ids), frozenset(setups.get(t.task_id, ())))
+             for t in dag.tasks}
     states: dict[tuple[str, int], str | None] = {(tid, -1): None for tid in nodes}
     tries: dict[tuple[str, int], int] = {}
     wait_until: dict[tuple[str, int], datetime] = {}
@@ -181,7 +196,7 @@ def run_dag(
         delay = max(0.0, (min(waiting) - timezone.utcnow()).total_seconds())
         say(f"[windsock] waiting {delay:.1f}s for the next retry or reschedule")
         sleep(delay)
-    leaves = {t.task_id for t in dag.leaves}
+    leaves = effective_leaves({t.task_id: (t.downstream_task_ids, t.is_teardown, t.on_failure_fail_dagrun) for t in dag.tasks})
     final = run_state(states.values(), [s for (t, _), s in states.items() if t in leaves]) or "failed"
     record.state, record.task_states, record.tries = final, {k: v or "none" for k, v in states.items()}, tries
     _dag_callback(dag, run, final, say)
@@ -202,6 +217,8 @@ def _run_one(dag: DAG, run: DagRunInfo, services: MemoryServices, key: tuple[str
     say(f"[windsock] running {key[0]}{'' if key[1] < 0 else f'[{key[1]}]'} (try {try_number})")
     result = run_task(task, run, services, map_index=key[1], try_number=try_number, first_try_start=first_start[key])
     states[key] = result.state
+    if result.asset_events:
+        services.record_asset_events(run.dag_id, run.run_id, key[0], key[1], result.asset_events)
     if result.next_attempt_at is not None:
         wait_until[key] = result.next_attempt_at
     for skipped in result.skip_task_ids:

@@ -101,6 +101,7 @@ class TaskEvent(_Codec):
     end_date: str | None = None
     pid: int | None = None
     hostname: str | None = None
+    asset_events: list[dict[str, Any]] = field(default_factory=list)  # outlet events of a successful try
 
 
 def decode(line: bytes | str) -> TaskWork | CallbackWork | TaskEvent | dict[str, Any]:

@@ -142,6 +142,7 @@ def run_work(work: TaskWork, dag: DAG, services: Any, *, hostname: str) -> TaskE
         ti_id=work.ti_id, try_number=work.try_number, outcome="result", state=result.state,
         error=_short(result.error), next_attempt_at=iso(result.next_attempt_at),
         skip_task_ids=sorted(result.skip_task_ids), rendered_fields=result.rendered_fields,
+        asset_events=result.asset_events,
         start_date=iso(start), end_date=iso(timezone.utcnow()), pid=os.getpid(), hostname=hostname,
     )
 

@@ -18,6 +18,7 @@ from runtime.executors.messages import TaskEvent, parse_iso
 from runtime.rules import failures
 from runtime.scheduler.dags import CachedDag
 from runtime.store import cas
+from runtime.store.assets import record_asset_events
 from runtime.store.models import TaskInstance, TaskInstanceHistory, TaskReschedule
 
 _TI_COLS = (TaskInstance.id, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id, TaskInstance.map_index,
@@ -46,6 +47,7 @@ class Ended:
     rendered: dict[str, Any] | None = None
     pid: int | None = None
     crashed: bool = False  # the task's process died: its own failure/retry callbacks did not run
+    asset_events: list[dict[str, Any]] = field(default_factory=list)
 
 
 def running_rows(session: Session, ti_ids: list[int]) -> dict[int, Any]:
@@ -74,7 +76,7 @@ def plan(row: Any, event: TaskEvent, dag: CachedDag | None, now: datetime) -> En
     end = parse_iso(event.end_date) or now
     if event.outcome == "result" and event.state:
         return Ended(row, event.state, event.error, list(event.skip_task_ids), end, parse_iso(event.next_attempt_at),
-                     event.rendered_fields or None, event.pid)
+                     event.rendered_fields or None, event.pid, asset_events=list(event.asset_events))
     state, next_at = failure_outcome(row, dag, end)
     return Ended(row, state, event.error, [], end, next_at, None, event.pid, crashed=True)
 
@@ -105,6 +107,9 @@ def write(session: Session, ends: list[Ended]) -> list[Ended]:
     else:
         won = [e for e, p in zip(ends, params, strict=True) if conn.execute(_FINISH, p).rowcount == 1]
     _history(session, won)
+    for e in (e for e in won if e.asset_events and e.state == "success"):  # outlets of successful tries
+        record_asset_events(session, dag_id=e.row.dag_id, run_id=e.row.run_id, task_id=e.row.task_id,
+                            map_index=e.row.map_index, events=e.asset_events, now=e.end or e.row.start_date)
     return won
 
 

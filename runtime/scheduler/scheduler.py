@@ -24,6 +24,7 @@ from runtime.executors.messages import CallbackWork, TaskEvent, TaskWork
 from runtime.rules import failures
 from runtime.scheduler import creating, evaluating, finishing, queueing, results, starting
 from runtime.scheduler.active import Registry, RunCtx
+from runtime.scheduler.assets import create_asset_triggered_runs
 from runtime.scheduler.dags import CachedDag, DagCache
 from runtime.scheduler.mail import Mailer, compose
 from runtime.settings import Settings
@@ -120,6 +121,7 @@ class Scheduler:
         if self.create_runs:
             stats.created_runs = creating.plan(session, self.cache, now, limit=c.create_limit, default_max_runs=c.max_runs,
                                                known=self._planned, unplanned=time.monotonic() >= self._next_sweep)
+            stats.created_runs += create_asset_triggered_runs(session, self.cache, now)
         stats.started_runs = len(starting.start_runs(session, self.cache, now, c.max_runs, dag_ids=self.dag_ids))
 
     def _tasks(self, session: Session, events: list[TaskEvent], now: datetime, stats: LoopStats,

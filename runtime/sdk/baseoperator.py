@@ -388,6 +388,52 @@ class BaseOperator(DependencyMixin):
         relatives = self.get_flat_relative_ids(upstream=self.weight_rule == "upstream")
         return self.priority_weight + sum(self.dag.get_task(t).priority_weight for t in relatives)
 
+    # -- setup and teardown -------------------------------------------------------------------
+
+    _is_setup = False
+    _is_teardown = False
+    _on_failure_fail_dagrun = False
+
+    @property
+    def is_setup(self) -> bool:
+        """Whether this is a setup task."""
+        return self._is_setup
+
+    @property
+    def is_teardown(self) -> bool:
+        """Whether this is a teardown task."""
+        return self._is_teardown
+
+    @property
+    def on_failure_fail_dagrun(self) -> bool:
+        """A teardown whose failure fails the run (teardown failures are ignored otherwise)."""
+        return self._on_failure_fail_dagrun
+
+    def as_setup(self) -> BaseOperator:
+        """Mark this task as a setup task."""
+        from runtime.sdk.setup_teardown import mark_setup
+
+        return mark_setup(self)
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: bool | None = None) -> BaseOperator:
+        """Mark this task as the teardown of ``setups``."""
+        from runtime.sdk.setup_teardown import mark_teardown
+
+        return mark_teardown(self, setups, on_failure_fail_dagrun)
+
+    def __enter__(self) -> BaseOperator:
+        from runtime.sdk.setup_teardown import enter_scope
+
+        if not (self.is_setup or self.is_teardown):
+            raise AirflowException(f"Only setup/teardown tasks can be used as context managers ({self.task_id!r} is neither)")
+        enter_scope(self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        from runtime.sdk.setup_teardown import exit_scope
+
+        exit_scope(self)
+
     # -- XCom and templating -----------------------------------------------------------------
 
     @property

@@ -117,10 +117,20 @@ def build_context(ti: TaskInstance, params: dict[str, Any]) -> dict[str, Any]:
         "prev_data_interval_start_success": None,
         "prev_data_interval_end_success": None,
         "prev_start_date_success": None,
-        "triggering_dataset_events": {},
         "templates_dict": getattr(task, "templates_dict", None),
     }
+    ctx.update(_asset_entries(ti))
     return ctx
+
+
+def _asset_entries(ti: TaskInstance) -> dict[str, Any]:
+    """``outlet_events``, ``inlet_events`` and the run's triggering events (Airflow 3 and 2 names)."""
+    from runtime.sdk.assets import OutletEventAccessors, inlet_events_for, triggering_events
+
+    fetch = getattr(ti.services, "triggering_asset_events", None)
+    triggering = triggering_events(fetch(ti.dag_id, ti.run_id) if fetch is not None else [])
+    return {"outlet_events": OutletEventAccessors(), "inlet_events": inlet_events_for(ti.services),
+            "triggering_asset_events": triggering, "triggering_dataset_events": triggering}
 
 
 def _prev_next(dag: Any, run: Any, logical: Any) -> tuple[Any, Any]:

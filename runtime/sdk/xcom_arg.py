@@ -40,6 +40,23 @@ class XComArg(DependencyMixin):
     def set_downstream(self, other: Any, edge_modifier: Any = None) -> None:
         self.operator.set_downstream(other, edge_modifier)
 
+    def as_setup(self) -> XComArg:
+        """Mark the task as a setup task."""
+        self.operator.as_setup()
+        return self
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: bool | None = None) -> XComArg:
+        """Mark the task as the teardown of ``setups``."""
+        self.operator.as_teardown(setups=setups, on_failure_fail_dagrun=on_failure_fail_dagrun)
+        return self
+
+    def __enter__(self) -> XComArg:
+        self.operator.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.operator.__exit__(*exc)
+
     def resolve(self, context: Any) -> Any:
         """The value, pulled through the running task instance."""
         ti = context["ti"]
