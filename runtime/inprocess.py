@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from runtime.rules.mapping import task_in_run
 from runtime.rules.readiness import TaskNode, effective_leaves, run_state, verdicts
 from runtime.rules.trigger_rules import Verdict
 from runtime.sdk import timezone
@@ -153,11 +154,12 @@ def run_dag(
 ) -> RunRecord:
     """Run every task of ``dag`` once (with retries) in dependency order; return the states."""
     dag.check_cycle()
+    dag.params.resolve(conf or {})  # ParamValidationError before anything runs, as Airflow's dags test
     services = services or MemoryServices()
     run = make_run(dag, logical_date, conf, run_id)
     setups = {t.task_id: relevant_setups(t) for t in dag.tasks} if any(t.is_setup for t in dag.tasks) else {}
     nodes = {t.task_id: TaskNode(t.task_id, t.trigger_rule, frozenset(t.upstream_task_ids), frozenset(setups.get(t.task_id, ())))
-             for t in dag.tasks}
+             for t in dag.tasks if task_in_run(t.start_date, t.end_date, run.logical_date, run.run_type)}
     states: dict[tuple[str, int], str | None] = {(tid, -1): None for tid in nodes}
     tries: dict[tuple[str, int], int] = {}
     wait_until: dict[tuple[str, int], datetime] = {}
@@ -196,7 +198,8 @@ def run_dag(
         delay = max(0.0, (min(waiting) - timezone.utcnow()).total_seconds())
         say(f"[windsock] waiting {delay:.1f}s for the next retry or reschedule")
         sleep(delay)
-    leaves = effective_leaves({t.task_id: (t.downstream_task_ids, t.is_teardown, t.on_failure_fail_dagrun) for t in dag.tasks})
+    leaves = effective_leaves({t.task_id: (t.downstream_task_ids, t.is_teardown, t.on_failure_fail_dagrun)
+                               for t in dag.tasks if t.task_id in nodes})
     final = run_state(states.values(), [s for (t, _), s in states.items() if t in leaves]) or "failed"
     record.state, record.task_states, record.tries = final, {k: v or "none" for k, v in states.items()}, tries
     _dag_callback(dag, run, final, say)

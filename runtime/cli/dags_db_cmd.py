@@ -48,6 +48,7 @@ def register(tree: Any) -> None:
 
 def cmd_trigger(args: argparse.Namespace) -> int:
     from runtime.sdk import timezone
+    from runtime.sdk.params import validate_conf
     from runtime.store import runs
     from runtime.store.session import store_session
 
@@ -58,6 +59,7 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     with store_session(settings) as session:
         dbview.dag_row(session, args.dag_id)
         sdag = dbview.serialized(session, args.dag_id)
+        validate_conf(sdag.data.get("params") or {}, conf)  # Airflow refuses a run whose params are invalid
         interval = sdag.timetable.infer_manual_data_interval(logical)
         try:
             run = runs.create_dag_run(

@@ -48,6 +48,8 @@ def states_by_task(states: Mapping[TiKey, str | None]) -> dict[str, list[str | N
 
 def verdict_for(node: TaskNode, grouped: Mapping[str, list[str | None]]) -> Verdict:
     """The trigger-rule verdict for one task given its upstreams' states (indirect setups first)."""
+    if node.trigger_rule == "all_done_setup_success":
+        return teardown_verdict(node, grouped)
     if node.setups:
         verdict = setup_verdict(node, grouped)
         if verdict is not None:
@@ -82,6 +84,20 @@ def run_state(states: Iterable[str | None], leaves_states: Iterable[str | None])
     if any(s not in finished for s in states):
         return None
     return "failed" if any(s in ("failed", "upstream_failed") for s in leaves_states) else "success"
+
+
+def teardown_verdict(node: TaskNode, grouped: Mapping[str, list[str | None]]) -> Verdict:
+    """``all_done_setup_success`` (teardowns; ``setups`` are its direct setups): wait for every upstream,
+    then run if a setup succeeded; skipped when all setups skipped, upstream_failed when none succeeded."""
+    ups = [s for up in node.upstream for s in (grouped.get(up) or [None])]
+    if any(s not in DONE_STATES for s in ups):
+        return Verdict.WAIT
+    setup_states = [s for up in node.setups for s in (grouped.get(up) or [None])]
+    if setup_states and all(s == "skipped" for s in setup_states):
+        return Verdict.SKIP
+    if setup_states and "success" not in setup_states:
+        return Verdict.UPSTREAM_FAILED
+    return Verdict.RUN
 
 
 def effective_leaves(tasks: Mapping[str, tuple[Iterable[str], bool, bool]]) -> set[str]:

@@ -333,7 +333,10 @@ class BaseOperator(DependencyMixin):
         for task in tasks + [self]:
             if task._dag is None:
                 task.dag = dag
+        site = _creation_site()[1]
         for task in tasks:
+            up_id, down_id = (task.task_id, self.task_id) if upstream else (self.task_id, task.task_id)
+            dag.edge_lines.setdefault((up_id, down_id), site)  # where each edge was made (cycle reports)
             if upstream:
                 self.upstream_task_ids.add(task.task_id)
                 task.downstream_task_ids.add(self.task_id)

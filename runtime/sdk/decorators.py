@@ -88,6 +88,21 @@ class _BashDecoratedOperator(BaseOperator):
         return runner
 
 
+def call_signature(func: Callable[..., Any]) -> inspect.Signature:
+    """The function's signature as a call site sees it: context keys are optional (the run fills them)."""
+    from runtime.sdk.context import KNOWN_CONTEXT_KEYS
+
+    sig = inspect.signature(func)
+    params = [p.replace(default=None) if p.name in KNOWN_CONTEXT_KEYS and p.default is p.empty
+              and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) else p for p in sig.parameters.values()]
+    try:
+        return sig.replace(parameters=params)
+    except ValueError:  # a defaulted parameter before a required one: keep the order valid
+        required = [p for p in params if p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD]
+        others = [p for p in params if p not in required]
+        return sig.replace(parameters=required + others)
+
+
 class _TaskDecorator:
     """A decorated function: calling it inside a DAG adds a task and returns its XComArg."""
 
@@ -107,7 +122,7 @@ class _TaskDecorator:
         return kw
 
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
-        inspect.signature(self.function).bind(*args, **kwargs)  # a wrong call fails at parse time
+        call_signature(self.function).bind(*args, **kwargs)  # a wrong call fails at parse time
         op = self.operator_class(python_callable=self.function, op_args=args, op_kwargs=kwargs, **self._task_kwargs({}))
         for arg in find_xcom_args([args, kwargs]):
             op.set_upstream(arg.operator)

@@ -76,11 +76,13 @@ def exit_scope(op: Any) -> None:
 
 
 def relevant_setups(task: Any) -> list[str]:
-    """Airflow's relevant indirect setups of a (non-teardown) task: setups upstream of it (not direct
-    upstreams) that have no teardown, or a teardown downstream of the task."""
-    if task.is_teardown or not task.has_dag():
+    """Airflow's relevant indirect setups of a task: setups upstream of it (not direct upstreams) that have
+    no teardown, or a teardown downstream of the task. For a teardown: its direct setups."""
+    if not task.has_dag():
         return []
     dag = task.dag
+    if task.is_teardown:
+        return sorted(t for t in task.upstream_task_ids if dag.get_task(t).is_setup)
     below = {t for t in task.get_flat_relative_ids(upstream=False) if dag.get_task(t).is_teardown}
     out = []
     for tid in task.get_flat_relative_ids(upstream=True) - task.upstream_task_ids:
@@ -97,6 +99,8 @@ def scope_of_clear(graph: dict[str, dict[str, Any]], task_ids: set[str]) -> set[
     for tid in task_ids:
         task = graph.get(tid, {})
         setups = set(task.get("setups") or []) | {u for u in task.get("upstream", []) if graph.get(u, {}).get("is_setup")}
+        if task.get("is_setup"):
+            setups.add(tid)
         for setup_id in setups:
             extra.add(setup_id)
             extra |= {d for d in graph[setup_id].get("downstream", []) if graph.get(d, {}).get("is_teardown")}
