@@ -15,8 +15,9 @@ _API = "runtime.compat.api"
 
 BASH = (f"{_OPS}.bash:BashOperator",)
 PYTHON = (
-    f"{_OPS}.python:PythonOperator,BranchPythonOperator,ShortCircuitOperator,PythonVirtualenvOperator,"
-    "ExternalPythonOperator,BranchMixIn,get_current_context",
+    f"{_OPS}.python:PythonOperator,BranchPythonOperator,ShortCircuitOperator,BranchMixIn,get_current_context",
+    f"{_OPS}.virtualenv:PythonVirtualenvOperator,ExternalPythonOperator,BranchPythonVirtualenvOperator,"
+    "BranchExternalPythonOperator,is_venv_installed",
 )
 EMPTY = (f"{_OPS}.empty:EmptyOperator",)
 DUMMY = (f"{_OPS}.empty:DummyOperator,EmptyOperator",)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from runtime.rules.assets import condition_met, event_keys
 from runtime.scheduler.dags import CachedDag, DagCache
+from runtime.sdk import timezone
 from runtime.sdk.assets import asset_condition_of, condition_keys
 from runtime.sdk.timetables import DataInterval
 from runtime.store import assets, runs
@@ -59,7 +60,7 @@ def _try_create(session: Session, dag: CachedDag, condition: dict[str, Any], cur
     ready = {k for e in events for k in event_keys(e.uri, e.source_alias_name)}
     if not events or not condition_met(condition, ready):
         return False
-    interval = DataInterval(min(e.timestamp for e in events), max(e.timestamp for e in events))
+    interval = DataInterval(timezone.to_utc(min(e.timestamp for e in events)), timezone.to_utc(max(e.timestamp for e in events)))
     try:
         run = runs.create_dag_run(session, dag_id=dag.dag_id, run_type=DagRunType.ASSET_TRIGGERED, logical_date=now,
                                   data_interval=interval, now=now, dag_hash=dag.dag_hash)

@@ -153,6 +153,8 @@ class BaseOperator(DependencyMixin):
         logger_name: str | None = None,
         allow_nested_operators: bool = True,
         executor: str | None = None,
+        retry_policy: Any = None,
+        map_index_template: str | None = None,
         **kwargs: Any,
     ) -> None:
         if kwargs:
@@ -217,6 +219,8 @@ class BaseOperator(DependencyMixin):
         self.doc, self.doc_md, self.doc_json, self.doc_yaml, self.doc_rst = doc, doc_md, doc_json, doc_yaml, doc_rst
         self.task_display_name = task_display_name
         self.executor = executor
+        self.retry_policy = retry_policy
+        self.map_index_template = map_index_template
         self.default_args = default_args or {}
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()

@@ -202,8 +202,21 @@ class _TaskNamespace:
     branch = staticmethod(_make(_BranchDecoratedOperator))
     short_circuit = staticmethod(_make(_ShortCircuitDecoratedOperator))
     bash = staticmethod(_make(_BashDecoratedOperator))
-    virtualenv = staticmethod(_unsupported("virtualenv"))
-    external_python = staticmethod(_unsupported("external_python"))
+    @property
+    def virtualenv(self) -> Callable[..., Any]:
+        """``@task.virtualenv(requirements=[...])``: the function runs in a cached virtualenv."""
+        from runtime.sdk.operators.virtualenv import PythonVirtualenvOperator
+
+        return _make(type("_VirtualenvDecoratedOperator", (_DecoratedMixin, PythonVirtualenvOperator),
+                          {"custom_operator_name": "@task.virtualenv"}))
+
+    @property
+    def external_python(self) -> Callable[..., Any]:
+        """``@task.external_python(python=...)``: the function runs with another interpreter."""
+        from runtime.sdk.operators.virtualenv import ExternalPythonOperator
+
+        return _make(type("_ExternalPythonDecoratedOperator", (_DecoratedMixin, ExternalPythonOperator),
+                          {"custom_operator_name": "@task.external_python"}))
     docker = staticmethod(_unsupported("docker"))
     kubernetes = staticmethod(_unsupported("kubernetes"))
 

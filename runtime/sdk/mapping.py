@@ -19,7 +19,7 @@ _TASK_ARGS = {
     "execution_timeout", "trigger_rule", "max_active_tis_per_dag", "max_active_tis_per_dagrun",
     "on_execute_callback", "on_failure_callback", "on_success_callback", "on_retry_callback",
     "doc_md", "do_xcom_push", "multiple_outputs", "task_group", "dag", "params", "default_args",
-    "ignore_first_depends_on_past", "executor_config", "task_display_name",
+    "ignore_first_depends_on_past", "executor_config", "task_display_name", "retry_policy", "map_index_template",
 }
 
 

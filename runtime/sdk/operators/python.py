@@ -130,16 +130,6 @@ class ShortCircuitOperator(PythonOperator, SkipMixin):
         return condition
 
 
-class PythonVirtualenvOperator(BaseOperator):
-    """Not supported by Windsock: fails at parse time with a clear message."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        raise AirflowException("PythonVirtualenvOperator is not supported by Windsock; use requirements.txt and PythonOperator")
-
-
-ExternalPythonOperator = PythonVirtualenvOperator
-
-
 def get_current_context() -> dict[str, Any]:
     """The context of the task running in this process (Airflow's ``get_current_context``)."""
     from runtime.sdk.context import current_context
