@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "runtime.cli.pools_cmd",
     "runtime.cli.scheduler_cmd",
     "runtime.cli.backfill_cmd",
+    "runtime.cli.assets_cmd",
 ]
 
 

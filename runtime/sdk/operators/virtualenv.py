@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +148,7 @@ def run_in_python(python: str | Path, func: Callable[..., Any], args: list[Any],
 class _ExternalBase(PythonOperator):
     """Runs the callable in another interpreter; only portable context entries are passed."""
 
-    template_fields: Sequence[str] = ("op_args", "op_kwargs", "templates_dict")
+    template_fields = ("op_args", "op_kwargs", "templates_dict")  # type: ignore[assignment]
 
     def __init__(self, *, python_callable: Callable[..., Any], serializer: str | None = None,
                  use_dill: bool = False, expect_airflow: bool = True, skip_on_exit_code: Any = None,
@@ -174,7 +174,7 @@ class _ExternalBase(PythonOperator):
 class PythonVirtualenvOperator(_ExternalBase):
     """Runs ``python_callable`` in a virtualenv with ``requirements`` (built once per requirements hash)."""
 
-    template_fields = (*_ExternalBase.template_fields, "requirements")
+    template_fields = (*_ExternalBase.template_fields, "requirements")  # type: ignore[assignment]
 
     def __init__(self, *, python_callable: Callable[..., Any], requirements: str | Iterable[str] | None = None,
                  python_version: str | None = None, system_site_packages: bool = True,
@@ -194,7 +194,7 @@ class PythonVirtualenvOperator(_ExternalBase):
 class ExternalPythonOperator(_ExternalBase):
     """Runs ``python_callable`` with an existing interpreter (``python``: a path, e.g. a pre-built venv's)."""
 
-    template_fields = (*_ExternalBase.template_fields, "python")
+    template_fields = (*_ExternalBase.template_fields, "python")  # type: ignore[assignment]
 
     def __init__(self, *, python: str, python_callable: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(python_callable=python_callable, **kwargs)
