@@ -133,7 +133,7 @@ def _timeout(limit: timedelta | None, op: BaseOperator) -> Iterator[None]:
 def _finalize(res: TryResult, task: BaseOperator, dag_run: DagRunInfo, map_index: int, try_number: int, end: datetime) -> None:
     """Turn the outcome into the task instance's next state (retries considered)."""
     if res.outcome is Outcome.FAILED and retries.can_retry(try_number, task.retries):
-        wait = res.retry_delay or retries.retry_delay(
+        wait = res.retry_delay if res.retry_delay is not None else retries.retry_delay(
             delay=task.retry_delay, exponential=task.retry_exponential_backoff, max_delay=task.max_retry_delay,
             try_number=try_number, key=f"{dag_run.dag_id}#{task.task_id}#{dag_run.logical_date.isoformat()}#{map_index}",
         )
