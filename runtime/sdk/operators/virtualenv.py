@@ -31,7 +31,7 @@ SERIALIZERS = ("pickle", "json")
 PORTABLE_CONTEXT = ("ds", "ds_nodash", "ts", "ts_nodash", "ts_nodash_with_tz", "run_id", "params", "logical_date",
                     "execution_date", "data_interval_start", "data_interval_end", "prev_ds", "next_ds",
                     "yesterday_ds", "tomorrow_ds", "task_instance_key_str", "test_mode", "templates_dict")
-_RUNNER = '''
+_RUNNER = '''from __future__ import annotations
 import json, pickle, sys
 {source}
 with open(sys.argv[1], "rb") as handle:
