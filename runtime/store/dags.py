@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session
 from runtime.store.models import (
     AssetDagCursor,
     DagModel,
-    DagRunAssetEvent,
     DagRun,
+    DagRunAssetEvent,
     SerializedDagModel,
     TaskInstance,
     TaskInstanceHistory,
