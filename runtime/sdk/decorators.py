@@ -12,6 +12,7 @@ from runtime.sdk import context_stack
 from runtime.sdk.baseoperator import BaseOperator
 from runtime.sdk.dag import dag
 from runtime.sdk.exceptions import AirflowException
+from runtime.sdk.mapped_group import call_in_group, mapped_group_of
 from runtime.sdk.mapping import OperatorPartial
 from runtime.sdk.operators.python import BranchPythonOperator, PythonOperator, ShortCircuitOperator
 from runtime.sdk.taskgroup import task_group
@@ -66,13 +67,15 @@ class _BashDecoratedOperator(BaseOperator):
     template_fields = ("op_args", "op_kwargs", "env", "cwd")
 
     def __init__(self, *, python_callable: Callable[..., Any], op_args: Any = None, op_kwargs: Any = None, env: Any = None,
-                 append_env: bool = False, cwd: str | None = None, skip_on_exit_code: Any = 99, output_encoding: str = "utf-8", **kwargs: Any) -> None:
+                 append_env: bool = False, cwd: str | None = None, skip_on_exit_code: Any = 99, output_encoding: str = "utf-8",
+                 output_processor: Callable[[str], Any] | None = None, **kwargs: Any) -> None:
         kwargs.pop("multiple_outputs", None)
         super().__init__(**kwargs)
         self.python_callable = python_callable
         self.op_args, self.op_kwargs = list(op_args or []), dict(op_kwargs or {})
         self.env, self.append_env, self.cwd = env, append_env, cwd
         self.skip_on_exit_code, self.output_encoding = skip_on_exit_code, output_encoding
+        self.output_processor = output_processor
 
     def execute(self, context: Any) -> Any:
         from runtime.sdk.operators.bash import BashOperator
@@ -84,8 +87,8 @@ class _BashDecoratedOperator(BaseOperator):
         if not isinstance(command, str) or not command.strip():
             raise TypeError(f"task {self.task_id!r}: the @task.bash function must return a non-empty string")
         command = self.render_template(command, context)
-        runner = BashOperator.run_command_for(self, command, context)
-        return runner
+        output = BashOperator.run_command_for(self, command, context)
+        return self.output_processor(output) if self.output_processor else output
 
 
 def call_signature(func: Callable[..., Any]) -> inspect.Signature:
@@ -123,6 +126,9 @@ class _TaskDecorator:
 
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
         call_signature(self.function).bind(*args, **kwargs)  # a wrong call fails at parse time
+        group = mapped_group_of(self.kwargs.get("dag") or context_stack.current_dag())
+        if group is not None:
+            return call_in_group(self, group, args, kwargs)
         op = self.operator_class(python_callable=self.function, op_args=args, op_kwargs=kwargs, **self._task_kwargs({}))
         for arg in find_xcom_args([args, kwargs]):
             op.set_upstream(arg.operator)
@@ -209,6 +215,22 @@ class _TaskNamespace:
 
         return _make(type("_VirtualenvDecoratedOperator", (_DecoratedMixin, PythonVirtualenvOperator),
                           {"custom_operator_name": "@task.virtualenv"}))
+
+    @property
+    def branch_virtualenv(self) -> Callable[..., Any]:
+        """``@task.branch_virtualenv``: a virtualenv function whose return value picks the branch."""
+        from runtime.sdk.operators.virtualenv import BranchPythonVirtualenvOperator
+
+        return _make(type("_BranchVirtualenvDecoratedOperator", (_DecoratedMixin, BranchPythonVirtualenvOperator),
+                          {"custom_operator_name": "@task.branch_virtualenv"}))
+
+    @property
+    def branch_external_python(self) -> Callable[..., Any]:
+        """``@task.branch_external_python``: an external-Python function whose return value picks the branch."""
+        from runtime.sdk.operators.virtualenv import BranchExternalPythonOperator
+
+        return _make(type("_BranchExternalPythonDecoratedOperator", (_DecoratedMixin, BranchExternalPythonOperator),
+                          {"custom_operator_name": "@task.branch_external_python"}))
 
     @property
     def external_python(self) -> Callable[..., Any]:

@@ -119,3 +119,15 @@ def test_xcomarg_output_and_map_feed_a_mapped_task() -> None:
         show.expand(n=make().map(lambda v: v * 10))
         assert numbers.output.output.operator is numbers
     assert _states(d)["show[2]"] == "success" and sorted(got) == [10, 20, 30]
+
+
+def test_bash_decorator_applies_its_output_processor() -> None:
+    with DAG("op", start_date=START, schedule=None) as d:
+        @task.bash(output_processor=lambda out: out.split(","))
+        def listing() -> str:
+            return "echo a,b"
+
+        listing()
+    services = MemoryServices(environ={})
+    record = run_dag(d, services=services, quiet=True)
+    assert services.xcom_get("op", record.run_id, "listing", "return_value", -1) == [(-1, ["a", "b"])]

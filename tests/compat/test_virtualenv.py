@@ -95,3 +95,16 @@ def test_lambdas_are_refused_and_decorators_are_stripped_from_the_source() -> No
         return 1
 
     assert callable_source(decorated.function).startswith("def decorated()")
+
+
+def test_dill_serializer_and_branching_in_another_interpreter(home: Path) -> None:
+    """``serializer='dill'`` works without dill (the function travels as source); branch decorators pick a branch."""
+    from runtime.sdk.operators.empty import EmptyOperator
+
+    with DAG("branchy", start_date=START, schedule=None) as d:
+        @task.branch_external_python(python=sys.executable, serializer="dill")
+        def pick() -> str:
+            return "left"
+
+        pick() >> [EmptyOperator(task_id="left"), EmptyOperator(task_id="right")]
+    assert _states(d, MemoryServices(environ={})) == {"pick": "success", "left": "success", "right": "skipped"}

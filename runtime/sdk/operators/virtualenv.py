@@ -27,6 +27,9 @@ from runtime.sdk.exceptions import AirflowException, AirflowSkipException
 from runtime.sdk.operators.python import BranchMixIn, PythonOperator
 
 SERIALIZERS = ("pickle", "json")
+# dill and cloudpickle exist to ship functions and closures; the function travels as source here, so
+# pickle carries the arguments and the result (the venv needs neither library).
+PICKLE_LIKE = ("dill", "cloudpickle")
 # Context entries that can cross into another interpreter (plain values), as Airflow passes them.
 PORTABLE_CONTEXT = ("ds", "ds_nodash", "ts", "ts_nodash", "ts_nodash_with_tz", "run_id", "params", "logical_date",
                     "execution_date", "data_interval_start", "data_interval_end", "prev_ds", "next_ds",
@@ -158,6 +161,7 @@ class _ExternalBase(PythonOperator):
         if not callable(python_callable) or inspect.isclass(python_callable) or python_callable.__name__ == "<lambda>":
             raise AirflowException(f"task {self.task_id!r}: PythonVirtualenvOperator only supports functions for python_callable arg")
         self.serializer = serializer or ("dill" if use_dill else "pickle")
+        self.serializer = "pickle" if self.serializer in PICKLE_LIKE else self.serializer
         if self.serializer not in SERIALIZERS:
             raise AirflowException(f"task {self.task_id!r}: serializer {self.serializer!r} is not supported by Windsock (use pickle or json)")
 
