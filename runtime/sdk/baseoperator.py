@@ -71,10 +71,29 @@ def apply_defaults(func: Callable[..., None]) -> Callable[..., None]:
             raise AirflowException(f"{type(self).__name__} (task {task!r}) is missing keyword argument(s): {', '.join(sorted(missing))}")
         if takes_default_args:
             kwargs["default_args"] = default_args
-        func(self, **kwargs)
+        depth = self.__dict__.get("_ws_init_depth", 0)
+        self.__dict__["_ws_init_depth"] = depth + 1
+        try:
+            func(self, **kwargs)
+        finally:
+            self.__dict__["_ws_init_depth"] = depth
+        if depth == 0:
+            _xcomarg_dependencies(self)
 
     wrapper.__windsock_wrapped__ = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def _xcomarg_dependencies(op: BaseOperator) -> None:
+    """An XComArg in a template field makes its task an upstream (Airflow's ``set_xcomargs_dependencies``)."""
+    if getattr(op, "_windsock_detached", False) or op.is_mapped or not op.has_dag():
+        return
+    from runtime.sdk.xcom_arg import find_xcom_args
+
+    for name in op.template_fields:
+        for arg in find_xcom_args(getattr(op, name, None)):
+            if arg.operator is not op:
+                op.set_upstream(arg.operator)
 
 
 class BaseOperator(DependencyMixin):

@@ -13,33 +13,26 @@ from runtime.sdk.operators.branch import BaseBranchOperator
 
 def target_times_as_dates(base: datetime.datetime, lower: datetime.datetime | datetime.time | None,
                           upper: datetime.datetime | datetime.time | None) -> tuple[Any, Any]:
-    """The window's bounds as datetimes: a bare time is taken on the day of ``base``."""
+    """The window's bounds as datetimes: a bare time is taken on the date of ``base``; an upper bound
+    before the lower one is moved to the next day (Airflow's rule)."""
     if isinstance(lower, datetime.datetime) and isinstance(upper, datetime.datetime):
         return lower, upper
-    if lower is not None and isinstance(lower, datetime.time):
+    if isinstance(lower, datetime.time):
         lower = datetime.datetime.combine(base.date(), lower)
-    if upper is not None and isinstance(upper, datetime.time):
+    if isinstance(upper, datetime.time):
         upper = datetime.datetime.combine(base.date(), upper)
     if lower is None or upper is None:
         return lower, upper
-    if upper < lower:  # a window across midnight
-        if lower > base:
-            lower = lower - datetime.timedelta(days=1)
-        else:
-            upper = upper + datetime.timedelta(days=1)
+    if upper < lower:
+        upper = upper + datetime.timedelta(days=1)
     return lower, upper
 
 
-def _naive(value: Any, tz: Any) -> Any:
-    """An aware datetime as naive local time in ``tz`` (naive values are local already)."""
-    if isinstance(value, datetime.datetime) and not timezone.is_naive(value):
-        return value.astimezone(tz).replace(tzinfo=None)
-    return value
-
-
-def in_window(local_now: datetime.datetime, lower: Any, upper: Any) -> bool:
-    """Whether naive local ``now`` lies in [lower, upper] (either bound may be open)."""
-    return (lower is None or lower <= local_now) and (upper is None or local_now <= upper)
+def in_window(now: datetime.datetime, lower: Any, upper: Any, tz: Any) -> bool:
+    """Whether aware ``now`` lies in [lower, upper] (either may be open); naive bounds are in ``tz``."""
+    lower = timezone.make_aware(lower, tz) if lower is not None else None
+    upper = timezone.make_aware(upper, tz) if upper is not None else None
+    return (lower is None or lower <= now) and (upper is None or now <= upper)
 
 
 class BranchDateTimeOperator(BaseBranchOperator):
@@ -60,9 +53,8 @@ class BranchDateTimeOperator(BaseBranchOperator):
     def choose_branch(self, context: Any) -> str | Iterable[str]:
         now = timezone.to_utc(context["logical_date"]) if self.use_task_logical_date else timezone.utcnow()
         tz = self.dag.timezone if self.has_dag() else timezone.utc
-        local = now.astimezone(tz).replace(tzinfo=None)
-        lower, upper = target_times_as_dates(local, _naive(self.target_lower, tz), _naive(self.target_upper, tz))
-        return self.follow_task_ids_if_true if in_window(local, lower, upper) else self.follow_task_ids_if_false
+        lower, upper = target_times_as_dates(now, self.target_lower, self.target_upper)
+        return self.follow_task_ids_if_true if in_window(now, lower, upper, tz) else self.follow_task_ids_if_false
 
 
 __all__ = ["BranchDateTimeOperator", "target_times_as_dates"]
