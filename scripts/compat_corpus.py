@@ -50,17 +50,25 @@ def ensure_venv() -> Path:
     home = ROOT / "home"
     if not (home / "airflow.db").exists():
         home.mkdir(parents=True, exist_ok=True)
-        subprocess.run([str(VENV / "bin" / "airflow"), "db", "migrate"], check=True, env=airflow_env(str(home)),
+        subprocess.run([str(VENV / "bin" / "airflow"), "db", "migrate"], check=True, env=airflow_env(str(home), str(home)),
                        stdout=subprocess.DEVNULL)
     return python
 
 
-def airflow_env(dags_folder: str) -> dict[str, str]:
-    """Environment of an Airflow process: its own home, no examples, this DAG folder."""
+def airflow_env(dags_folder: str, home: str | None = None) -> dict[str, str]:
+    """Environment of an Airflow process: its home, no examples, this DAG folder."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "WINDSOCK", "PYTHONPATH"))}
-    env.update(AIRFLOW_HOME=str(ROOT / "home"), AIRFLOW__CORE__LOAD_EXAMPLES="False",
+    env.update(AIRFLOW_HOME=home or str(ROOT / "home"), AIRFLOW__CORE__LOAD_EXAMPLES="False",
                AIRFLOW__CORE__DAGS_FOLDER=dags_folder, AIRFLOW__CORE__UNIT_TEST_MODE="False")
     return env
+
+
+def _airflow_file_env(dags: str) -> dict[str, str]:
+    """Each file gets a fresh copy of the migrated metadata DB: no asset or run of another file leaks in."""
+    home = Path(dags).parent / "airflow-home"
+    home.mkdir()
+    shutil.copy(ROOT / "home" / "airflow.db", home / "airflow.db")
+    return airflow_env(dags, str(home))
 
 
 def collect() -> list[Path]:
@@ -106,9 +114,11 @@ def files() -> list[Path]:
 def _run_isolated(cmd: list[str], path: Path, env_for: Any) -> dict[str, Any]:
     """Run ``cmd`` on a private copy of ``path`` (alone in its folder), killed after TIMEOUT."""
     with tempfile.TemporaryDirectory(prefix="corpus-") as tmp:
-        copy = Path(tmp) / path.name
+        dags = Path(tmp) / "dags"
+        dags.mkdir()
+        copy = dags / path.name
         shutil.copy(path, copy)
-        proc = subprocess.Popen([*cmd, str(copy)], env=env_for(tmp), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen([*cmd, str(copy)], env=env_for(str(dags)), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, start_new_session=True, cwd=tmp)
         try:
             out, _ = proc.communicate(timeout=TIMEOUT)
@@ -133,7 +143,7 @@ def run_side(side: str, only: list[str] | None = None) -> dict[str, Any]:
     path = _results_path(side)
     results: dict[str, Any] = json.loads(path.read_text()) if path.exists() and only else {}
     if side == "airflow":
-        cmd, env_for = [str(ensure_venv()), str(HERE / "compat_airflow_side.py")], airflow_env
+        cmd, env_for = [str(ensure_venv()), str(HERE / "compat_airflow_side.py")], _airflow_file_env
     else:
         cmd, env_for = [sys.executable, str(HERE / "compat_windsock_side.py")], _windsock_env
     for file in files():
@@ -146,10 +156,10 @@ def run_side(side: str, only: list[str] | None = None) -> dict[str, Any]:
     return results
 
 
-def _windsock_env(tmp: str) -> dict[str, str]:
+def _windsock_env(dags: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "WINDSOCK__"))}
-    env.update(WINDSOCK_HOME=str(Path(tmp) / "home"), WINDSOCK__CORE__LOAD_EXAMPLES="False",
-               PYTHONPATH=str(HERE.parent), WINDSOCK__CORE__DAGS_FOLDER=tmp)
+    env.update(WINDSOCK_HOME=str(Path(dags).parent / "home"), WINDSOCK__CORE__LOAD_EXAMPLES="False",
+               PYTHONPATH=str(HERE.parent), WINDSOCK__CORE__DAGS_FOLDER=dags)
     return env
 
 
