@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -368,6 +368,37 @@ def inlet_events_for(services: Any) -> InletEventsAccessors:
     return InletEventsAccessors(fetch if fetch is not None else (lambda uri, alias: []))
 
 
+class TriggeringEvents(Mapping[Asset, list[AssetEvent]]):
+    """``triggering_asset_events``: read from the task's services on first use (most tasks never look)."""
+
+    def __init__(self, fetch: Callable[[], list[dict[str, Any]]]) -> None:
+        self._fetch = fetch
+        self._events: dict[Asset, list[AssetEvent]] | None = None
+
+    def _loaded(self) -> dict[Asset, list[AssetEvent]]:
+        if self._events is None:
+            self._events = triggering_events(self._fetch())
+        return self._events
+
+    def __getitem__(self, key: Asset) -> list[AssetEvent]:
+        return self._loaded()[key if not isinstance(key, str) else Asset(key)]
+
+    def __iter__(self) -> Iterator[Asset]:
+        return iter(self._loaded())
+
+    def __len__(self) -> int:
+        return len(self._loaded())
+
+    def __repr__(self) -> str:
+        return repr(self._loaded())
+
+
+def triggering_events_for(services: Any, dag_id: str, run_id: str) -> TriggeringEvents:
+    """The lazy ``triggering_asset_events`` of a run (empty when the services store no asset events)."""
+    fetch = getattr(services, "triggering_asset_events", None)
+    return TriggeringEvents(lambda: fetch(dag_id, run_id) if fetch is not None else [])
+
+
 def triggering_events(events: list[dict[str, Any]]) -> dict[Asset, list[AssetEvent]]:
     """``triggering_asset_events``: the events that created this run, by asset."""
     out: dict[Asset, list[AssetEvent]] = {}
@@ -436,6 +467,6 @@ __all__ = [
     "Asset", "AssetAlias", "AssetAll", "AssetAny", "BaseAsset", "Dataset", "DatasetAlias", "DatasetAll", "DatasetAny",
     "Metadata", "AssetTriggeredTimetable", "DatasetTriggeredTimetable", "AssetOrTimeSchedule", "DatasetOrTimeSchedule",
     "AssetEvent", "OutletEventAccessors", "InletEventsAccessors", "asset", "as_condition", "condition_keys",
-    "outlet_events_of", "triggering_events", "inlet_events_for", "asset_condition_of", "AssetRef", "AssetNameRef",
+    "outlet_events_of", "triggering_events", "triggering_events_for", "TriggeringEvents", "inlet_events_for", "asset_condition_of", "AssetRef", "AssetNameRef",
     "AssetUriRef",
 ]

@@ -21,10 +21,26 @@ if TYPE_CHECKING:
     from runtime.sdk.dag import DAG
     from runtime.sdk.taskgroup import TaskGroup
 
-__all__ = ["BaseOperator", "chain", "chain_linear", "cross_downstream", "BaseOperatorLink"]
+__all__ = ["BaseOperator", "chain", "chain_linear", "cross_downstream", "BaseOperatorLink", "WeightRule"]
 
 _TASK_ID_RE = re.compile(r"^[\w.-]+$")
 WEIGHT_RULES = ("downstream", "upstream", "absolute")
+
+
+class WeightRule:
+    """Airflow's ``WeightRule`` names for ``weight_rule=``."""
+
+    DOWNSTREAM = "downstream"
+    UPSTREAM = "upstream"
+    ABSOLUTE = "absolute"
+
+    @classmethod
+    def is_valid(cls, rule: str) -> bool:
+        return rule in WEIGHT_RULES
+
+    @classmethod
+    def all_weight_rules(cls) -> set[str]:
+        return set(WEIGHT_RULES)
 _SDK_DIR = __file__.rsplit("/", 2)[0]
 
 

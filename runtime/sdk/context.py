@@ -138,10 +138,9 @@ def build_context(ti: TaskInstance, params: dict[str, Any]) -> dict[str, Any]:
 
 def _asset_entries(ti: TaskInstance) -> dict[str, Any]:
     """``outlet_events``, ``inlet_events`` and the run's triggering events (Airflow 3 and 2 names)."""
-    from runtime.sdk.assets import OutletEventAccessors, inlet_events_for, triggering_events
+    from runtime.sdk.assets import OutletEventAccessors, inlet_events_for, triggering_events_for
 
-    fetch = getattr(ti.services, "triggering_asset_events", None)
-    triggering = triggering_events(fetch(ti.dag_id, ti.run_id) if fetch is not None else [])
+    triggering = triggering_events_for(ti.services, ti.dag_id, ti.run_id)
     return {"outlet_events": OutletEventAccessors(), "inlet_events": inlet_events_for(ti.services),
             "triggering_asset_events": triggering, "triggering_dataset_events": triggering}
 

@@ -60,3 +60,17 @@ def test_compat_names_are_the_sdk_objects() -> None:
     sdk = importlib.import_module("airflow.sdk")
     assert compat.TriggerRule is sdk.TriggerRule and compat.Asset is sdk.Asset
     assert importlib.import_module("airflow.datasets").Dataset("s3://x") == sdk.Asset(uri="s3://x")
+
+
+def test_every_name_a_module_lists_exists() -> None:
+    """Each ``module:name`` source of the alias table resolves (a typo would fail only when a DAG imports it)."""
+    from runtime.compat.importer import _parse
+    from runtime.compat.modules import MODULES
+
+    missing = []
+    for alias, sources in MODULES.items():
+        for source in sources:
+            module_name, names = _parse(source)
+            module = importlib.import_module(module_name)
+            missing += [f"{alias}: {module_name}.{n}" for n in (names or {}).values() if not hasattr(module, n)]
+    assert missing == []
