@@ -126,6 +126,8 @@ class DAG:
         self.fail_stop = fail_stop or fail_fast
         self.params = ParamsDict(self.default_args.get("params"))
         self.params.update(ParamsDict(params) if params else {})
+        if self.timetable.can_be_scheduled:
+            self._validate_scheduled_params()
         self.fileloc = full_filepath or _caller_file()
         self.task_dict: dict[str, BaseOperator] = {}
         self.task_group = TaskGroup(None, dag=self)
@@ -138,6 +140,16 @@ class DAG:
         self.partial = False
         if auto_register:
             context_stack.register(self)
+
+    def _validate_scheduled_params(self) -> None:
+        """A scheduled DAG's params must resolve without a run conf (Airflow refuses the DAG otherwise)."""
+        from runtime.sdk.exceptions import ParamValidationError
+
+        try:
+            self.params.resolve({})
+        except ParamValidationError as exc:
+            raise ValueError(f"Dag {self.dag_id!r} is not allowed to define a Schedule, as there are required params "
+                             f"without default values, or the default values are not valid ({exc})") from None
 
     def _pick_schedule(self, schedule: Any, schedule_interval: Any, timetable: Any) -> Any:
         given = [x for x in (schedule, schedule_interval) if x is not NOTSET]

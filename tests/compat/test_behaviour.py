@@ -131,3 +131,9 @@ def test_bash_decorator_applies_its_output_processor() -> None:
     services = MemoryServices(environ={})
     record = run_dag(d, services=services, quiet=True)
     assert services.xcom_get("op", record.run_id, "listing", "return_value", -1) == [(-1, ["a", "b"])]
+
+
+def test_a_scheduled_dag_with_a_required_param_is_refused() -> None:
+    with pytest.raises(ValueError, match="not allowed to define a Schedule"):
+        DAG("sched", start_date=START, schedule="@daily", params={"n": Param(type="integer")})
+    DAG("manual_only", start_date=START, schedule=None, params={"n": Param(type="integer")})

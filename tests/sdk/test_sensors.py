@@ -149,9 +149,10 @@ def test_task_sensor_decorator() -> None:
 def test_time_delta_sensor_waits_past_the_interval_end() -> None:
     with DAG("t", start_date=START, schedule="@daily") as dag:
         TimeDeltaSensor(task_id="past", delta=timedelta(hours=1), **FAST)
-        TimeDeltaSensor(task_id="future", delta=timedelta(days=1), soft_fail=True, **FAST)
+        TimeDeltaSensor(task_id="future", delta=timedelta(days=3), soft_fail=True, **FAST)
     now = pendulum.now("UTC")
-    assert run(dag, when=now.start_of("day")) == {"past": "success", "future": "skipped"}
+    # a manual run at yesterday's midnight: its interval ended then, more than an hour ago whatever the hour now
+    assert run(dag, when=now.start_of("day") - timedelta(days=1)) == {"past": "success", "future": "skipped"}
 
 
 def test_date_time_sensor_renders_its_target() -> None:
