@@ -160,6 +160,10 @@ def run_dag(
     setups = {t.task_id: relevant_setups(t) for t in dag.tasks} if any(t.is_setup for t in dag.tasks) else {}
     nodes = {t.task_id: TaskNode(t.task_id, t.trigger_rule, frozenset(t.upstream_task_ids), frozenset(setups.get(t.task_id, ())))
              for t in dag.tasks if task_in_run(t.start_date, t.end_date, run.logical_date, run.run_type)}
+    if len(nodes) < len(dag.task_dict):
+        late = sorted(set(dag.task_dict) - set(nodes))
+        (print if not quiet else (lambda *_: None))(
+            f"[windsock] no task instance for {', '.join(late)}: start_date after (or end_date before) the logical date")
     states: dict[tuple[str, int], str | None] = {(tid, -1): None for tid in nodes}
     tries: dict[tuple[str, int], int] = {}
     wait_until: dict[tuple[str, int], datetime] = {}
