@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pendulum
 
 from runtime.compat.api import DAG
@@ -13,6 +15,9 @@ from runtime.sdk.operators.bash import BashOperator
 from runtime.sdk.serialization import serialize_dag
 from runtime.sdk.setup_teardown import scope_of_clear, setup, teardown
 from runtime.store import clear
+from runtime.store.models import SerializedDagModel
+from runtime.store.session import transaction
+from tests.scheduler.helpers import Env
 
 START = pendulum.datetime(2024, 1, 1, tz="UTC")
 
@@ -94,3 +99,27 @@ def test_clearing_work_clears_its_setup_and_teardown() -> None:
     assert scope_of_clear(graph, {"w2"}) == {"s", "t"}
     assert clear.related(graph, ["w2"], downstream=False, upstream=False) | scope_of_clear(graph, {"w2"}) == {"w2", "s", "t"}
     assert scope_of_clear(graph, {other.task_id}) == set()
+
+
+SCHEDULED = '''
+with DAG("st_sched", start_date=datetime(2024, 1, 1), schedule=None) as d:
+    s = BashOperator(task_id="create", bash_command="true").as_setup()
+    w1 = BashOperator(task_id="w1", bash_command="true")
+    w2 = BashOperator(task_id="w2", bash_command="true")
+    t = BashOperator(task_id="delete", bash_command="exit 1").as_teardown(setups=s)
+    s >> w1 >> w2 >> t
+'''
+
+
+def test_scheduler_ignores_a_failed_teardown_for_the_run_state_and_clear_brings_the_setup_back(seq_env: Env) -> None:
+    seq_env.write_dag("st_sched", SCHEDULED)
+    seq_env.sync()
+    run_id = seq_env.trigger("st_sched")
+    seq_env.drive(seq_env.finished("st_sched"))
+    assert seq_env.run_states("st_sched") == ["success"]
+    assert seq_env.tis("st_sched")[("delete", -1)].state == "failed"
+    with transaction(seq_env.factory) as s:
+        data = json.loads(s.get(SerializedDagModel, "st_sched").data)
+        cleared = clear.clear_task_instances(s, "st_sched", run_id, ["w2"], serialized=data)
+    assert cleared == 3  # w2, its indirect setup and that setup's teardown
+    assert {k[0] for k, ti in seq_env.tis("st_sched").items() if ti.state is None} == {"create", "w2", "delete"}
