@@ -39,12 +39,18 @@ class _DecoratedMixin:
         self.op_args = resolve_args(self.op_args, context)
         self.op_kwargs = resolve_args(self.op_kwargs, context)
         value = super().execute(context)  # type: ignore[misc]
-        if getattr(self, "multiple_outputs", False) and value is not None:
-            if not isinstance(value, dict):
-                raise AirflowException(f"task {self.task_id!r}: multiple_outputs=True needs a dict return value, got {type(value).__name__}")  # type: ignore[attr-defined]
-            for key, item in value.items():
-                context["ti"].xcom_push(key=str(key), value=item)
+        push_multiple_outputs(self, value, context)
         return value
+
+
+def push_multiple_outputs(task: Any, value: Any, context: Any) -> None:
+    """``multiple_outputs=True``: each key of the returned dict is also its own XCom."""
+    if not getattr(task, "multiple_outputs", False) or value is None:
+        return
+    if not isinstance(value, dict):
+        raise AirflowException(f"task {task.task_id!r}: multiple_outputs=True needs a dict return value, got {type(value).__name__}")
+    for key, item in value.items():
+        context["ti"].xcom_push(key=str(key), value=item)
 
 
 class _PythonDecoratedOperator(_DecoratedMixin, PythonOperator):
@@ -69,7 +75,6 @@ class _BashDecoratedOperator(BaseOperator):
     def __init__(self, *, python_callable: Callable[..., Any], op_args: Any = None, op_kwargs: Any = None, env: Any = None,
                  append_env: bool = False, cwd: str | None = None, skip_on_exit_code: Any = 99, output_encoding: str = "utf-8",
                  output_processor: Callable[[str], Any] | None = None, **kwargs: Any) -> None:
-        kwargs.pop("multiple_outputs", None)
         super().__init__(**kwargs)
         self.python_callable = python_callable
         self.op_args, self.op_kwargs = list(op_args or []), dict(op_kwargs or {})
@@ -88,7 +93,9 @@ class _BashDecoratedOperator(BaseOperator):
             raise TypeError(f"task {self.task_id!r}: the @task.bash function must return a non-empty string")
         command = self.render_template(command, context)
         output = BashOperator.run_command_for(self, command, context)
-        return self.output_processor(output) if self.output_processor else output
+        value = self.output_processor(output) if self.output_processor else output
+        push_multiple_outputs(self, value, context)
+        return value
 
 
 def call_signature(func: Callable[..., Any]) -> inspect.Signature:

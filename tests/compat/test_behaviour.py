@@ -137,3 +137,35 @@ def test_a_scheduled_dag_with_a_required_param_is_refused() -> None:
     with pytest.raises(ValueError, match="not allowed to define a Schedule"):
         DAG("sched", start_date=START, schedule="@daily", params={"n": Param(type="integer")})
     DAG("manual_only", start_date=START, schedule=None, params={"n": Param(type="integer")})
+
+
+def test_dags_test_triggering_a_dag_outside_the_folder_queues_it_and_cannot_wait_for_it() -> None:
+    """As Airflow 3's dags test: the trigger succeeds; waiting for a run nothing here runs fails instead of hanging."""
+    from runtime.sdk.operators.trigger_dagrun import TriggerDagRunOperator
+
+    with DAG("ctl", start_date=START, schedule=None) as d:
+        TriggerDagRunOperator(task_id="fire", trigger_dag_id="elsewhere")
+        TriggerDagRunOperator(task_id="wait", trigger_dag_id="elsewhere", trigger_run_id="w", wait_for_completion=True,
+                              poke_interval=0.01)
+    services = MemoryServices(environ={}, dag_lookup=lambda dag_id: None)
+    record = run_dag(d, services=services, quiet=True)
+    assert {t: s for (t, _), s in record.task_states.items()} == {"fire": "success", "wait": "failed"}
+    assert [r.state for (dag_id, _), r in services.runs.items() if dag_id == "elsewhere"] == ["queued", "queued"]
+
+
+def test_bash_decorator_multiple_outputs_feed_another_tasks_env() -> None:
+    import json
+
+    seen: list[str] = []
+    with DAG("mo", start_date=START, schedule=None) as d:
+        @task.bash(multiple_outputs=True, output_processor=json.loads)
+        def describe() -> str:
+            return """echo '{"folder": "/x", "count": "2"}'"""
+
+        @task
+        def show(folder: str, count: str) -> None:
+            seen.append(f"{folder}:{count}")
+
+        out = describe()
+        show(out["folder"], out["count"])
+    assert _states(d) == {"describe": "success", "show": "success"} and seen == ["/x:2"]
