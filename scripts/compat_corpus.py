@@ -124,14 +124,23 @@ def _run_isolated(cmd: list[str], path: Path, env_for: Any) -> dict[str, Any]:
             out, _ = proc.communicate(timeout=TIMEOUT)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.communicate()
-            return {"error": f"timeout after {TIMEOUT:.0f}s", "dags": {}, "timeout": True}
+            out = proc.communicate()[0] or ""
+            return _timed_out(out)
     for line in reversed(out.splitlines()):
         if line.startswith("@@RESULT "):
             result = json.loads(line[len("@@RESULT "):])
             result.pop("file", None)
             return result
     return {"error": "no result: " + " | ".join(out.strip().splitlines()[-3:])[:400], "dags": {}}
+
+
+def _timed_out(out: str) -> dict[str, Any]:
+    """A file whose run passed TIMEOUT: imported (its DAGs listed, runs not compared) or not."""
+    for line in out.splitlines():
+        if line.startswith("@@IMPORTED "):
+            dags = {dag_id: {"state": "timeout", "tis": {}} for dag_id in json.loads(line[len("@@IMPORTED "):])}
+            return {"error": None, "dags": dags, "timeout": True}
+    return {"error": f"timeout after {TIMEOUT:.0f}s", "dags": {}, "timeout": True}
 
 
 def _results_path(side: str) -> Path:
@@ -188,7 +197,7 @@ def compare(airflow: dict[str, Any], windsock: dict[str, Any]) -> dict[str, Any]
         table["both_import"] += 1
         for dag_id, a_run in a["dags"].items():
             w_run = w["dags"].get(dag_id)
-            if not a_run or a_run.get("state") == "error" or not w_run:
+            if not a_run or a_run.get("state") in ("error", "timeout") or not w_run or w_run.get("state") == "timeout":
                 continue
             table["runs_both"] += 1
             if w_run.get("state") == a_run["state"] and w_run.get("tis") == a_run["tis"]:
