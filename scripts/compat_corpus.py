@@ -219,7 +219,8 @@ def report() -> dict[str, Any]:
     windsock = json.loads(_results_path("windsock").read_text())
     table = compare(airflow, windsock)
     print(f"files: {table['files']}; Airflow {AIRFLOW_VERSION} imports {table['airflow_imports']}, Windsock imports "
-          f"{table['windsock_imports']}; runs in both: {table['runs_both']}, same end states: {table['runs_equal']}")
+          f"{table['windsock_imports']} ({table['both_import']} of Airflow's); runs in both: {table['runs_both']}, "
+          f"same end states: {table['runs_equal']}")
     for line in table["import_gaps"]:
         print(f"  import gap  {line}")
     for line in table["outcome_gaps"]:
