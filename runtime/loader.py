@@ -182,7 +182,8 @@ def _check(path: str, dags: list[DAG], tasks: list[BaseOperator]) -> DagFileErro
         try:
             dag.check_cycle()
         except Exception as exc:  # noqa: BLE001
-            return DagFileError(path, f"{type(exc).__name__}: {exc}")
+            line = getattr(exc, "lineno", None)
+            return DagFileError(path, f"{type(exc).__name__}: {exc}", line)
     for task in tasks:
         if not task.has_dag():
             file, line = getattr(task, "_created_at", (path, None))

@@ -30,6 +30,7 @@ COMMAND_MODULES = [
     "runtime.cli.worker_cmd",
     "runtime.cli.backfill_cmd",
     "runtime.cli.webserver_cmd",
+    "runtime.cli.assets_cmd",
 ]
 
 
@@ -126,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _fail(message: str) -> int:
     """Print one error line (the first line of ``message``) and return exit code 1."""
-    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    first = message.strip().splitlines()[0] if message.strip() else "it did not work"
     sys.stderr.write(f"windsock: error: {first}\n")
     return 1
 

@@ -15,8 +15,9 @@ _API = "runtime.compat.api"
 
 BASH = (f"{_OPS}.bash:BashOperator",)
 PYTHON = (
-    f"{_OPS}.python:PythonOperator,BranchPythonOperator,ShortCircuitOperator,PythonVirtualenvOperator,"
-    "ExternalPythonOperator,BranchMixIn,get_current_context",
+    f"{_OPS}.python:PythonOperator,BranchPythonOperator,ShortCircuitOperator,BranchMixIn,get_current_context",
+    f"{_OPS}.virtualenv:PythonVirtualenvOperator,ExternalPythonOperator,BranchPythonVirtualenvOperator,"
+    "BranchExternalPythonOperator,is_venv_installed",
 )
 EMPTY = (f"{_OPS}.empty:EmptyOperator",)
 DUMMY = (f"{_OPS}.empty:DummyOperator,EmptyOperator",)
@@ -38,6 +39,30 @@ EXTERNAL = (f"{_SENS}.external_task:ExternalTaskSensor,ExternalTaskMarker",)
 SKIPMIXIN = ("runtime.sdk.skipmixin:SkipMixin",)
 CHAIN = ("runtime.sdk.baseoperator:chain,chain_linear,cross_downstream",)
 OPERATOR_BASE = ("runtime.sdk.baseoperator:BaseOperator,BaseOperatorLink", *CHAIN)
+DATETIME_OP = (f"{_OPS}.datetime:BranchDateTimeOperator,target_times_as_dates",)
+WEEKDAY_OP = (f"{_OPS}.weekday:BranchDayOfWeekOperator",)
+WEEKDAY = ("runtime.sdk.weekday:WeekDay",)
+BASH_SENSOR = (f"{_SENS}.bash:BashSensor",)
+TIME_SENSOR = (f"{_SENS}.time:TimeSensor,TimeSensorAsync",)
+WEEKDAY_SENSOR = (f"{_SENS}.weekday:DayOfWeekSensor",)
+RETRY = ("runtime.sdk.retry_policy:RetryAction,RetryDecision,RetryPolicy,RetryRule,ExceptionRetryPolicy",)
+ASSETS = (
+    "runtime.sdk.assets:Asset,AssetAlias,AssetAll,AssetAny,Dataset,DatasetAlias,DatasetAll,DatasetAny,Metadata,"
+    "AssetRef,AssetNameRef,AssetUriRef,BaseAsset",
+)
+ASSET_TIMETABLES = ("runtime.sdk.assets:AssetOrTimeSchedule,DatasetOrTimeSchedule,AssetTriggeredTimetable",)
+SETUP_TEARDOWN = ("runtime.sdk.setup_teardown:setup,teardown",)
+# What Airflow 3 DAG files import from ``airflow.sdk`` (and the common-compat provider re-exports).
+SDK = (
+    f"{_API}:DAG,dag,Variable,Connection", "runtime.sdk.decorators:task", "runtime.sdk.taskgroup:task_group,TaskGroup",
+    "runtime.sdk.edges:Label,EdgeModifier", "runtime.sdk.params:Param,ParamsDict", *OPERATOR_BASE,
+    "runtime.sdk.context:Context,get_current_context=current_context", *SENSOR_BASE, *BASE_HOOK,
+    "runtime.sdk.trigger_rule:TriggerRule", "runtime.sdk.xcom_arg:XComArg", f"{_API}:TaskInstanceState,DagRunState",
+    *ASSETS, *ASSET_TIMETABLES, "runtime.sdk.assets:asset", *SETUP_TEARDOWN, *RETRY,
+    f"{_OPS}.branch:BaseBranchOperator", f"{_OPS}.python:BranchMixIn", *SKIPMIXIN,
+    "runtime.sdk.timetables:CronTriggerTimetable,CronDataIntervalTimetable,DeltaDataIntervalTimetable",
+    "runtime.sdk.baseoperator:WeightRule",
+)
 
 MODULES: dict[str, tuple[str, ...]] = {
     "airflow": ("runtime.sdk.dag:DAG", "runtime.sdk.xcom_arg:XComArg", "runtime.sdk.exceptions:AirflowException", f"{_API}:__version__"),
@@ -56,7 +81,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     "airflow.models.taskinstance": (f"{_API}:TaskInstance",),
     "airflow.models.dagrun": (f"{_API}:DagRun",),
     "airflow.models.skipmixin": SKIPMIXIN,
-    "airflow.decorators": ("runtime.sdk.dag:dag", "runtime.sdk.decorators:task", "runtime.sdk.taskgroup:task_group"),
+    "airflow.decorators": ("runtime.sdk.dag:dag", "runtime.sdk.decorators:task", "runtime.sdk.taskgroup:task_group",
+                           *SETUP_TEARDOWN),
     # Airflow 1.x let DAG files import operators straight from the package.
     "airflow.operators": BASH + PYTHON + DUMMY + TRIGGER + LATEST + BRANCH + MYSQL_OP + PG_OP + SQLITE_OP,
     "airflow.operators.bash": BASH,
@@ -90,7 +116,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "airflow.hooks.mysql_hook": MYSQL_HOOK,
     "airflow.hooks.postgres_hook": PG_HOOK,
     "airflow.hooks.sqlite_hook": SQLITE_HOOK,
-    "airflow.sensors": SENSOR_BASE + TIME_DELTA + DATE_TIME + FILE + PY_SENSOR + EXTERNAL,
+    "airflow.sensors": SENSOR_BASE + TIME_DELTA + DATE_TIME + FILE + PY_SENSOR + EXTERNAL + BASH_SENSOR + TIME_SENSOR,
     "airflow.sensors.base": SENSOR_BASE,
     "airflow.sensors.base_sensor_operator": SENSOR_BASE,
     "airflow.sensors.time_delta": TIME_DELTA,
@@ -121,13 +147,13 @@ MODULES: dict[str, tuple[str, ...]] = {
     "airflow.macros": ("runtime.sdk.macros",),
     "airflow.configuration": (f"{_API}:conf,AirflowConfigParser",),
     # Airflow 3: the task SDK and the standard provider.
-    "airflow.sdk": (
-        f"{_API}:DAG,dag,Variable,Connection", "runtime.sdk.decorators:task", "runtime.sdk.taskgroup:task_group,TaskGroup",
-        "runtime.sdk.edges:Label,EdgeModifier", "runtime.sdk.params:Param,ParamsDict", *OPERATOR_BASE,
-        "runtime.sdk.context:Context,get_current_context=current_context", *SENSOR_BASE, *BASE_HOOK,
-        "runtime.sdk.trigger_rule:TriggerRule", "runtime.sdk.xcom_arg:XComArg",
-        f"{_API}:TaskInstanceState,DagRunState",
-    ),
+    "airflow.sdk": SDK,
+    "airflow.sdk.exceptions": ("runtime.sdk.exceptions",),
+    "airflow.sdk.definitions.asset": ASSETS,
+    "airflow.sdk.definitions.retry_policy": RETRY,
+    "airflow.sdk.bases.branch": (f"{_OPS}.branch:BaseBranchOperator", f"{_OPS}.python:BranchMixIn"),
+    "airflow.sdk.bases.skipmixin": SKIPMIXIN,
+    "airflow.sdk.timezone": ("runtime.sdk.timezone", f"{_API}:datetime=tz_datetime,convert_to_utc,make_naive,is_localized"),
     "airflow.sdk.bases.operator": OPERATOR_BASE,
     "airflow.sdk.bases.sensor": SENSOR_BASE,
     "airflow.sdk.bases.hook": BASE_HOOK,
@@ -143,6 +169,42 @@ MODULES: dict[str, tuple[str, ...]] = {
     "airflow.providers.standard.sensors.python": PY_SENSOR,
     "airflow.providers.standard.sensors.external_task": EXTERNAL,
     "airflow.providers.standard.utils.skipmixin": SKIPMIXIN,
+    "airflow.providers.standard.operators.datetime": DATETIME_OP,
+    "airflow.providers.standard.operators.weekday": WEEKDAY_OP,
+    "airflow.providers.standard.utils.weekday": WEEKDAY,
+    "airflow.providers.standard.sensors.bash": BASH_SENSOR,
+    "airflow.providers.standard.sensors.time": TIME_SENSOR,
+    "airflow.providers.standard.sensors.weekday": WEEKDAY_SENSOR,
+    "airflow.providers.standard.decorators.setup_teardown": SETUP_TEARDOWN,
+    "airflow.operators.datetime": DATETIME_OP,
+    "airflow.operators.weekday": WEEKDAY_OP,
+    "airflow.utils.weekday": WEEKDAY,
+    "airflow.sensors.bash": BASH_SENSOR,
+    "airflow.sensors.time_sensor": TIME_SENSOR,
+    "airflow.sensors.weekday": WEEKDAY_SENSOR,
+    "airflow.utils.setup_teardown": SETUP_TEARDOWN,
+    "airflow.decorators.setup_teardown": SETUP_TEARDOWN,
+    # Assets (Airflow 3) and datasets (Airflow 2).
+    "airflow.assets": ASSETS,
+    "airflow.datasets": ASSETS,
+    "airflow.datasets.metadata": ("runtime.sdk.assets:Metadata",),
+    "airflow.timetables.assets": ASSET_TIMETABLES,
+    "airflow.timetables.datasets": ASSET_TIMETABLES,
+    "airflow.timetables.simple": ("runtime.sdk.assets:AssetTriggeredTimetable,DatasetTriggeredTimetable",
+                                  "runtime.sdk.timetables:NullTimetable,OnceTimetable"),
+    "airflow.timetables.trigger": ("runtime.sdk.timetables:CronTriggerTimetable",),
+    "airflow.timetables.interval": ("runtime.sdk.timetables:CronDataIntervalTimetable,DeltaDataIntervalTimetable",),
+    # The common-compat provider: the same objects under Airflow 2/3-neutral names.
+    "airflow.providers.common.compat.sdk": (
+        *SDK, "runtime.sdk.exceptions", "runtime.compat.api:conf", "runtime.sdk.xcom_arg:XCOM_RETURN_KEY=RETURN_KEY",
+        "runtime.sdk:timezone", "runtime.sdk.operators.python:determine_kwargs",
+    ),
+    "airflow.providers.common.compat.standard.operators": (
+        f"{_OPS}.python:PythonOperator,ShortCircuitOperator,BranchMixIn,get_current_context",
+        f"{_OPS}.branch:BaseBranchOperator", *OPERATOR_BASE[:1],
+    ),
+    "airflow.providers.common.compat.standard.utils": SKIPMIXIN,
+    "airflow.providers.common.compat.assets": ASSETS,
 }
 
 

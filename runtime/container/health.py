@@ -49,7 +49,7 @@ class Phase(StrEnum):
     """Where the container's entrypoint is."""
 
     STARTING = "starting"  # syncing DAGs, installing requirements, running startup.sh, db init
-    RUNNING = "running"  # the component process has been started
+    RUNNING = "running"  # the component process has been started (a container phase: not a task state)
 
 
 @dataclass(frozen=True)

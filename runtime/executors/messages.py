@@ -108,6 +108,7 @@ class TaskEvent(_Codec):
     run_id: str = ""
     task_id: str = ""
     map_index: int = -1
+    asset_events: list[dict[str, Any]] = field(default_factory=list)  # outlet events of a successful try
 
 
 RESULT, RECORDED, UNCLAIMED = "result", "recorded", "unclaimed"

@@ -1,9 +1,11 @@
-"""How many instances a mapped task expands to, from JSON values only (no user code)."""
+"""Which task instances a run has: how many a mapped task expands to (from JSON values only), and
+whether a task belongs to a run at all (its start/end dates)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 
@@ -25,3 +27,11 @@ def expansion_length(mode: str, lengths: Sequence[int]) -> int:
     if not lengths:
         return 0
     return lengths[0] if mode == "list" else math.prod(lengths)
+
+
+def task_in_run(start: datetime | None, end: datetime | None, logical_date: datetime | None, run_type: str) -> bool:
+    """Whether a run gets an instance of a task: its start/end dates bracket the run's logical date
+    (Airflow: a task that starts later, or ended earlier, has no task instance; backfills take all)."""
+    if run_type == "backfill" or logical_date is None:
+        return True
+    return (start is None or start <= logical_date) and (end is None or logical_date <= end)

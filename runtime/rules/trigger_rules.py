@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from enum import Enum
 
 from runtime.sdk.trigger_rule import normalize
+from runtime.store.states import TI
 
-SUCCESS, FAILED, SKIPPED, UPSTREAM_FAILED, REMOVED = "success", "failed", "skipped", "upstream_failed", "removed"
+SUCCESS, FAILED, SKIPPED, UPSTREAM_FAILED, REMOVED = TI.SUCCESS, TI.FAILED, TI.SKIPPED, TI.UPSTREAM_FAILED, TI.REMOVED
 DONE_STATES = frozenset({SUCCESS, FAILED, SKIPPED, UPSTREAM_FAILED, REMOVED})
 
 
@@ -21,8 +22,8 @@ class Verdict(str, Enum):
 
     WAIT = "wait"  # not decidable yet
     RUN = "run"
-    SKIP = "skipped"
-    UPSTREAM_FAILED = "upstream_failed"
+    SKIP = TI.SKIPPED.value
+    UPSTREAM_FAILED = TI.UPSTREAM_FAILED.value
 
 
 @dataclass(frozen=True)

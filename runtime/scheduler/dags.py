@@ -60,11 +60,12 @@ class CachedDag:
 def build(data: dict[str, Any], dag_hash: str, fileloc: str) -> CachedDag:
     """Precompute the graph of a serialized DAG."""
     sdag = SerializedDag(data)
-    nodes = {tid: TaskNode(tid, t["trigger_rule"], frozenset(t["upstream"])) for tid, t in sdag.tasks.items()}
+    nodes = {tid: TaskNode(tid, t["trigger_rule"], frozenset(t["upstream"]), frozenset(t.get("setups") or ()))
+             for tid, t in sdag.tasks.items()}
     past = {tid for tid, t in sdag.tasks.items() if t.get("depends_on_past") or t.get("wait_for_downstream")}
     return CachedDag(
         sdag=sdag, dag_hash=dag_hash, fileloc=fileloc, nodes=nodes, down=downstream_of(nodes),
-        up={tid: set(n.upstream) for tid, n in nodes.items()}, leaves=set(sdag.leaves), past_tasks=past,
+        up={tid: set(n.upstream) | set(n.setups) for tid, n in nodes.items()}, leaves=set(sdag.leaves), past_tasks=past,
         checked=time.monotonic(),
     )
 

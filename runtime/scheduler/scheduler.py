@@ -24,6 +24,7 @@ from runtime.executors.base import BaseExecutor
 from runtime.executors.messages import LOST, RECORDED, CallbackWork, TaskEvent, TaskWork
 from runtime.scheduler import creating, evaluating, finishing, queueing, recovery, starting
 from runtime.scheduler.active import Registry, RunCtx
+from runtime.scheduler.assets import create_asset_triggered_runs
 from runtime.scheduler.dags import DagCache
 from runtime.scheduler.metrics import MetricsPublisher
 from runtime.sdk import timezone
@@ -125,6 +126,7 @@ class Scheduler:
         if self.create_runs:
             stats.created_runs = creating.plan(session, self.cache, now, limit=c.create_limit, default_max_runs=c.max_runs,
                                                known=self._planned, unplanned=time.monotonic() >= self._next_sweep)
+            stats.created_runs += create_asset_triggered_runs(session, self.cache, now)
         stats.started_runs = len(starting.start_runs(session, self.cache, now, c.max_runs, dag_ids=self.dag_ids))
 
     def _tasks(self, session: Session, events: list[TaskEvent], now: datetime, stats: LoopStats,

@@ -9,7 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from runtime.rules.mapping import task_in_run
 from runtime.scheduler.dags import CachedDag, DagCache
+from runtime.sdk import timezone
 from runtime.store import transitions
 from runtime.store.models import DagModel, DagRun, TaskInstance
 from runtime.store.states import RUN, TI
@@ -44,20 +46,31 @@ def start_runs(session: Session, cache: DagCache, now: datetime, default_max_run
         if transitions.run(session, transitions.START_RUN, run.id, start_date=now, end_date=None,
                            last_scheduling_decision=now):
             counts[run.dag_id] += 1
-            create_task_instances(session, dag, run.run_id, now)
+            create_task_instances(session, dag, run.run_id, now, run=run)
             started.append(run)
     return started
 
 
-def create_task_instances(session: Session, dag: CachedDag, run_id: str, now: datetime) -> int:
-    """Insert the task instances a run lacks (a new run, or a DAG that gained tasks); the number inserted."""
+def create_task_instances(session: Session, dag: CachedDag, run_id: str, now: datetime, run: DagRun | None = None) -> int:
+    """Insert the task instances a run lacks (a new run, or a DAG that gained tasks); the number inserted.
+
+    With ``run``, a task whose start_date is after the run's logical date (or end_date before it) gets none.
+    """
     stmt = sa.select(TaskInstance.task_id).where(TaskInstance.dag_id == dag.dag_id, TaskInstance.run_id == run_id)
     existing = set(session.scalars(stmt))
-    rows = [row for tid, task in dag.sdag.tasks.items() if tid not in existing for row in _rows(dag, run_id, task, now)]
+    rows = [row for tid, task in dag.sdag.tasks.items() if tid not in existing and _belongs(task, run)
+            for row in _rows(dag, run_id, task, now)]
     if rows:
         session.execute(sa.insert(TaskInstance), rows)
     _mark_removed(session, dag, run_id, existing - set(dag.sdag.tasks), now)
     return len(rows)
+
+
+def _belongs(task: dict[str, Any], run: DagRun | None) -> bool:
+    if run is None:
+        return True
+    start, end = (timezone.datetime_from_iso(task.get(k)) for k in ("start_date", "end_date"))
+    return task_in_run(start, end, run.logical_date, run.run_type)
 
 
 def _rows(dag: CachedDag, run_id: str, task: dict[str, Any], now: datetime) -> list[dict[str, Any]]:

@@ -21,10 +21,26 @@ if TYPE_CHECKING:
     from runtime.sdk.dag import DAG
     from runtime.sdk.taskgroup import TaskGroup
 
-__all__ = ["BaseOperator", "chain", "chain_linear", "cross_downstream", "BaseOperatorLink"]
+__all__ = ["BaseOperator", "chain", "chain_linear", "cross_downstream", "BaseOperatorLink", "WeightRule"]
 
 _TASK_ID_RE = re.compile(r"^[\w.-]+$")
 WEIGHT_RULES = ("downstream", "upstream", "absolute")
+
+
+class WeightRule:
+    """Airflow's ``WeightRule`` names for ``weight_rule=``."""
+
+    DOWNSTREAM = "downstream"
+    UPSTREAM = "upstream"
+    ABSOLUTE = "absolute"
+
+    @classmethod
+    def is_valid(cls, rule: str) -> bool:
+        return rule in WEIGHT_RULES
+
+    @classmethod
+    def all_weight_rules(cls) -> set[str]:
+        return set(WEIGHT_RULES)
 _SDK_DIR = __file__.rsplit("/", 2)[0]
 
 
@@ -71,10 +87,29 @@ def apply_defaults(func: Callable[..., None]) -> Callable[..., None]:
             raise AirflowException(f"{type(self).__name__} (task {task!r}) is missing keyword argument(s): {', '.join(sorted(missing))}")
         if takes_default_args:
             kwargs["default_args"] = default_args
-        func(self, **kwargs)
+        depth = self.__dict__.get("_ws_init_depth", 0)
+        self.__dict__["_ws_init_depth"] = depth + 1
+        try:
+            func(self, **kwargs)
+        finally:
+            self.__dict__["_ws_init_depth"] = depth
+        if depth == 0:
+            _xcomarg_dependencies(self)
 
     wrapper.__windsock_wrapped__ = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def _xcomarg_dependencies(op: BaseOperator) -> None:
+    """An XComArg in a template field makes its task an upstream (Airflow's ``set_xcomargs_dependencies``)."""
+    if getattr(op, "_windsock_detached", False) or op.is_mapped or not op.has_dag():
+        return
+    from runtime.sdk.xcom_arg import find_xcom_args
+
+    for name in op.template_fields:
+        for arg in find_xcom_args(getattr(op, name, None)):
+            if arg.operator is not op:
+                op.set_upstream(arg.operator)
 
 
 class BaseOperator(DependencyMixin):
@@ -153,6 +188,8 @@ class BaseOperator(DependencyMixin):
         logger_name: str | None = None,
         allow_nested_operators: bool = True,
         executor: str | None = None,
+        retry_policy: Any = None,
+        map_index_template: str | None = None,
         **kwargs: Any,
     ) -> None:
         if kwargs:
@@ -217,6 +254,8 @@ class BaseOperator(DependencyMixin):
         self.doc, self.doc_md, self.doc_json, self.doc_yaml, self.doc_rst = doc, doc_md, doc_json, doc_yaml, doc_rst
         self.task_display_name = task_display_name
         self.executor = executor
+        self.retry_policy = retry_policy
+        self.map_index_template = map_index_template
         self.default_args = default_args or {}
         self.upstream_task_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
@@ -333,7 +372,10 @@ class BaseOperator(DependencyMixin):
         for task in tasks + [self]:
             if task._dag is None:
                 task.dag = dag
+        site = _creation_site()[1]
         for task in tasks:
+            up_id, down_id = (task.task_id, self.task_id) if upstream else (self.task_id, task.task_id)
+            dag.edge_lines.setdefault((up_id, down_id), site)  # where each edge was made (cycle reports)
             if upstream:
                 self.upstream_task_ids.add(task.task_id)
                 task.downstream_task_ids.add(self.task_id)
@@ -387,6 +429,52 @@ class BaseOperator(DependencyMixin):
             return self.priority_weight
         relatives = self.get_flat_relative_ids(upstream=self.weight_rule == "upstream")
         return self.priority_weight + sum(self.dag.get_task(t).priority_weight for t in relatives)
+
+    # -- setup and teardown -------------------------------------------------------------------
+
+    _is_setup = False
+    _is_teardown = False
+    _on_failure_fail_dagrun = False
+
+    @property
+    def is_setup(self) -> bool:
+        """Whether this is a setup task."""
+        return self._is_setup
+
+    @property
+    def is_teardown(self) -> bool:
+        """Whether this is a teardown task."""
+        return self._is_teardown
+
+    @property
+    def on_failure_fail_dagrun(self) -> bool:
+        """A teardown whose failure fails the run (teardown failures are ignored otherwise)."""
+        return self._on_failure_fail_dagrun
+
+    def as_setup(self) -> BaseOperator:
+        """Mark this task as a setup task."""
+        from runtime.sdk.setup_teardown import mark_setup
+
+        return mark_setup(self)
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: bool | None = None) -> BaseOperator:
+        """Mark this task as the teardown of ``setups``."""
+        from runtime.sdk.setup_teardown import mark_teardown
+
+        return mark_teardown(self, setups, on_failure_fail_dagrun)
+
+    def __enter__(self) -> BaseOperator:
+        from runtime.sdk.setup_teardown import enter_scope
+
+        if not (self.is_setup or self.is_teardown):
+            raise AirflowException(f"Only setup/teardown tasks can be used as context managers ({self.task_id!r} is neither)")
+        enter_scope(self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        from runtime.sdk.setup_teardown import exit_scope
+
+        exit_scope(self)
 
     # -- XCom and templating -----------------------------------------------------------------
 

@@ -68,6 +68,19 @@ class _ConnectionAccessor:
             return default_conn
 
 
+# Keys a TaskFlow function may declare as parameters to receive them (Airflow's KNOWN_CONTEXT_KEYS).
+KNOWN_CONTEXT_KEYS = frozenset({
+    "conf", "dag", "dag_run", "data_interval_start", "data_interval_end", "ds", "ds_nodash", "execution_date",
+    "logical_date", "expanded_ti_count", "exception", "inlets", "inlet_events", "outlets", "outlet_events", "macros",
+    "map_index_template", "params", "run_id", "task", "task_instance", "ti", "task_instance_key_str", "test_mode",
+    "templates_dict", "ts", "ts_nodash", "ts_nodash_with_tz", "var", "conn", "prev_ds", "prev_ds_nodash",
+    "prev_execution_date", "next_ds", "next_ds_nodash", "next_execution_date", "yesterday_ds",
+    "yesterday_ds_nodash", "tomorrow_ds", "tomorrow_ds_nodash", "prev_data_interval_start_success",
+    "prev_data_interval_end_success", "prev_start_date_success", "prev_end_date_success",
+    "triggering_asset_events", "triggering_dataset_events", "run_after",
+})
+
+
 def build_context(ti: TaskInstance, params: dict[str, Any]) -> dict[str, Any]:
     """Airflow's context for ``ti`` (``params`` already merged and validated)."""
     task, run = ti.task, ti.dag_run
@@ -117,10 +130,19 @@ def build_context(ti: TaskInstance, params: dict[str, Any]) -> dict[str, Any]:
         "prev_data_interval_start_success": None,
         "prev_data_interval_end_success": None,
         "prev_start_date_success": None,
-        "triggering_dataset_events": {},
         "templates_dict": getattr(task, "templates_dict", None),
     }
+    ctx.update(_asset_entries(ti))
     return ctx
+
+
+def _asset_entries(ti: TaskInstance) -> dict[str, Any]:
+    """``outlet_events``, ``inlet_events`` and the run's triggering events (Airflow 3 and 2 names)."""
+    from runtime.sdk.assets import OutletEventAccessors, inlet_events_for, triggering_events_for
+
+    triggering = triggering_events_for(ti.services, ti.dag_id, ti.run_id)
+    return {"outlet_events": OutletEventAccessors(), "inlet_events": inlet_events_for(ti.services),
+            "triggering_asset_events": triggering, "triggering_dataset_events": triggering}
 
 
 def _prev_next(dag: Any, run: Any, logical: Any) -> tuple[Any, Any]:

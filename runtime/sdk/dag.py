@@ -126,16 +126,30 @@ class DAG:
         self.fail_stop = fail_stop or fail_fast
         self.params = ParamsDict(self.default_args.get("params"))
         self.params.update(ParamsDict(params) if params else {})
+        if self.timetable.can_be_scheduled:
+            self._validate_scheduled_params()
         self.fileloc = full_filepath or _caller_file()
         self.task_dict: dict[str, BaseOperator] = {}
         self.task_group = TaskGroup(None, dag=self)
         self.task_group_dict: dict[str, TaskGroup] = {}
         self.edge_info: dict[str, dict[str, dict[str, Any]]] = {}
+        self.edge_lines: dict[tuple[str, str], int] = {}
+        self.lineno = _caller_line()
         self._jinja_env: jinja2.Environment | None = None
         self.auto_register = auto_register
         self.partial = False
         if auto_register:
             context_stack.register(self)
+
+    def _validate_scheduled_params(self) -> None:
+        """A scheduled DAG's params must resolve without a run conf (Airflow refuses the DAG otherwise)."""
+        from runtime.sdk.exceptions import ParamValidationError
+
+        try:
+            self.params.resolve({})
+        except ParamValidationError as exc:
+            raise ValueError(f"Dag {self.dag_id!r} is not allowed to define a Schedule, as there are required params "
+                             f"without default values, or the default values are not valid ({exc})") from None
 
     def _pick_schedule(self, schedule: Any, schedule_interval: Any, timetable: Any) -> Any:
         given = [x for x in (schedule, schedule_interval) if x is not NOTSET]
@@ -245,8 +259,20 @@ class DAG:
                     if not ups:
                         ready.append(down)
         if remaining:
-            raise AirflowDagCycleException(f"Cycle detected in DAG {self.dag_id!r}: tasks {sorted(remaining)} depend on each other")
+            raise self._cycle_error(set(remaining))
         return order
+
+    def _cycle_error(self, stuck: set[str]) -> AirflowDagCycleException:
+        """The error for a cycle among ``stuck``: names the cycle and the line of the edge made last in it."""
+        cycle = _find_cycle({t: self.task_dict[t].downstream_task_ids & stuck for t in stuck})
+        edges = list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
+        order = list(self.edge_lines)
+        closing = max(edges, key=lambda e: order.index(e) if e in self.edge_lines else -1)
+        exc = AirflowDagCycleException(
+            f"Cycle detected in DAG {self.dag_id!r}: {' >> '.join(cycle + cycle[:1])} "
+            f"(closed by {closing[0]} >> {closing[1]})")
+        exc.lineno = self.edge_lines.get(closing) or self.lineno  # type: ignore[attr-defined]
+        return exc
 
     def check_cycle(self) -> None:
         """Raise AirflowDagCycleException when the tasks form a cycle."""
@@ -338,6 +364,26 @@ def _min_task_start(dag: DAG) -> datetime | None:
 def _int_env(section: str, key: str, default: int) -> int:
     raw = os.environ.get(f"WINDSOCK__{section}__{key}") or os.environ.get(f"AIRFLOW__{section}__{key}")
     return int(raw) if raw else default
+
+
+def _find_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle of ``graph`` (every node of it has an edge inside), as a list of nodes."""
+    node = min(graph)
+    path: list[str] = []
+    seen: dict[str, int] = {}
+    while node not in seen:
+        seen[node] = len(path)
+        path.append(node)
+        node = min(graph[node])
+    return path[seen[node]:]
+
+
+def _caller_line() -> int | None:
+    frame = sys._getframe(1)
+    sdk_dir = os.path.dirname(__file__)
+    while frame is not None and (frame.f_code.co_filename.startswith(sdk_dir) or "runtime/compat" in frame.f_code.co_filename):
+        frame = frame.f_back  # type: ignore[assignment]
+    return frame.f_lineno if frame is not None else None
 
 
 def _caller_file() -> str:

@@ -12,6 +12,7 @@ from runtime.sdk import context_stack
 from runtime.sdk.baseoperator import BaseOperator
 from runtime.sdk.dag import dag
 from runtime.sdk.exceptions import AirflowException
+from runtime.sdk.mapped_group import call_in_group, mapped_group_of
 from runtime.sdk.mapping import OperatorPartial
 from runtime.sdk.operators.python import BranchPythonOperator, PythonOperator, ShortCircuitOperator
 from runtime.sdk.taskgroup import task_group
@@ -38,12 +39,18 @@ class _DecoratedMixin:
         self.op_args = resolve_args(self.op_args, context)
         self.op_kwargs = resolve_args(self.op_kwargs, context)
         value = super().execute(context)  # type: ignore[misc]
-        if getattr(self, "multiple_outputs", False) and value is not None:
-            if not isinstance(value, dict):
-                raise AirflowException(f"task {self.task_id!r}: multiple_outputs=True needs a dict return value, got {type(value).__name__}")  # type: ignore[attr-defined]
-            for key, item in value.items():
-                context["ti"].xcom_push(key=str(key), value=item)
+        push_multiple_outputs(self, value, context)
         return value
+
+
+def push_multiple_outputs(task: Any, value: Any, context: Any) -> None:
+    """``multiple_outputs=True``: each key of the returned dict is also its own XCom."""
+    if not getattr(task, "multiple_outputs", False) or value is None:
+        return
+    if not isinstance(value, dict):
+        raise AirflowException(f"task {task.task_id!r}: multiple_outputs=True needs a dict return value, got {type(value).__name__}")
+    for key, item in value.items():
+        context["ti"].xcom_push(key=str(key), value=item)
 
 
 class _PythonDecoratedOperator(_DecoratedMixin, PythonOperator):
@@ -66,13 +73,14 @@ class _BashDecoratedOperator(BaseOperator):
     template_fields = ("op_args", "op_kwargs", "env", "cwd")
 
     def __init__(self, *, python_callable: Callable[..., Any], op_args: Any = None, op_kwargs: Any = None, env: Any = None,
-                 append_env: bool = False, cwd: str | None = None, skip_on_exit_code: Any = 99, output_encoding: str = "utf-8", **kwargs: Any) -> None:
-        kwargs.pop("multiple_outputs", None)
+                 append_env: bool = False, cwd: str | None = None, skip_on_exit_code: Any = 99, output_encoding: str = "utf-8",
+                 output_processor: Callable[[str], Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.python_callable = python_callable
         self.op_args, self.op_kwargs = list(op_args or []), dict(op_kwargs or {})
         self.env, self.append_env, self.cwd = env, append_env, cwd
         self.skip_on_exit_code, self.output_encoding = skip_on_exit_code, output_encoding
+        self.output_processor = output_processor
 
     def execute(self, context: Any) -> Any:
         from runtime.sdk.operators.bash import BashOperator
@@ -84,8 +92,25 @@ class _BashDecoratedOperator(BaseOperator):
         if not isinstance(command, str) or not command.strip():
             raise TypeError(f"task {self.task_id!r}: the @task.bash function must return a non-empty string")
         command = self.render_template(command, context)
-        runner = BashOperator.run_command_for(self, command, context)
-        return runner
+        output = BashOperator.run_command_for(self, command, context)
+        value = self.output_processor(output) if self.output_processor else output
+        push_multiple_outputs(self, value, context)
+        return value
+
+
+def call_signature(func: Callable[..., Any]) -> inspect.Signature:
+    """The function's signature as a call site sees it: context keys are optional (the run fills them)."""
+    from runtime.sdk.context import KNOWN_CONTEXT_KEYS
+
+    sig = inspect.signature(func)
+    params = [p.replace(default=None) if p.name in KNOWN_CONTEXT_KEYS and p.default is p.empty
+              and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) else p for p in sig.parameters.values()]
+    try:
+        return sig.replace(parameters=params)
+    except ValueError:  # a defaulted parameter before a required one: keep the order valid
+        required = [p for p in params if p.default is p.empty and p.kind is p.POSITIONAL_OR_KEYWORD]
+        others = [p for p in params if p not in required]
+        return sig.replace(parameters=required + others)
 
 
 class _TaskDecorator:
@@ -107,7 +132,10 @@ class _TaskDecorator:
         return kw
 
     def __call__(self, *args: Any, **kwargs: Any) -> XComArg:
-        inspect.signature(self.function).bind(*args, **kwargs)  # a wrong call fails at parse time
+        call_signature(self.function).bind(*args, **kwargs)  # a wrong call fails at parse time
+        group = mapped_group_of(self.kwargs.get("dag") or context_stack.current_dag())
+        if group is not None:
+            return call_in_group(self, group, args, kwargs)
         op = self.operator_class(python_callable=self.function, op_args=args, op_kwargs=kwargs, **self._task_kwargs({}))
         for arg in find_xcom_args([args, kwargs]):
             op.set_upstream(arg.operator)
@@ -187,8 +215,37 @@ class _TaskNamespace:
     branch = staticmethod(_make(_BranchDecoratedOperator))
     short_circuit = staticmethod(_make(_ShortCircuitDecoratedOperator))
     bash = staticmethod(_make(_BashDecoratedOperator))
-    virtualenv = staticmethod(_unsupported("virtualenv"))
-    external_python = staticmethod(_unsupported("external_python"))
+    @property
+    def virtualenv(self) -> Callable[..., Any]:
+        """``@task.virtualenv(requirements=[...])``: the function runs in a cached virtualenv."""
+        from runtime.sdk.operators.virtualenv import PythonVirtualenvOperator
+
+        return _make(type("_VirtualenvDecoratedOperator", (_DecoratedMixin, PythonVirtualenvOperator),
+                          {"custom_operator_name": "@task.virtualenv"}))
+
+    @property
+    def branch_virtualenv(self) -> Callable[..., Any]:
+        """``@task.branch_virtualenv``: a virtualenv function whose return value picks the branch."""
+        from runtime.sdk.operators.virtualenv import BranchPythonVirtualenvOperator
+
+        return _make(type("_BranchVirtualenvDecoratedOperator", (_DecoratedMixin, BranchPythonVirtualenvOperator),
+                          {"custom_operator_name": "@task.branch_virtualenv"}))
+
+    @property
+    def branch_external_python(self) -> Callable[..., Any]:
+        """``@task.branch_external_python``: an external-Python function whose return value picks the branch."""
+        from runtime.sdk.operators.virtualenv import BranchExternalPythonOperator
+
+        return _make(type("_BranchExternalPythonDecoratedOperator", (_DecoratedMixin, BranchExternalPythonOperator),
+                          {"custom_operator_name": "@task.branch_external_python"}))
+
+    @property
+    def external_python(self) -> Callable[..., Any]:
+        """``@task.external_python(python=...)``: the function runs with another interpreter."""
+        from runtime.sdk.operators.virtualenv import ExternalPythonOperator
+
+        return _make(type("_ExternalPythonDecoratedOperator", (_DecoratedMixin, ExternalPythonOperator),
+                          {"custom_operator_name": "@task.external_python"}))
     docker = staticmethod(_unsupported("docker"))
     kubernetes = staticmethod(_unsupported("kubernetes"))
 

@@ -19,7 +19,7 @@ _TASK_ARGS = {
     "execution_timeout", "trigger_rule", "max_active_tis_per_dag", "max_active_tis_per_dagrun",
     "on_execute_callback", "on_failure_callback", "on_success_callback", "on_retry_callback",
     "doc_md", "do_xcom_push", "multiple_outputs", "task_group", "dag", "params", "default_args",
-    "ignore_first_depends_on_past", "executor_config", "task_display_name",
+    "ignore_first_depends_on_past", "executor_config", "task_display_name", "retry_policy", "map_index_template",
 }
 
 
@@ -51,6 +51,7 @@ class MappedOperator(BaseOperator):
     """A task expanded at run time into ``map_index`` 0..n-1 instances of the real operator."""
 
     is_mapped = True
+    mapped_group: Any = None  # the mapped task group this task was created in (mode "group")
 
     def __init__(self, partial: OperatorPartial, mapped: dict[str, Any], mode: str) -> None:
         own = {k: v for k, v in partial.kwargs.items() if k in _TASK_ARGS}
@@ -100,7 +101,11 @@ class MappedOperator(BaseOperator):
         chosen = combos[map_index]
         kwargs = dict(self.partial_kwargs)
         kwargs["default_args"] = dict(self._dag.default_args) if self._dag is not None else {}
-        if self.into_op_kwargs:
+        if self.mode == "group":  # a task of a mapped task group: its placeholders take this index's values
+            from runtime.sdk.mapped_group import substitute
+
+            kwargs = substitute(kwargs, chosen, map_index, self.mapped_group)
+        elif self.into_op_kwargs:
             kwargs["op_kwargs"] = {**kwargs.get("op_kwargs", {}), **chosen}
         else:
             kwargs.update(chosen)

@@ -44,7 +44,8 @@ class Param:
 
     def dump(self) -> dict[str, Any]:
         """JSON-friendly form for serialization."""
-        return {"value": None if self.value is _NOTSET else self.value, "description": self.description, "schema": self.schema}
+        return {"value": None if self.value is _NOTSET else self.value, "description": self.description, "schema": self.schema,
+                "has_value": self.has_value()}
 
     def __repr__(self) -> str:
         return f"Param({self.value!r})"
@@ -129,10 +130,8 @@ class ParamsDict(MutableMapping[str, Any]):
         for key, param in self._params.items():
             if key in overrides:
                 out[key] = param.resolve(overrides[key], key)
-            elif param.has_value():
+            else:  # a Param with no default and no value fails, as Airflow's validation does
                 out[key] = param.resolve(name=key)
-            else:
-                out[key] = None
         return out
 
     def dump(self) -> dict[str, Any]:
@@ -141,3 +140,12 @@ class ParamsDict(MutableMapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"ParamsDict({dict(self)!r})"
+
+
+def validate_conf(dumped: Mapping[str, Any], conf: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Check a run's ``conf`` against serialized params (as Airflow does at trigger); the resolved values."""
+    params = ParamsDict()
+    for key, data in dumped.items():
+        default = data.get("value") if data.get("has_value", True) else _NOTSET
+        params[key] = Param(default, data.get("description"), **(data.get("schema") or {}))
+    return params.resolve(conf or {})

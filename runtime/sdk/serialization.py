@@ -31,8 +31,14 @@ def _has(callback: Any) -> bool:
     return bool(callback)
 
 
-def serialize_task(task: BaseOperator) -> dict[str, Any]:
-    """The scheduler's view of one task."""
+def _asset_refs(items: Any) -> list[dict[str, Any]]:
+    from runtime.sdk.assets import BaseAsset
+
+    return [i.as_json() for i in items or [] if isinstance(i, BaseAsset)]
+
+
+def serialize_task(task: BaseOperator, setups: list[str] | None = None) -> dict[str, Any]:
+    """The scheduler's view of one task (``setups``: its indirect relevant setup tasks)."""
     data: dict[str, Any] = {
         "task_id": task.task_id,
         "operator": task.operator_name,
@@ -77,6 +83,12 @@ def serialize_task(task: BaseOperator) -> dict[str, Any]:
         "ui_fgcolor": task.ui_fgcolor,
         "is_mapped": bool(task.is_mapped),
         "is_empty": bool(getattr(task, "inherits_from_empty_operator", False)),
+        "is_setup": task.is_setup,
+        "is_teardown": task.is_teardown,
+        "on_failure_fail_dagrun": task.on_failure_fail_dagrun,
+        "setups": sorted(setups or []),
+        "outlets": _asset_refs(task.outlets),
+        "inlets": _asset_refs(task.inlets),
     }
     if task.is_mapped:
         data["map_literal_length"] = task.literal_length()  # type: ignore[attr-defined]
@@ -109,7 +121,10 @@ def _emails(value: Any) -> list[str]:
 
 def serialize_dag(dag: DAG) -> dict[str, Any]:
     """The JSON document stored for ``dag`` (tasks in topological order)."""
-    tasks = [serialize_task(t) for t in dag.topological_sort()]
+    from runtime.sdk.setup_teardown import relevant_setups
+
+    has_setups = any(t.is_setup for t in dag.tasks)
+    tasks = [serialize_task(t, relevant_setups(t) if has_setups else None) for t in dag.topological_sort()]
     data = {
         "__version": FORMAT_VERSION,
         "dag_id": dag.dag_id,
@@ -166,7 +181,12 @@ class SerializedDag:
 
     @property
     def leaves(self) -> list[str]:
-        return [tid for tid, t in self.tasks.items() if not t["downstream"]]
+        """The tasks whose states decide the run's state (teardowns only with on_failure_fail_dagrun)."""
+        from runtime.rules.readiness import effective_leaves
+
+        graph = {tid: (t["downstream"], bool(t.get("is_teardown")), bool(t.get("on_failure_fail_dagrun")))
+                 for tid, t in self.tasks.items()}
+        return sorted(effective_leaves(graph))
 
     def next_dagrun_info(self, last: Any, now: datetime) -> Any:
         """The next scheduled run (pure; ``now`` passed in), honouring start/end date and catchup."""

@@ -35,6 +35,7 @@ class TaskGroup(DependencyMixin):
         self.default_args = dict(default_args or {})
         self.tooltip, self.ui_color, self.ui_fgcolor = tooltip, ui_color, ui_fgcolor
         self.children: dict[str, Any] = {}
+        self.expand_input: dict[str, Any] | None = None  # set on a mapped task group (``.expand``)
         self.upstream_group_ids: set[str] = set()
         self.downstream_task_ids: set[str] = set()
         if group_id is None:  # the root group of a DAG
@@ -144,19 +145,36 @@ def task_group(python_callable: Callable[..., Any] | None = None, **group_kwargs
     """``@task_group``: calling the function builds its tasks inside a new TaskGroup."""
 
     def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(func)
-        def factory(*args: Any, **kwargs: Any) -> Any:
+        def group_args() -> dict[str, Any]:
             kw = dict(group_kwargs)
             kw.setdefault("group_id", func.__name__)
             kw.setdefault("tooltip", (func.__doc__ or "").strip())
             kw.setdefault("add_suffix_on_collision", True)
-            with TaskGroup(**kw) as group:
+            return kw
+
+        @functools.wraps(func)
+        def factory(*args: Any, **kwargs: Any) -> Any:
+            with TaskGroup(**group_args()) as group:
                 result = func(*args, **kwargs)
             for item in as_list(result) if result is not None else []:
                 if hasattr(item, "set_upstream"):
                     return result
             return group
 
+        def expand(**mapped: Any) -> Any:
+            """Map the whole group over ``mapped`` (a mapped task group)."""
+            from runtime.sdk.mapped_group import expand_group
+
+            return expand_group(func, group_args(), {}, mapped)
+
+        def partial(**fixed: Any) -> Any:
+            """Fix some arguments; ``.expand(...)`` maps the group over the rest."""
+            from runtime.sdk.mapped_group import expand_group
+
+            return type("GroupPartial", (), {"expand": staticmethod(lambda **m: expand_group(func, group_args(), fixed, m))})()
+
+        factory.expand = expand  # type: ignore[attr-defined]
+        factory.partial = partial  # type: ignore[attr-defined]
         return factory
 
     return decorator(python_callable) if python_callable is not None else decorator

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.sdk.exceptions import XComNotSerializable
 from runtime.sdk.xcom_arg import RETURN_KEY
+from runtime.store.states import DagRunState, TaskInstanceState
 
 if TYPE_CHECKING:
     from runtime.sdk.baseoperator import BaseOperator
@@ -29,7 +30,7 @@ class DagRunInfo:
     conf: dict[str, Any] = field(default_factory=dict)
     external_trigger: bool = True
     start_date: datetime | None = None
-    state: str = "running"
+    state: str = DagRunState.RUNNING.value
 
     @property
     def execution_date(self) -> datetime:
@@ -68,7 +69,7 @@ class TaskInstance:
         self.max_tries = task.retries
         self.hostname = hostname
         self.start_date = start_date
-        self.state = "running"
+        self.state = TaskInstanceState.RUNNING.value
         self.pool = task.pool
         self.queue = task.queue
         self.priority_weight = task.priority_weight

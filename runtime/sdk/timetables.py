@@ -191,6 +191,38 @@ class CronDataIntervalTimetable(_Periodic):
         return {"type": "cron", "expression": self.original, "timezone": _tz_name(self.tz)}
 
 
+class CronTriggerTimetable(CronDataIntervalTimetable):
+    """Airflow's trigger timetable: a run at each cron tick, logical date = the tick, interval ending there."""
+
+    def __init__(self, cron: str, *, timezone: str | tzinfo = "UTC", interval: timedelta = timedelta(),
+                 run_immediately: bool | timedelta = False) -> None:
+        tz = pendulum.timezone(timezone) if isinstance(timezone, str) else timezone
+        super().__init__(cron, tz)
+        self.interval = interval
+
+    def next_dagrun_info(self, *, last, earliest, latest, catchup, now):  # type: ignore[no-untyped-def]
+        if last is not None:
+            tick = self._get_next(last.end)
+        elif earliest is None:
+            return None
+        elif catchup:
+            tick = self._align_to_next(earliest)
+        else:
+            prev = self._align_to_prev(now)
+            tick = max(prev, self._align_to_next(earliest))
+        if latest is not None and tick > latest:
+            return None
+        return DagRunInfo(tick, DataInterval(tick - self.interval, tick))
+
+    def infer_manual_data_interval(self, run_after: datetime) -> DataInterval:
+        end = timezone.to_utc(run_after)
+        return DataInterval(end - self.interval, end)
+
+    def serialize(self) -> dict[str, Any]:
+        return {"type": "cron_trigger", "expression": self.original, "timezone": _tz_name(self.tz),
+                "interval": self.interval.total_seconds()}
+
+
 class DeltaDataIntervalTimetable(_Periodic):
     """A fixed timedelta between runs, anchored at start_date."""
 
@@ -239,8 +271,12 @@ def make_timetable(schedule: Any, tz: tzinfo) -> Timetable:
         if schedule == "@continuous":
             raise ValueError("schedule '@continuous' is not supported by Windsock")
         return CronDataIntervalTimetable(schedule, tz)
-    if isinstance(schedule, (list, tuple)):
-        raise ValueError("dataset/asset schedules are not supported by Windsock yet")
+    from runtime.sdk.assets import BaseAsset, as_condition
+
+    if isinstance(schedule, (list, tuple, BaseAsset)):
+        from runtime.sdk.assets import AssetTriggeredTimetable
+
+        return AssetTriggeredTimetable(as_condition(schedule))
     raise ValueError(f"unsupported schedule {schedule!r} (use a cron string, preset, timedelta or None)")
 
 
@@ -253,4 +289,11 @@ def from_serialized(data: dict[str, Any]) -> Timetable:
         return DeltaDataIntervalTimetable(timedelta(seconds=float(data["seconds"])))
     if kind == "once":
         return OnceTimetable()
+    if kind == "cron_trigger":
+        return CronTriggerTimetable(data["expression"], timezone=data.get("timezone") or "UTC",
+                                    interval=timedelta(seconds=float(data.get("interval") or 0)))
+    if kind in ("asset", "asset_or_time"):
+        from runtime.sdk.assets import timetable_from_serialized
+
+        return timetable_from_serialized(data)
     return NullTimetable()

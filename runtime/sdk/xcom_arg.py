@@ -40,6 +40,32 @@ class XComArg(DependencyMixin):
     def set_downstream(self, other: Any, edge_modifier: Any = None) -> None:
         self.operator.set_downstream(other, edge_modifier)
 
+    @property
+    def output(self) -> XComArg:
+        """The task's return value (``task.output`` on an XComArg is itself, as in Airflow)."""
+        return XComArg(self.operator)
+
+    def map(self, func: Any) -> MapXComArg:
+        """The same values, each passed through ``func`` when read (lazy, as Airflow's ``.map``)."""
+        return MapXComArg(self, func)
+
+    def as_setup(self) -> XComArg:
+        """Mark the task as a setup task."""
+        self.operator.as_setup()
+        return self
+
+    def as_teardown(self, *, setups: Any = None, on_failure_fail_dagrun: bool | None = None) -> XComArg:
+        """Mark the task as the teardown of ``setups``."""
+        self.operator.as_teardown(setups=setups, on_failure_fail_dagrun=on_failure_fail_dagrun)
+        return self
+
+    def __enter__(self) -> XComArg:
+        self.operator.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.operator.__exit__(*exc)
+
     def resolve(self, context: Any) -> Any:
         """The value, pulled through the running task instance."""
         ti = context["ti"]
@@ -57,6 +83,25 @@ class XComArg(DependencyMixin):
 
 
 PlainXComArg = XComArg
+
+
+class MapXComArg(XComArg):
+    """``xcom_arg.map(func)``: the upstream's values transformed one by one when resolved."""
+
+    def __init__(self, arg: XComArg, func: Any) -> None:
+        super().__init__(arg.operator, arg.key)
+        self.arg = arg
+        self.func = func
+
+    def map(self, func: Any) -> MapXComArg:
+        inner = self.func
+        return MapXComArg(self.arg, lambda value: func(inner(value)))
+
+    def resolve(self, context: Any) -> Any:
+        value = self.arg.resolve(context)
+        if isinstance(value, dict):
+            return [self.func(item) for item in value.items()]
+        return [self.func(item) for item in value]
 
 
 def _all_if_mapped(operator: Any) -> Any:

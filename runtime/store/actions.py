@@ -18,13 +18,13 @@ from sqlalchemy.orm import Session
 from runtime.errors import UserError
 from runtime.paths import DEFAULT_RUN_ID_PATTERN
 from runtime.sdk.exceptions import ParamValidationError
-from runtime.sdk.params import Param, ParamsDict
+from runtime.sdk.params import validate_conf
 from runtime.sdk.serialization import SerializedDag
-from runtime.store import cas, clear, runs
+from runtime.store import clear, runs, transitions
 from runtime.store.models import DagModel, DagRun, SerializedDagModel, TaskInstance
 from runtime.store.states import (
+    ACTIVE,
     DAGRUN_FINISHED,
-    UNFINISHED,
     DagRunState,
     DagRunType,
     TaskInstanceState,
@@ -61,11 +61,8 @@ def run_row(session: Session, dag_id: str, run_id: str) -> DagRun:
 
 def check_conf(sdag: SerializedDag, conf: dict[str, Any]) -> None:
     """Validate a run conf against the DAG's params (as Airflow does at trigger); UserError naming the param."""
-    params = ParamsDict()
-    for name, dumped in (sdag.data.get("params") or {}).items():
-        params[name] = Param(dumped.get("value"), dumped.get("description"), **(dumped.get("schema") or {}))
     try:
-        params.resolve(conf)
+        validate_conf(sdag.data.get("params") or {}, conf)
     except ParamValidationError as exc:
         raise UserError(f"conf does not match the DAG's params: {exc}") from None
 
@@ -155,11 +152,11 @@ def mark_task_instance(
         raise NotFound(f"run {run_id!r} of {dag_id!r} has no task instance {task_id!r} (map_index {map_index})")
     if ti.state == new.value:
         return False
-    won = cas.set_ti_state(session, ti.id, expected=[ti.state], new=new, end_date=ti.end_date or now,
-                          start_date=ti.start_date or now)
+    won = bool(transitions.ti(session, transitions.MARK, [ti.id], to=new, expected=[ti.state],
+                              end_date=ti.end_date or now, start_date=ti.start_date or now))
     run = run_row(session, dag_id, run_id)
     if won and run.state in DAGRUN_FINISHED:
-        cas.set_run_state(session, run.id, expected=[run.state], new=DagRunState.QUEUED, end_date=None, queued_at=now)
+        transitions.run(session, transitions.REQUEUE_RUN, run.id, expected=[run.state], end_date=None, queued_at=now)
     return won
 
 
@@ -169,7 +166,7 @@ def set_run_state(session: Session, dag_id: str, run_id: str, state: str, *, now
     run = run_row(session, dag_id, run_id)
     unfinished = list(session.execute(sa.select(TaskInstance.id, TaskInstance.state).where(
         TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id,
-        cas.state_clause(TaskInstance.state, list(UNFINISHED)))))
+        sa.or_(TaskInstance.state.is_(None), TaskInstance.state.in_(sorted(ACTIVE))))))
     if new is DagRunState.SUCCESS:
         _set_tis(session, unfinished, TaskInstanceState.SUCCESS, now)
     elif new is DagRunState.FAILED:
@@ -178,14 +175,14 @@ def set_run_state(session: Session, dag_id: str, run_id: str, state: str, *, now
         _set_tis(session, [r for r in unfinished if r not in running], TaskInstanceState.SKIPPED, now)
     fields: dict[str, Any] = {"end_date": now} if new in DAGRUN_FINISHED else {"end_date": None, "queued_at": now}
     if run.state != new.value:
-        cas.set_run_state(session, run.id, expected=[run.state], new=new, **fields)
+        transitions.run(session, transitions.MARK_RUN, run.id, to=new, expected=[run.state], **fields)
     return run
 
 
 def _set_tis(session: Session, rows: list[Any], new: TaskInstanceState, now: dt.datetime) -> None:
     for state in {r.state for r in rows}:
         ids = [r.id for r in rows if r.state == state]
-        cas.set_ti_states(session, ids, expected=[state], new=new, end_date=now)
+        transitions.ti(session, transitions.MARK, ids, to=new, expected=[state], end_date=now)
 
 
 def delete_run(session: Session, dag_id: str, run_id: str) -> None:

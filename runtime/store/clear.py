@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from runtime.sdk.setup_teardown import scope_of_clear
 from runtime.store import transitions
 from runtime.store.models import DagRun, TaskInstance, XCom
 from runtime.store.states import TI
@@ -48,6 +49,7 @@ def clear_task_instances(
     data = getattr(serialized, "data", serialized) or {"tasks": []}
     graph = {t["task_id"]: t for t in data["tasks"]}
     chosen = related(graph, task_ids, downstream=downstream, upstream=upstream)
+    chosen |= scope_of_clear(graph, chosen)  # a task's setups and their teardowns go with it (Airflow)
     rows = _rows(session, dag_id, run_id, chosen, only_failed)
     for ti_id, task_id, state, try_number in rows:
         retries = int(graph.get(task_id, {}).get("retries") or 0)

@@ -6,8 +6,10 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from runtime.store.models import (
+    AssetDagCursor,
     DagModel,
     DagRun,
+    DagRunAssetEvent,
     SerializedDagModel,
     TaskInstance,
     TaskInstanceHistory,
@@ -17,7 +19,8 @@ from runtime.store.models import (
 from runtime.store.sql import rowcount
 
 # Children before parents, so that each count is what this call removed (not a cascade).
-DAG_TABLES = (XCom, TaskReschedule, TaskInstanceHistory, TaskInstance, DagRun, SerializedDagModel, DagModel)
+DAG_TABLES = (XCom, TaskReschedule, TaskInstanceHistory, TaskInstance, DagRunAssetEvent, DagRun, SerializedDagModel,
+              AssetDagCursor, DagModel)
 
 
 def delete_dag(session: Session, dag_id: str) -> dict[str, int]:

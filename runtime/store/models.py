@@ -322,3 +322,40 @@ class LoginTokenUse(Base):
     redeemed_at: Mapped[dt.datetime] = mapped_column(nullable=False)
     expires_at: Mapped[dt.datetime] = mapped_column(nullable=False)
 
+class AssetEvent(Base):
+    """An update of an asset: recorded when a task with that outlet succeeds (or added through an alias)."""
+
+    __tablename__ = "asset_event"
+    __table_args__ = (sa.Index("idx_asset_event_uri", "uri", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    uri: Mapped[str] = mapped_column(sa.String(1500), nullable=False)
+    name: Mapped[str] = mapped_column(sa.String(1500), nullable=False)
+    extra: Mapped[dict[str, Any] | None] = mapped_column()
+    source_alias_name: Mapped[str | None] = mapped_column(sa.String(1500))
+    source_dag_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN))
+    source_task_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN))
+    source_run_id: Mapped[str | None] = mapped_column(sa.String(ID_LEN))
+    source_map_index: Mapped[int] = mapped_column(default=-1, nullable=False)
+    timestamp: Mapped[dt.datetime] = mapped_column(nullable=False)
+
+
+class AssetDagCursor(Base):
+    """Per asset-scheduled DAG: the last asset event its run creation has looked at."""
+
+    __tablename__ = "asset_dag_cursor"
+
+    dag_id: Mapped[str] = mapped_column(sa.String(ID_LEN), primary_key=True)
+    last_event_id: Mapped[int] = mapped_column(nullable=False)
+
+
+class DagRunAssetEvent(Base):
+    """The asset events that triggered a run (``triggering_asset_events``)."""
+
+    __tablename__ = "dag_run_asset_event"
+    __table_args__ = (sa.Index("idx_dag_run_asset_event_run", "dag_id", "run_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    dag_id: Mapped[str] = _id()
+    run_id: Mapped[str] = _id()
+    event_id: Mapped[int] = mapped_column(nullable=False)

@@ -37,6 +37,7 @@ class DagRunType(StrEnum):
     SCHEDULED = "scheduled"
     MANUAL = "manual"
     BACKFILL = "backfill"
+    ASSET_TRIGGERED = "asset_triggered"  # created from asset events (Airflow 2: dataset_triggered)
 
 
 class JobState(StrEnum):

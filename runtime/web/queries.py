@@ -11,10 +11,11 @@ from sqlalchemy.orm import Session
 
 from runtime.sdk.serialization import SerializedDag
 from runtime.store.models import DagModel, DagRun, ParseImportError, TaskInstance
+from runtime.store.states import DAGRUN_UNFINISHED, TI
 
 # Worst first: the state a group or a set of mapped instances shows.
-STATE_PRIORITY = ("failed", "upstream_failed", "up_for_retry", "up_for_reschedule", "running", "restarting",
-                  "deferred", "queued", "scheduled", None, "removed", "skipped", "success")
+STATE_PRIORITY = (TI.FAILED, TI.UPSTREAM_FAILED, TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE, TI.RUNNING, TI.RESTARTING,
+                  TI.DEFERRED, TI.QUEUED, TI.SCHEDULED, None, TI.REMOVED, TI.SKIPPED, TI.SUCCESS)
 
 
 @dataclass
@@ -82,7 +83,7 @@ def _task_counts(session: Session, dag_ids: list[str]) -> dict[str, Counter[str]
     if not dag_ids:
         return {}
     stmt = sa.select(TaskInstance.dag_id, TaskInstance.state, sa.func.count()).where(
-        TaskInstance.dag_id.in_(dag_ids), TaskInstance.state.in_(["running", "failed"])
+        TaskInstance.dag_id.in_(dag_ids), TaskInstance.state.in_([TI.RUNNING.value, TI.FAILED.value])
     ).group_by(TaskInstance.dag_id, TaskInstance.state)
     counts: dict[str, Counter[str]] = defaultdict(Counter)
     for dag_id, state, n in session.execute(stmt):
@@ -149,7 +150,7 @@ def grid(session: Session, sdag: SerializedDag, n_runs: int = 25) -> Grid:
             tis = [ti for m in members for ti in by_cell.get((m, run.run_id), [])]
             row.cells[run.run_id] = {"state": worst([ti.state for ti in tis]) if tis else None,
                                      "count": len(tis) if row.is_mapped else None, "tis": len(tis)}
-    active = any(r.state in ("queued", "running") for r in runs)
+    active = any(r.state in DAGRUN_UNFINISHED for r in runs)
     return Grid(runs=runs, rows=rows, active=active)
 
 

@@ -40,6 +40,8 @@ class TryResult:
     rendered_fields: dict[str, Any] = field(default_factory=dict)
     state: str = ""  # final TI state after retries were considered (success, failed, up_for_retry, ...)
     next_attempt_at: datetime | None = None
+    asset_events: list[dict[str, Any]] = field(default_factory=list)  # outlet events of a successful try
+    retry_delay: Any = None  # a retry policy's delay for the next try (None: the task's)
 
 
 def classify(exc: BaseException) -> tuple[Outcome, str | None, datetime | None]:

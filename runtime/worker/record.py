@@ -3,7 +3,8 @@
 Every executor (fork server, SQS worker, in-process) and the scheduler's zombie check record
 through :func:`record`: the end of each try (``finish`` or ``interrupt``, compare-and-set for
 that try number), its history row (or a sensor's reschedule row), the skips a branch asked
-for, and a ``fail_stop`` DAG's stop. The scheduler only reads what was recorded.
+for, a success's asset events, and a ``fail_stop`` DAG's stop. The scheduler only reads what
+was recorded.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from runtime.store import transitions
+from runtime.store.assets import record_asset_events
 from runtime.store.models import TaskInstance, TaskInstanceHistory, TaskReschedule
 from runtime.store.states import ACTIVE, TI
 
@@ -42,6 +44,7 @@ class TryOutcome:
     pid: int | None = None
     crashed: bool = False  # its process died: its own failure/retry callbacks did not run
     fail_stop: bool = False  # its DAG stops every other task when one fails
+    asset_events: list[dict[str, Any]] = field(default_factory=list)  # outlet events of a successful try
 
     @property
     def interrupted(self) -> bool:
@@ -56,13 +59,19 @@ class TryOutcome:
 
 
 def record(session: Session, outcomes: Sequence[TryOutcome]) -> list[TryOutcome]:
-    """Write every end (one batch); the outcomes that won (a lost one: the try was changed elsewhere)."""
+    """Write every end (one batch); the outcomes that won (a lost one: the try was changed elsewhere).
+
+    With a success go its outlets' asset events, in the same transaction.
+    """
     by_key = {(o.ti_id, o.try_number): o for o in outcomes}
     won = [by_key[(e.ti_id, e.try_number)] for e in transitions.end_tries(session, [_end(o) for o in by_key.values()])]
     _history(session, won)
     for o in won:
         if o.skip_task_ids and o.state == TI.SUCCESS:
             skip_tasks(session, o.dag_id, o.run_id, o.skip_task_ids, o.end)
+        if o.asset_events and o.state == TI.SUCCESS:  # in the same transaction as the success itself
+            record_asset_events(session, dag_id=o.dag_id, run_id=o.run_id, task_id=o.task_id,
+                                map_index=o.map_index, events=o.asset_events, now=o.end)
         if o.fail_stop and o.state == TI.FAILED:
             stop_run(session, o.dag_id, o.run_id, o.end, "stopped: another task of this fail_stop DAG failed")
     return won

@@ -15,9 +15,11 @@ from typing import Any
 
 from runtime.rules import retries
 from runtime.sdk import timezone
+from runtime.sdk.assets import outlet_events_of
 from runtime.sdk.baseoperator import BaseOperator
 from runtime.sdk.context import build_context, reset_current_context, set_current_context
 from runtime.sdk.exceptions import AirflowTaskTerminated, AirflowTaskTimeout
+from runtime.sdk.retry_policy import RetryAction, decide
 from runtime.sdk.services import RuntimeServices
 from runtime.sdk.taskinstance import DagRunInfo, TaskInstance
 from runtime.sdk.xcom_arg import RETURN_KEY
@@ -69,6 +71,7 @@ def run_task(
     """Render and execute ``task`` for ``dag_run``; never raises for a failure of the task."""
     _PHASE.name, _PHASE.op = "before", None
     start = clock()
+    policy_delay = None
     ti: TaskInstance | None = None
     context: dict[str, Any] = {}
     token = None
@@ -87,6 +90,7 @@ def run_task(
         if isinstance(exc, KeyboardInterrupt):
             raise
         outcome, error, reschedule = classify(exc)
+        outcome, policy_delay = _apply_retry_policy(ti, exc, outcome, try_number, context)
         if _PHASE.terminated and outcome in (Outcome.FAILED, Outcome.FAILED_NO_RETRY):
             last = (error or "").strip().splitlines()[-1:]  # the failure the stop caused
             outcome, error = Outcome.INTERRUPTED, "interrupted by the executor" + (f" ({last[0]})" if last else "")
@@ -103,6 +107,9 @@ def run_task(
             reset_current_context(token)
     end = clock()
     res = TryResult(outcome, error, reschedule, set(ti.skip_task_ids) if ti else set())
+    res.retry_delay = policy_delay if outcome is Outcome.FAILED else None
+    if outcome is Outcome.SUCCESS and ti is not None:
+        res.asset_events = outlet_events_of(ti.task.outlets, context["outlet_events"])
     res.rendered_fields = _rendered(ti.task) if ti else {}
     _finalize(res, task, dag_run, map_index, try_number, end)
     if res.outcome is Outcome.INTERRUPTED:
@@ -179,7 +186,7 @@ def _finalize(res: TryResult, task: BaseOperator, dag_run: DagRunInfo, map_index
     if res.outcome is Outcome.INTERRUPTED:
         res.state = TI.SCHEDULED.value
     elif res.outcome is Outcome.FAILED and retries.can_retry(try_number, task.retries):
-        wait = retries.retry_delay(
+        wait = res.retry_delay if res.retry_delay is not None else retries.retry_delay(
             delay=task.retry_delay, exponential=task.retry_exponential_backoff, max_delay=task.max_retry_delay,
             try_number=try_number, key=f"{dag_run.dag_id}#{task.task_id}#{dag_run.logical_date.isoformat()}#{map_index}",
         )
@@ -190,6 +197,20 @@ def _finalize(res: TryResult, task: BaseOperator, dag_run: DagRunInfo, map_index
         res.state, res.next_attempt_at = TI.UP_FOR_RESCHEDULE.value, res.reschedule_date
     else:
         res.state = res.outcome.value
+
+
+def _apply_retry_policy(ti: TaskInstance | None, exc: BaseException, outcome: Outcome, try_number: int,
+                        context: dict[str, Any]) -> tuple[Outcome, Any]:
+    """A task's ``retry_policy`` may fail a retryable failure now or change the next delay."""
+    policy = getattr(ti.task, "retry_policy", None) if ti is not None else None
+    if policy is None or outcome is not Outcome.FAILED:
+        return outcome, None
+    decision = decide(policy, exc, try_number, ti.max_tries if ti else 0, context)
+    if decision.reason:
+        print(f"Retry policy: {decision.action.value} ({decision.reason})")
+    if decision.action is RetryAction.FAIL:
+        return Outcome.FAILED_NO_RETRY, None
+    return outcome, decision.retry_delay if decision.action is RetryAction.RETRY else None
 
 
 def _run_callbacks(op: BaseOperator, res: TryResult, context: dict[str, Any]) -> None:

@@ -176,6 +176,22 @@ class DbServices:
             raise DagNotFound(f"The external task group '{group_id}' in DAG '{dag_id}' does not exist.")
         return inside
 
+    # --- assets -------------------------------------------------------------------------------
+
+    def asset_events(self, uri: str | None, alias: str | None) -> list[dict[str, Any]]:
+        """``inlet_events``: the stored events of an asset (or alias), oldest first."""
+        from runtime.store import assets
+
+        with transaction(self.session_factory) as session:
+            return assets.events_for(session, uri=uri, alias=alias)
+
+    def triggering_asset_events(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """``triggering_asset_events``: the events that created this run."""
+        from runtime.store import assets
+
+        with transaction(self.session_factory) as session:
+            return assets.triggering_events(session, dag_id, run_id)
+
 
 def _jsonable(value: Any) -> Any:
     """The value as it will read back from JSON (datetimes become ISO strings, as in ``dags test``)."""
@@ -217,3 +233,4 @@ def _ti_states(session: Session, run: DagRun, task_ids: Sequence[str]) -> list[s
         TaskInstance.task_id.in_(task_ids),
     )
     return [None if s is None else str(s) for s in session.scalars(stmt.order_by(TaskInstance.task_id))]
+

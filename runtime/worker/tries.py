@@ -92,6 +92,7 @@ def run_work(work: TaskWork, dag: DAG, services: Any, *, hostname: str, settings
         skip_task_ids=sorted(result.skip_task_ids), rendered_fields=result.rendered_fields,
         start_date=iso(start), end_date=iso(timezone.utcnow()), pid=os.getpid(), hostname=hostname,
         dag_id=work.dag_id, run_id=work.run_id, task_id=work.task_id, map_index=work.map_index,
+        asset_events=result.asset_events,
     )
 
 
@@ -109,7 +110,8 @@ def outcome_of(work: TaskWork, event: TaskEvent | None, *, start: datetime | Non
     if event is not None and event.outcome == RESULT and event.state:
         return TryOutcome(**common, state=event.state, end=parse_iso(event.end_date) or now, error=event.error,
                           next_attempt_at=parse_iso(event.next_attempt_at), skip_task_ids=list(event.skip_task_ids),
-                          rendered_fields=event.rendered_fields or None, pid=event.pid or pid)
+                          rendered_fields=event.rendered_fields or None, pid=event.pid or pid,
+                          asset_events=list(event.asset_events))
     if interrupted:
         return TryOutcome(**common, state=TI.SCHEDULED, end=now, error=f"interrupted: {why}", pid=pid)
     task = _task(dag, work.task_id)

@@ -12,7 +12,7 @@ import pytest
 
 from runtime.inprocess import MemoryServices, run_dag, run_single_task
 from runtime.sdk import DAG, Param, TaskGroup, task
-from runtime.sdk.exceptions import AirflowFailException, AirflowSkipException
+from runtime.sdk.exceptions import AirflowFailException, AirflowSkipException, ParamValidationError
 from runtime.sdk.operators.bash import BashOperator
 from runtime.sdk.operators.python import BranchPythonOperator, PythonOperator, ShortCircuitOperator
 
@@ -282,14 +282,15 @@ def test_mapping_over_empty_list_skips() -> None:
 
 
 def test_params_defaults_conf_override_and_validation() -> None:
-    """Param defaults apply, run conf overrides them, and an invalid value fails the task."""
+    """Param defaults apply, run conf overrides them, and an invalid value refuses the run (Airflow's dags test)."""
     seen: list[Any] = []
     with DAG("p", start_date=START, schedule=None, params={"n": Param(5, type="integer", minimum=1)}) as d:
         PythonOperator(task_id="t", python_callable=lambda params: seen.append(params["n"]))
     run_dag(d, DAY)
     run_dag(d, DAY, conf={"n": 7})
-    record = run_dag(d, DAY, conf={"n": "seven"})
-    assert seen == [5, 7] and _states(record) == {"t": "failed"}
+    with pytest.raises(ParamValidationError, match="seven"):
+        run_dag(d, DAY, conf={"n": "seven"})
+    assert seen == [5, 7]
 
 
 def test_callbacks_receive_context() -> None:

@@ -15,7 +15,7 @@ CASES = {
     # file: (line or None, words the reason must contain)
     "syntax_error.py": (4, "SyntaxError"),
     "missing_module.py": (2, "pandas_that_does_not_exist"),
-    "cycle.py": (None, "Cycle"),
+    "cycle.py": (9, "Cycle"),
     "duplicate_task.py": (7, "'same'"),
     "bad_cron.py": (4, "invalid cron expression '0 25 * * *'"),
     "bad_trigger_rule.py": (6, "when_ready"),

@@ -289,10 +289,10 @@ def test_external_task_sensor_validates_its_arguments() -> None:
 
 def test_external_verdict_is_pure() -> None:
     assert verdict(["success", "success"], 2, ["success"], [], []) == "done"
-    assert verdict(["success"], 2, ["success"], [], []) == "waiting"
-    assert verdict(["success", None], 2, ["success"], ["failed"], []) == "waiting"
-    assert verdict(["success", "failed"], 2, ["success"], ["failed"], []) == "failed"
-    assert verdict(["skipped"], 1, ["success"], [], ["skipped"]) == "skipped"
+    assert verdict(["success"], 2, ["success"], [], []) == "wait"
+    assert verdict(["success", None], 2, ["success"], ["failed"], []) == "wait"
+    assert verdict(["success", "failed"], 2, ["success"], ["failed"], []) == "fail"
+    assert verdict(["skipped"], 1, ["success"], [], ["skipped"]) == "skip"
 
 
 class _CountingSensor(BaseSensorOperator):

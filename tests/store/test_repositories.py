@@ -14,9 +14,11 @@ from runtime.store import audit, connections, import_errors, pools, variables, x
 from runtime.store.crypto import get_fernet
 from runtime.store.dags import delete_dag
 from runtime.store.models import (
+    AssetDagCursor,
     Base,
     ConnectionModel,
     DagModel,
+    DagRunAssetEvent,
     Log,
     SerializedDagModel,
     TaskInstanceHistory,
@@ -204,6 +206,8 @@ def _seed_dag(session, dag_id: str) -> None:
         )
     )
     xcom.set_xcom(session, dag_id=dag_id, run_id="r1", task_id="t0", value=1)
+    session.add(DagRunAssetEvent(dag_id=dag_id, run_id="r1", event_id=1))
+    session.add(AssetDagCursor(dag_id=dag_id, last_event_id=1))
     audit.log_event(session, "trigger", dag_id=dag_id)
     session.flush()
 
@@ -222,8 +226,10 @@ def test_delete_dag_removes_every_row_of_that_dag_only(store) -> None:
         "task_reschedule": 1,
         "task_instance_history": 1,
         "task_instance": 1,
+        "dag_run_asset_event": 1,
         "dag_run": 2,
         "serialized_dag": 1,
+        "asset_dag_cursor": 1,
         "dag": 1,
     }
     with store.engine.connect() as conn:

@@ -20,15 +20,16 @@ def is_latest_interval(dag: Any, interval: DataInterval, now: datetime) -> bool:
 
 
 class LatestOnlyOperator(BaseBranchOperator):
-    """Skips all direct downstream tasks unless this run is the latest one (external triggers never skip)."""
+    """Skips all direct downstream tasks unless this run is the latest one (manual runs never skip)."""
 
     ui_color = "#e9ffdb"
 
     def choose_branch(self, context: Any) -> Iterable[str]:
         downstream = sorted(context["task"].get_direct_relative_ids(upstream=False))
         run = context["dag_run"]
-        if getattr(run, "external_trigger", False):
-            print("Externally triggered DAG run: allowing execution to proceed.")
+        if getattr(run, "external_trigger", False) or getattr(run, "run_type", None) == "manual":
+            # Airflow 3: a manual run (dags test, trigger) always proceeds.
+            print("Manually triggered DAG run: allowing execution to proceed.")
             return downstream
         interval = DataInterval(timezone.to_utc(context["data_interval_start"]), timezone.to_utc(context["data_interval_end"]))
         now = timezone.utcnow()

@@ -21,6 +21,23 @@ def determine_kwargs(python_callable: Callable[..., Any], op_args: Collection[An
     return {n: context[n] for n in names if n in context and n not in positional_taken}
 
 
+def run_generator(gen: Any, task_id: str) -> Any:
+    """Drain a task generator: yielded ``Metadata`` go to the running task's outlet events."""
+    from runtime.sdk.assets import Metadata
+    from runtime.sdk.context import current_context
+
+    events = current_context().get("outlet_events")
+    while True:
+        try:
+            item = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if isinstance(item, Metadata) and events is not None:
+            events.apply_metadata(item)
+        else:
+            print(f"task {task_id!r}: ignoring a yielded {type(item).__name__} (only Metadata is understood)")
+
+
 class PythonOperator(BaseOperator):
     """Calls a Python function; its return value becomes the ``return_value`` XCom."""
 
@@ -62,8 +79,13 @@ class PythonOperator(BaseOperator):
         return value
 
     def execute_callable(self, kwargs: dict[str, Any]) -> Any:
-        """Call the function with the op_args and the chosen keyword arguments."""
-        return self.python_callable(*self.op_args, **kwargs)
+        """Call the function with the op_args and the chosen keyword arguments.
+
+        A generator function may yield ``Metadata`` (extras of its asset events); its return value is the result.
+        """
+        if not inspect.isgeneratorfunction(self.python_callable):
+            return self.python_callable(*self.op_args, **kwargs)
+        return run_generator(self.python_callable(*self.op_args, **kwargs), self.task_id)
 
 
 class BranchMixIn(SkipMixin):
@@ -106,16 +128,6 @@ class ShortCircuitOperator(PythonOperator, SkipMixin):
         print(f"Condition result is falsy: skipping {sorted(to_skip)}")
         ti.skip_task_ids.update(to_skip)
         return condition
-
-
-class PythonVirtualenvOperator(BaseOperator):
-    """Not supported by Windsock: fails at parse time with a clear message."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        raise AirflowException("PythonVirtualenvOperator is not supported by Windsock; use requirements.txt and PythonOperator")
-
-
-ExternalPythonOperator = PythonVirtualenvOperator
 
 
 def get_current_context() -> dict[str, Any]:

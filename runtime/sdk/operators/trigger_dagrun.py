@@ -11,6 +11,7 @@ from typing import Any
 from runtime.sdk import timezone
 from runtime.sdk.baseoperator import BaseOperator
 from runtime.sdk.exceptions import AirflowException, AirflowSkipException, DagRunAlreadyExists
+from runtime.store.states import DagRunState
 
 XCOM_RUN_ID = "trigger_run_id"
 XCOM_LOGICAL_DATE_ISO = "trigger_logical_date_iso"
@@ -58,8 +59,8 @@ class TriggerDagRunOperator(BaseOperator):
         self.reset_dag_run = reset_dag_run
         self.wait_for_completion = wait_for_completion
         self.poke_interval = poke_interval.total_seconds() if isinstance(poke_interval, timedelta) else float(poke_interval)
-        self.allowed_states = [str(s) for s in (allowed_states or ["success"])]
-        self.failed_states = [str(s) for s in (failed_states if failed_states is not None else ["failed"])]
+        self.allowed_states = [str(s) for s in (allowed_states or [DagRunState.SUCCESS])]
+        self.failed_states = [str(s) for s in (failed_states if failed_states is not None else [DagRunState.FAILED])]
         self.skip_when_already_exists = skip_when_already_exists
         self.deferrable = deferrable
         try:

@@ -11,12 +11,11 @@ from runtime.sdk import timezone
 from runtime.sdk.exceptions import AirflowException, AirflowSkipException
 from runtime.sdk.operators.empty import EmptyOperator
 from runtime.sdk.sensors.base import BaseSensorOperator
+from runtime.store.states import DagRunState, TaskInstanceState
 
-TI_STATES = frozenset({
-    "none", "scheduled", "queued", "running", "success", "failed", "up_for_retry", "up_for_reschedule",
-    "upstream_failed", "skipped", "removed", "restarting", "deferred",
-})
-DAGRUN_STATES = frozenset({"queued", "running", "success", "failed"})
+TI_STATES = frozenset({"none", *(s.value for s in TaskInstanceState)})
+DAGRUN_STATES = frozenset(s.value for s in DagRunState)
+FAIL, SKIP, DONE, WAIT = "fail", "skip", "done", "wait"  # what the watched states say
 
 
 def _states(values: Iterable[Any] | None, default: Sequence[str]) -> list[str]:
@@ -25,14 +24,14 @@ def _states(values: Iterable[Any] | None, default: Sequence[str]) -> list[str]:
 
 def verdict(states: Sequence[str | None], expected: int, allowed: Sequence[str], failed: Sequence[str],
             skipped: Sequence[str]) -> str:
-    """``failed``, ``skipped``, ``done`` or ``waiting`` for the watched states (``expected`` of them at least)."""
+    """FAIL, SKIP, DONE or WAIT for the watched states (``expected`` of them at least)."""
     if any(s in failed for s in states):
-        return "failed"
+        return FAIL
     if any(s in skipped for s in states):
-        return "skipped"
+        return SKIP
     if len(states) >= expected and all(s in allowed for s in states):
-        return "done"
-    return "waiting"
+        return DONE
+    return WAIT
 
 
 class ExternalTaskSensor(BaseSensorOperator):
@@ -69,7 +68,7 @@ class ExternalTaskSensor(BaseSensorOperator):
         self.external_task_id = external_task_id
         self.external_task_ids = [external_task_id] if external_task_id is not None else (list(external_task_ids) if external_task_ids is not None else None)
         self.external_task_group_id = external_task_group_id
-        self.allowed_states = _states(allowed_states, ["success"])
+        self.allowed_states = _states(allowed_states, [TaskInstanceState.SUCCESS])
         self.skipped_states = _states(skipped_states, [])
         self.failed_states = _states(failed_states, [])
         self.execution_delta = execution_delta
@@ -111,11 +110,11 @@ class ExternalTaskSensor(BaseSensorOperator):
         print(f"Poking for {self._what(task_ids)} on {[d.isoformat() for d in dates]}: {states}")
         expected = len(dates) * (len(task_ids) if task_ids is not None else 1)
         result = verdict(states, expected, self.allowed_states, self.failed_states, self.skipped_states)
-        if result == "failed":
+        if result == FAIL:
             self._fail(f"The external {self._what(task_ids)} failed with states {states}.")
-        if result == "skipped":
+        if result == SKIP:
             raise AirflowSkipException(f"The external {self._what(task_ids)} reached a skipped state {self.skipped_states}.")
-        return result == "done"
+        return result == DONE
 
     def _fail(self, message: str) -> None:
         if self.soft_fail:

@@ -15,6 +15,7 @@ from runtime.store import connections as conns
 from runtime.store import pools, variables
 from runtime.store.crypto import get_fernet
 from runtime.store.models import ConnectionModel, ParseImportError, Pool, TaskInstance, Variable
+from runtime.store.states import TI
 from runtime.web.api import schemas as s
 from runtime.web.api.common import LimitParam, Offset, OrderBy, limit_of, order, page
 from runtime.web.auth.roles import Permission
@@ -135,7 +136,7 @@ def delete_connection(connection_id: Key, request: Request, session: Session = D
 def pool_usage(session: Session) -> dict[str, dict[str, int]]:
     """Slots per pool and state (queued, running, scheduled)."""
     stmt = sa.select(TaskInstance.pool, TaskInstance.state, sa.func.sum(TaskInstance.pool_slots)).where(
-        TaskInstance.state.in_(["queued", "running", "scheduled", "deferred"])).group_by(TaskInstance.pool,
+        TaskInstance.state.in_([TI.QUEUED.value, TI.RUNNING.value, TI.SCHEDULED.value, TI.DEFERRED.value])).group_by(TaskInstance.pool,
                                                                                           TaskInstance.state)
     usage: dict[str, dict[str, int]] = {}
     for pool, state, total in session.execute(stmt):
@@ -146,12 +147,12 @@ def pool_usage(session: Session) -> dict[str, dict[str, int]]:
 def pool_response(row: Pool, usage: dict[str, dict[str, int]]) -> s.PoolResponse:
     """A pool with its used, queued and open slots."""
     used = usage.get(row.pool, {})
-    running, queued = used.get("running", 0), used.get("queued", 0)
+    running, queued = used.get(TI.RUNNING, 0), used.get(TI.QUEUED, 0)
     occupied = running + queued
     open_slots = -1 if row.slots == -1 else max(0, row.slots - occupied)
     return s.PoolResponse(name=row.pool, slots=row.slots, description=row.description, include_deferred=False,
                           occupied_slots=occupied, running_slots=running, queued_slots=queued,
-                          scheduled_slots=used.get("scheduled", 0), open_slots=open_slots, deferred_slots=0)
+                          scheduled_slots=used.get(TI.SCHEDULED, 0), open_slots=open_slots, deferred_slots=0)
 
 
 @router.get("/pools", response_model=s.PoolCollectionResponse, tags=["Pool"], dependencies=[can(Permission.CONFIG)])

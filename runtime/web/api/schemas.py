@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from runtime.store.states import DagRunState, DagRunType, TaskInstanceState
+
 # Bodies refuse unknown fields (a typo is a 422 naming it, not silently ignored).
 Strict = ConfigDict(extra="forbid")
 
@@ -82,7 +84,7 @@ class DagVersionResponse(BaseModel):
     bundle_url: str | None = None
 
 
-RunState = Literal["queued", "running", "success", "failed"]
+RunState = DagRunState
 
 
 class DAGRunResponse(BaseModel):
@@ -99,7 +101,7 @@ class DAGRunResponse(BaseModel):
     data_interval_end: dt.datetime | None = None
     run_after: dt.datetime
     last_scheduling_decision: dt.datetime | None = None
-    run_type: Literal["backfill", "scheduled", "manual", "asset_triggered"]
+    run_type: DagRunType
     state: RunState
     triggered_by: str | None = None
     triggering_user_name: str | None = None
@@ -134,14 +136,11 @@ class DAGRunPatchBody(BaseModel):
     """A run's new state (and note)."""
 
     model_config = Strict
-    state: Literal["queued", "success", "failed"] | None = None
+    state: Literal[DagRunState.QUEUED, DagRunState.SUCCESS, DagRunState.FAILED] | None = None
     note: str | None = Field(default=None, max_length=1000)
 
 
-TIState = Literal[
-    "removed", "scheduled", "queued", "running", "success", "restarting", "failed", "up_for_retry",
-    "up_for_reschedule", "upstream_failed", "skipped", "deferred",
-]
+TIState = TaskInstanceState
 
 
 class TaskInstanceResponse(BaseModel):

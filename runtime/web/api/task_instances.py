@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from runtime.paths import UnsafePathError
 from runtime.store import actions
 from runtime.store.models import DagRun, TaskInstance, XCom
+from runtime.store.states import TI
 from runtime.web.api import schemas as s
 from runtime.web.api.common import (
     LimitParam,
@@ -188,7 +189,7 @@ def post_clear_task_instances(
                 sdag=sdag)
     plan = actions.plan_clear(session, dag_id, run_ids, task_ids, **opts)
     if body.only_running:
-        plan = [p for p in plan if p.state == "running"]
+        plan = [p for p in plan if p.state == TI.RUNNING]
     keys = {(p.run_id, p.task_id, p.map_index) for p in plan}
     if not body.dry_run and plan:
         chosen = sorted({p.task_id for p in plan})

@@ -12,12 +12,12 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from runtime.store.states import TaskInstanceState
 from runtime.web.auth.middleware import CSRF_FIELD, principal
 from runtime.web.auth.roles import Permission
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent.parent / "templates"))
-STATE_COLOURS = ("success", "failed", "running", "queued", "scheduled", "up_for_retry", "up_for_reschedule",
-                 "upstream_failed", "skipped", "removed", "restarting", "deferred", "none")
+STATE_COLOURS = (*(s.value for s in TaskInstanceState), "none")
 
 
 def _when(value: dt.datetime | None) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from runtime.paths import UnsafePathError
 from runtime.store import actions, xcom
 from runtime.store.models import TaskInstance, TaskInstanceHistory
-from runtime.store.states import UNFINISHED
+from runtime.store.states import TI, UNFINISHED, DagRunState
 from runtime.web.auth.roles import Permission
 from runtime.web.context import DB, audit, can, ctx
 from runtime.web.logs import read_task_log
@@ -79,7 +79,7 @@ def task_log(dag_id: str, run_id: str, task_id: str, request: Request, session: 
         raise HTTPException(400, str(exc)) from None
     live = ti.state in UNFINISHED and try_number >= ti.try_number
     return JSONResponse({"text": chunk.text, "next_offset": chunk.next_offset, "found": chunk.found,
-                         "running": live, "state": ti.state})
+                         "live": live, "state": ti.state})
 
 
 def _flag(form: Any, name: str) -> bool:
@@ -111,7 +111,7 @@ async def mark_task(dag_id: str, run_id: str, task_id: str, request: Request,
     """Mark one task instance success or failed."""
     form = await request.form()
     state, map_index = str(form.get("state", "")), _int(form.get("map_index"), -1)
-    if state not in ("success", "failed"):
+    if state not in (TI.SUCCESS, TI.FAILED):
         raise HTTPException(400, "state must be success or failed")
     actions.mark_task_instance(session, dag_id, run_id, task_id, map_index, state, now=ctx(request).clock())
     audit(request, session, f"ui_mark_{state}", dag_id=dag_id, run_id=run_id, task_id=task_id,
@@ -130,7 +130,7 @@ def _int(value: Any, default: int) -> int:
 async def mark_run(dag_id: str, run_id: str, request: Request, session: Session = DB) -> Response:
     """Mark a run success or failed (its unfinished tasks follow, as in Airflow)."""
     state = str((await request.form()).get("state", ""))
-    if state not in ("success", "failed", "queued"):
+    if state not in (DagRunState.SUCCESS, DagRunState.FAILED, DagRunState.QUEUED):
         raise HTTPException(400, "state must be success, failed or queued")
     actions.set_run_state(session, dag_id, run_id, state, now=ctx(request).clock())
     audit(request, session, f"ui_mark_run_{state}", dag_id=dag_id, run_id=run_id)

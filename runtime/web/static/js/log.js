@@ -18,9 +18,9 @@ document.addEventListener("DOMContentLoaded", function () {
         if (atBottom) { pre.scrollTop = pre.scrollHeight; }
       }
       offset = chunk.next_offset;
-      if (!chunk.found && !chunk.text) { status.textContent = chunk.running ? "Waiting for the log…" : "No log for this try."; }
-      else { status.textContent = chunk.running ? "Following the running try…" : "Try finished (" + (chunk.state || "none") + ")."; }
-      if (chunk.running) { setTimeout(poll, every); }
+      if (!chunk.found && !chunk.text) { status.textContent = chunk.live ? "Waiting for the log…" : "No log for this try."; }
+      else { status.textContent = chunk.live ? "Following the running try…" : "Try finished (" + (chunk.state || "none") + ")."; }
+      if (chunk.live) { setTimeout(poll, every); }
     }).catch(function (code) { status.textContent = "Could not read the log (" + code + ")."; });
   }
   poll();
