@@ -61,6 +61,8 @@ class TaskWork(_Codec):
     first_try_start: str | None = None
     execution_timeout: float | None = None
     queue: str | None = None  # the task's Airflow queue (SqsExecutor: which SQS queue)
+    next_method: str | None = None  # resuming after a deferral: the method to run instead of execute
+    next_kwargs: dict[str, Any] | None = None  # and its keyword arguments (the trigger's event among them)
 
     @property
     def label(self) -> str:
@@ -109,6 +111,7 @@ class TaskEvent(_Codec):
     task_id: str = ""
     map_index: int = -1
     asset_events: list[dict[str, Any]] = field(default_factory=list)  # outlet events of a successful try
+    deferral: dict[str, Any] | None = None  # a deferred try: its trigger, resume method and deadline
 
 
 RESULT, RECORDED, UNCLAIMED = "result", "recorded", "unclaimed"

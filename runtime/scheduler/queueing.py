@@ -19,7 +19,8 @@ from runtime.store.states import TI
 
 _COLS = (TaskInstance.id, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id, TaskInstance.map_index,
          TaskInstance.state, TaskInstance.pool, TaskInstance.pool_slots, TaskInstance.priority_weight,
-         TaskInstance.try_number, TaskInstance.max_tries, TaskInstance.queue)
+         TaskInstance.try_number, TaskInstance.max_tries, TaskInstance.queue, TaskInstance.next_method,
+         TaskInstance.next_kwargs)
 
 
 def lock_pools(session: Session) -> dict[str, int]:
@@ -90,7 +91,8 @@ def _work(session: Session, cache: DagCache, registry: Registry, r: Any) -> Task
         ti_id=r.id, dag_id=r.dag_id, task_id=r.task_id, run_id=r.run_id, map_index=r.map_index,
         try_number=r.try_number, max_tries=r.max_tries, fileloc=dag.fileloc, run=ctx.info,
         first_try_start=_first_poke(session, r) if task.get("is_sensor") else None,
-        execution_timeout=task.get("execution_timeout"), queue=r.queue,
+        execution_timeout=task.get("execution_timeout"), queue=r.queue, next_method=r.next_method,
+        next_kwargs=r.next_kwargs,
     )
 
 

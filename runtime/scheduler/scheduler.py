@@ -29,7 +29,7 @@ from runtime.scheduler.dags import DagCache
 from runtime.scheduler.metrics import MetricsPublisher
 from runtime.sdk import timezone
 from runtime.settings import Settings
-from runtime.store import jobs, transitions
+from runtime.store import jobs, transitions, triggers
 from runtime.store import tries as tries_store
 from runtime.store.models import DagRun, TaskInstance
 from runtime.store.session import transaction
@@ -231,6 +231,8 @@ class Scheduler:
         active = [r for r in rows if r.state in (TI.QUEUED, TI.RUNNING)]
         got = recovery.sweep(session, active, self.cache, now, me=self.job_id, limits=self._conf.limits,
                              wall=timezone.utcnow())
+        if any(r.state == TI.DEFERRED for r in rows):  # deferred tries past their deadline resume to fail
+            triggers.timed_out(session, timezone.utcnow())
         for zombie in got.zombies:
             effects.kills.append(zombie.ti_id)
             self._followed(session, zombie.dag_id, zombie.run_id, zombie.task_id, zombie.state, [])

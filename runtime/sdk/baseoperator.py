@@ -536,6 +536,27 @@ class BaseOperator(DependencyMixin):
     def on_kill(self) -> None:
         """Called when the task is killed (timeout, stop): release what execute started."""
 
+    def defer(self, *, trigger: Any, method_name: str = "__trigger_exit__", kwargs: dict[str, Any] | None = None,
+              timeout: timedelta | None = None) -> Any:
+        """Suspend this task until ``trigger`` fires, freeing its worker slot; then ``method_name`` runs with
+        ``kwargs`` and the trigger's ``event`` (Airflow's deferral)."""
+        from runtime.sdk.exceptions import TaskDeferred
+
+        raise TaskDeferred(trigger=trigger, method_name=method_name, kwargs=kwargs, timeout=timeout)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Any) -> Any:
+        """Continue after a deferral: the method the deferral named, or the failure the trigger reported."""
+        from runtime.sdk.exceptions import TaskDeferralError, TaskDeferralTimeout
+
+        kwargs = dict(next_kwargs or {})
+        if next_method == "__fail__":
+            error = kwargs.get("error", "Unknown")
+            traceback = "\n".join(kwargs.get("traceback") or [])
+            if error == "Trigger/execution timeout":
+                raise TaskDeferralTimeout(error)
+            raise TaskDeferralError(f"Trigger failure: {error}" + (f"\n{traceback}" if traceback else ""))
+        return getattr(self, next_method)(context, **kwargs)
+
     def dry_run(self) -> None:
         """Kept for Airflow compatibility."""
 

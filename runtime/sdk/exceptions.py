@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from runtime.errors import WindsockError
 
@@ -79,8 +80,32 @@ class AirflowSensorFail(AirflowFailException):
     """Kept for imports."""
 
 
-class TaskDeferred(AirflowException):
-    """Deferral is not supported by Windsock; raised to say so."""
+class TaskDeferred(BaseException):  # noqa: N818 - Airflow's name
+    """An operator defers itself until ``trigger`` fires (``BaseOperator.defer``); then ``method_name`` of
+    the operator runs with ``kwargs`` and the trigger's ``event``. A BaseException, as in Airflow."""
+
+    TRIGGER_EXIT = "__trigger_exit__"  # the trigger itself ends the task instance (no method runs)
+
+    def __init__(self, *, trigger: Any, method_name: str = TRIGGER_EXIT, kwargs: dict[str, Any] | None = None,
+                 timeout: timedelta | None = None) -> None:
+        super().__init__()
+        self.trigger = trigger
+        self.method_name = method_name
+        self.kwargs = kwargs
+        self.timeout = timeout
+        if timeout is not None and not hasattr(timeout, "total_seconds"):
+            raise ValueError("timeout of a deferral must be a timedelta")
+
+    def __repr__(self) -> str:
+        return f"<TaskDeferred trigger={self.trigger} method={self.method_name}>"
+
+
+class TaskDeferralError(AirflowException):
+    """The trigger of a deferred task failed."""
+
+
+class TaskDeferralTimeout(AirflowException):
+    """A deferred task's trigger did not fire within the deferral's timeout (or execution_timeout)."""
 
 
 class AirflowTaskTerminated(BaseException):  # noqa: N818 - Airflow's name

@@ -55,7 +55,8 @@ def clear_task_instances(
         retries = int(graph.get(task_id, {}).get("retries") or 0)
         to = TI.RESTARTING if state in (TI.RUNNING, TI.RESTARTING) else None  # none once its process is gone
         transitions.ti(session, transitions.CLEAR, [ti_id], to=to, expected=[state], max_tries=try_number + retries,
-                       end_date=None, next_attempt_at=None, executor_message=None, queued_dttm=None)
+                       end_date=None, next_attempt_at=None, executor_message=None, queued_dttm=None,
+                       next_method=None, next_kwargs=None, trigger_id=None, trigger_timeout=None)
     if rows:
         _forget_xcoms(session, dag_id, run_id, {r[1] for r in rows})
         _requeue_run(session, dag_id, run_id)

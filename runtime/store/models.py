@@ -155,6 +155,10 @@ class TaskInstance(Base):
     updated_at: Mapped[dt.datetime | None] = mapped_column()
     queued_by_job_id: Mapped[int | None] = mapped_column()  # the scheduler job that queued the try
     job_id: Mapped[int | None] = mapped_column()  # the executor/worker job that claimed (runs) the try
+    trigger_id: Mapped[int | None] = mapped_column()  # a deferred try: the trigger it waits on
+    trigger_timeout: Mapped[dt.datetime | None] = mapped_column()  # and when it stops waiting
+    next_method: Mapped[str | None] = mapped_column(sa.String(1000))  # the method it resumes at
+    next_kwargs: Mapped[dict[str, Any] | None] = mapped_column()  # with these arguments (the event among them)
 
 
 class Job(Base):
@@ -359,3 +363,17 @@ class DagRunAssetEvent(Base):
     dag_id: Mapped[str] = _id()
     run_id: Mapped[str] = _id()
     event_id: Mapped[int] = mapped_column(nullable=False)
+
+
+class Trigger(Base):
+    """What a deferred try waits on: a trigger's classpath and keyword arguments, and its triggerer job."""
+
+    __tablename__ = "trigger"
+    __table_args__ = (sa.Index("idx_trigger_triggerer_id", "triggerer_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    classpath: Mapped[str] = mapped_column(sa.String(1000), nullable=False)
+    kwargs: Mapped[dict[str, Any] | None] = mapped_column()
+    created_date: Mapped[dt.datetime] = mapped_column(nullable=False)
+    triggerer_id: Mapped[int | None] = mapped_column()
+

@@ -71,6 +71,8 @@ INTERRUPT = _t("interrupt", [TI.RUNNING], [TI.SCHEDULED])  # stopped by its exec
 RETRY_DUE = _t("retry_due", [TI.UP_FOR_RETRY], [TI.SCHEDULED])  # its retry delay passed (try_number + 1)
 RESCHEDULE_DUE = _t("reschedule_due", [TI.UP_FOR_RESCHEDULE], [TI.SCHEDULED])  # a sensor pokes again
 DEAD_LETTER = _t("dead_letter", [TI.QUEUED, TI.RUNNING], [TI.FAILED])  # its message kept failing to deliver
+RESUME = _t("resume", [TI.DEFERRED], [TI.SCHEDULED])  # its trigger fired (or failed, or timed out): same try
+END_FROM_TRIGGER = _t("end_from_trigger", [TI.DEFERRED], [TI.SUCCESS, TI.FAILED, TI.SKIPPED])  # the trigger ended it
 RUN_NOW = _t("run_now", [None, TI.SCHEDULED, TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE, *FINISHED], [TI.QUEUED])
 STOP = _t("stop", [*ACTIVE, None], [TI.SKIPPED, TI.FAILED])  # fail_stop or dagrun_timeout ended the run
 # run it again (max_tries raised); a running try becomes restarting until its process is gone
@@ -78,7 +80,8 @@ CLEAR = _t("clear", [None, *ACTIVE, *FINISHED], [None, TI.RESTARTING])
 MARK = _t("mark", [None, *ACTIVE, *FINISHED], [TI.SUCCESS, TI.FAILED, TI.SKIPPED])  # set by a user
 
 TI_TRANSITIONS = (SCHEDULE, SKIP, UPSTREAM_FAILED, FAIL_EXPANSION, REMOVE, QUEUE, REQUEUE, ADOPT, CLAIM, FINISH,
-                  INTERRUPT, RETRY_DUE, RESCHEDULE_DUE, DEAD_LETTER, RUN_NOW, STOP, CLEAR, MARK)
+                  INTERRUPT, RETRY_DUE, RESCHEDULE_DUE, DEAD_LETTER, RESUME, END_FROM_TRIGGER, RUN_NOW, STOP, CLEAR,
+                  MARK)
 
 # --- DAG runs ---------------------------------------------------------------------------------
 START_RUN = _t("start_run", [RUN.QUEUED], [RUN.RUNNING])
@@ -143,7 +146,8 @@ _FINISH = (
     .values(state=sa.bindparam("b_state"), end_date=sa.bindparam("b_end"), duration=sa.bindparam("b_duration"),
             next_attempt_at=sa.bindparam("b_next"), rendered_fields=sa.bindparam("b_rendered"),
             executor_message=sa.bindparam("b_message"), updated_at=sa.bindparam("b_end"),
-            try_number=_TI.c.try_number + sa.bindparam("b_bump"), max_tries=_TI.c.max_tries + sa.bindparam("b_bump"))
+            try_number=_TI.c.try_number + sa.bindparam("b_bump"), max_tries=_TI.c.max_tries + sa.bindparam("b_bump"),
+            next_method=None, next_kwargs=None, trigger_id=None, trigger_timeout=None)  # a deferral sets them anew
 )
 # A try cleared while it ran (restarting) goes back to none whatever its end: the clear asked for a new try.
 _CLEARED_END = (

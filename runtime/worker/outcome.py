@@ -14,6 +14,7 @@ from runtime.sdk.exceptions import (
     AirflowSkipException,
     AirflowTaskTerminated,
     AirflowTaskTimeout,
+    TaskDeferred,
 )
 from runtime.store.states import TI
 
@@ -27,6 +28,7 @@ class Outcome(str, Enum):
     FAILED_NO_RETRY = "failed_no_retry"  # AirflowFailException, sensor timeout
     RESCHEDULE = TI.UP_FOR_RESCHEDULE.value
     INTERRUPTED = "interrupted"  # the executor stopped it (SIGTERM): run again, no retry used
+    DEFERRED = TI.DEFERRED.value  # it waits on a trigger, in the triggerer, without a process
 
 
 @dataclass
@@ -41,11 +43,14 @@ class TryResult:
     state: str = ""  # final TI state after retries were considered (success, failed, up_for_retry, ...)
     next_attempt_at: datetime | None = None
     asset_events: list[dict[str, Any]] = field(default_factory=list)  # outlet events of a successful try
+    deferral: dict[str, Any] | None = None  # what a deferred try waits on (trigger, method, kwargs, timeout)
     retry_delay: Any = None  # a retry policy's delay for the next try (None: the task's)
 
 
 def classify(exc: BaseException) -> tuple[Outcome, str | None, datetime | None]:
     """Map an exception raised by a task to its outcome, message and reschedule date."""
+    if isinstance(exc, TaskDeferred):
+        return Outcome.DEFERRED, None, None
     if isinstance(exc, AirflowTaskTerminated):
         return Outcome.INTERRUPTED, f"interrupted: {exc}" if str(exc) else "interrupted by the executor", None
     if isinstance(exc, AirflowSkipException):

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from runtime.store import transitions
+from runtime.store import transitions, triggers
 from runtime.store.assets import record_asset_events
 from runtime.store.models import TaskInstance, TaskInstanceHistory, TaskReschedule
 from runtime.store.states import ACTIVE, TI
@@ -45,6 +45,7 @@ class TryOutcome:
     crashed: bool = False  # its process died: its own failure/retry callbacks did not run
     fail_stop: bool = False  # its DAG stops every other task when one fails
     asset_events: list[dict[str, Any]] = field(default_factory=list)  # outlet events of a successful try
+    deferral: dict[str, Any] | None = None  # a deferred try: its trigger, resume method and deadline
 
     @property
     def interrupted(self) -> bool:
@@ -72,6 +73,8 @@ def record(session: Session, outcomes: Sequence[TryOutcome]) -> list[TryOutcome]
         if o.asset_events and o.state == TI.SUCCESS:  # in the same transaction as the success itself
             record_asset_events(session, dag_id=o.dag_id, run_id=o.run_id, task_id=o.task_id,
                                 map_index=o.map_index, events=o.asset_events, now=o.end)
+        if o.deferral is not None and o.state == TI.DEFERRED:
+            triggers.defer(session, o.ti_id, o.try_number, o.deferral, o.end)
         if o.fail_stop and o.state == TI.FAILED:
             stop_run(session, o.dag_id, o.run_id, o.end, "stopped: another task of this fail_stop DAG failed")
     return won
@@ -85,7 +88,7 @@ def _end(o: TryOutcome) -> transitions.TryEnd:
 
 def _history(session: Session, won: list[TryOutcome]) -> None:
     """A history row per ended try (interrupted ones as ``restarting``); a reschedule row per sensor poke."""
-    tries = [_try_row(o) for o in won if o.state != TI.UP_FOR_RESCHEDULE]
+    tries = [_try_row(o) for o in won if o.state not in (TI.UP_FOR_RESCHEDULE, TI.DEFERRED)]  # a deferral goes on
     pokes = [_poke_row(o) for o in won if o.state == TI.UP_FOR_RESCHEDULE]
     conn = session.connection()
     if tries:

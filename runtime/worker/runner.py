@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import signal
 import sys
 import threading
@@ -67,11 +68,15 @@ def run_task(
     clock: Callable[[], datetime] = timezone.utcnow,
     first_try_start: datetime | None = None,
     test_mode: bool = False,
+    next_method: str | None = None,
+    next_kwargs: dict[str, Any] | None = None,
 ) -> TryResult:
-    """Render and execute ``task`` for ``dag_run``; never raises for a failure of the task."""
+    """Render and execute ``task`` for ``dag_run`` (after a deferral: resume it at ``next_method``);
+    never raises for a failure of the task."""
     _PHASE.name, _PHASE.op = "before", None
     start = clock()
     policy_delay = None
+    deferral: dict[str, Any] | None = None
     ti: TaskInstance | None = None
     context: dict[str, Any] = {}
     token = None
@@ -82,7 +87,7 @@ def run_task(
         context = build_context(ti, resolve_params(op, dag_run))
         context["test_mode"] = test_mode
         token = set_current_context(context)
-        result = _execute(op, ti, context)
+        result = _execute(op, ti, context, next_method, next_kwargs)
         outcome, error, reschedule = Outcome.SUCCESS, None, None
         if op.do_xcom_push and result is not None:
             ti.xcom_push(RETURN_KEY, result)
@@ -90,6 +95,9 @@ def run_task(
         if isinstance(exc, KeyboardInterrupt):
             raise
         outcome, error, reschedule = classify(exc)
+        if outcome is Outcome.DEFERRED:
+            deferral, error = _deferral(exc, ti, start)
+            outcome = Outcome.DEFERRED if deferral is not None else Outcome.FAILED
         outcome, policy_delay = _apply_retry_policy(ti, exc, outcome, try_number, context)
         if _PHASE.terminated and outcome in (Outcome.FAILED, Outcome.FAILED_NO_RETRY):
             last = (error or "").strip().splitlines()[-1:]  # the failure the stop caused
@@ -108,6 +116,7 @@ def run_task(
     end = clock()
     res = TryResult(outcome, error, reschedule, set(ti.skip_task_ids) if ti else set())
     res.retry_delay = policy_delay if outcome is Outcome.FAILED else None
+    res.deferral = deferral if outcome is Outcome.DEFERRED else None
     if outcome is Outcome.SUCCESS and ti is not None:
         res.asset_events = outlet_events_of(ti.task.outlets, context["outlet_events"])
     res.rendered_fields = _rendered(ti.task) if ti else {}
@@ -115,10 +124,37 @@ def run_task(
     if res.outcome is Outcome.INTERRUPTED:
         print(f"Task interrupted by its executor: it runs again as try {try_number + 1}, without using a retry.")
         return res
+    if res.outcome is Outcome.DEFERRED and res.deferral is not None:
+        print(f"Pausing task as DEFERRED. dag_id={dag_run.dag_id}, task_id={task.task_id}, run_id={dag_run.run_id}, "
+              f"map_index={map_index}, try_number={try_number}; waiting on {res.deferral['classpath']}")
+        return res
     if ti is not None:
         _run_callbacks(ti.task, res, context)
     print(f"Marking task as {res.state.upper()}. dag_id={dag_run.dag_id}, task_id={task.task_id}, run_id={dag_run.run_id}, map_index={map_index}, try_number={try_number}")
     return res
+
+
+def _deferral(exc: BaseException, ti: TaskInstance | None, start: datetime) -> tuple[dict[str, Any] | None, str | None]:
+    """What a deferred try waits on, as stored: trigger classpath and kwargs, the method to resume at, and
+    the deadline (the deferral's timeout, or what is left of ``execution_timeout``); or the error that
+    makes the deferral impossible (a trigger that cannot be stored)."""
+    trigger = getattr(exc, "trigger", None)
+    try:
+        classpath, kwargs = trigger.serialize()  # type: ignore[union-attr]
+        json.dumps(kwargs)
+        json.dumps(getattr(exc, "kwargs", None) or {})
+    except Exception as err:  # noqa: BLE001 - a user trigger that does not serialize fails the try
+        return None, f"TaskDeferred: the trigger {trigger!r} cannot be stored: {type(err).__name__}: {err}"
+    deadlines = []
+    timeout = getattr(exc, "timeout", None)
+    if timeout is not None:
+        deadlines.append(timezone.utcnow() + timeout)
+    limit = ti.task.execution_timeout if ti is not None else None
+    if limit is not None:
+        deadlines.append((getattr(ti, "first_try_start", None) or start) + limit)
+    return {"classpath": classpath, "kwargs": kwargs, "method": getattr(exc, "method_name", "__trigger_exit__"),
+            "method_kwargs": getattr(exc, "kwargs", None) or {},
+            "timeout": min(deadlines).isoformat() if deadlines else None}, None
 
 
 def _on_kill(op: BaseOperator) -> None:
@@ -145,14 +181,15 @@ def resolve_params(task: BaseOperator, dag_run: DagRunInfo) -> dict[str, Any]:
     return merged.resolve(dag_run.conf or {})
 
 
-def _execute(op: BaseOperator, ti: TaskInstance, context: dict[str, Any]) -> Any:
+def _execute(op: BaseOperator, ti: TaskInstance, context: dict[str, Any], next_method: str | None,
+             next_kwargs: dict[str, Any] | None) -> Any:
     op._windsock_ti = ti  # type: ignore[attr-defined]
     op.render_template_fields(context)
     _call_all(op.on_execute_callback, context)
     op.pre_execute(context)
     with _timeout(op.execution_timeout, op):
         _PHASE.name, _PHASE.op = "executing", op
-        result = op.execute(context)
+        result = op.resume_execution(next_method, next_kwargs, context) if next_method else op.execute(context)
         _PHASE.name = "after"
     op.post_execute(context, result)
     return result

@@ -83,7 +83,8 @@ def run_work(work: TaskWork, dag: DAG, services: Any, *, hostname: str, settings
         task.retries = max(task.retries, work.max_tries)  # a clear raised max_tries: more tries allowed
     start = timezone.utcnow()
     result = run_task(task, dag_run_info(work.run), services, map_index=work.map_index, try_number=work.try_number,
-                      hostname=hostname, first_try_start=parse_iso(work.first_try_start))
+                      hostname=hostname, first_try_start=parse_iso(work.first_try_start),
+                      next_method=work.next_method, next_kwargs=work.next_kwargs)
     if settings is not None and result.state in (TI.FAILED, TI.UP_FOR_RETRY):
         _mail(settings, task, work, result.state, result.error)
     return TaskEvent(
@@ -92,7 +93,7 @@ def run_work(work: TaskWork, dag: DAG, services: Any, *, hostname: str, settings
         skip_task_ids=sorted(result.skip_task_ids), rendered_fields=result.rendered_fields,
         start_date=iso(start), end_date=iso(timezone.utcnow()), pid=os.getpid(), hostname=hostname,
         dag_id=work.dag_id, run_id=work.run_id, task_id=work.task_id, map_index=work.map_index,
-        asset_events=result.asset_events,
+        asset_events=result.asset_events, deferral=result.deferral,
     )
 
 
@@ -111,7 +112,7 @@ def outcome_of(work: TaskWork, event: TaskEvent | None, *, start: datetime | Non
         return TryOutcome(**common, state=event.state, end=parse_iso(event.end_date) or now, error=event.error,
                           next_attempt_at=parse_iso(event.next_attempt_at), skip_task_ids=list(event.skip_task_ids),
                           rendered_fields=event.rendered_fields or None, pid=event.pid or pid,
-                          asset_events=list(event.asset_events))
+                          asset_events=list(event.asset_events), deferral=event.deferral)
     if interrupted:
         return TryOutcome(**common, state=TI.SCHEDULED, end=now, error=f"interrupted: {why}", pid=pid)
     task = _task(dag, work.task_id)

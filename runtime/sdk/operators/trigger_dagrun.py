@@ -81,8 +81,21 @@ class TriggerDagRunOperator(BaseOperator):
         ti.xcom_push(key=XCOM_LOGICAL_DATE_ISO, value=logical.isoformat())
         ti.xcom_push(key=XCOM_EXECUTION_DATE_ISO, value=logical.isoformat())
         ti.xcom_push(key=XCOM_RUN_ID, value=run_id)
+        if self.wait_for_completion and self.deferrable:
+            from runtime.sdk.triggers.external_task import DagStateTrigger
+
+            self.defer(trigger=DagStateTrigger(self.trigger_dag_id, [*self.allowed_states, *self.failed_states],
+                                               run_ids=[run_id], poll_interval=self.poke_interval),
+                       method_name="execute_complete", kwargs={"run_id": run_id})
         if self.wait_for_completion:
             self._wait(ti.services, run_id)
+
+    def execute_complete(self, context: Any, event: Any = None, run_id: str = "") -> None:
+        """The triggered run reached an allowed or a failed state (in the triggerer)."""
+        state = context["ti"].services.dag_run_state(self.trigger_dag_id, run_id)
+        if state in self.failed_states:
+            raise AirflowException(f"{self.trigger_dag_id} failed with failed state {state}")
+        print(f"{self.trigger_dag_id} finished with allowed state {state}")
 
     def _trigger(self, services: Any, run_id: str, logical: datetime) -> str:
         print(f"Triggering DAG {self.trigger_dag_id!r} run_id={run_id} logical_date={logical.isoformat()}")

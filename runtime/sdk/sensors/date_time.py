@@ -14,8 +14,11 @@ class DateTimeSensor(BaseSensorOperator):
 
     template_fields = ("target_time",)
 
-    def __init__(self, *, target_time: str | datetime.datetime, **kwargs: Any) -> None:
+    def __init__(self, *, target_time: str | datetime.datetime, deferrable: bool = False, end_from_trigger: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.deferrable = deferrable
+        self.end_from_trigger = end_from_trigger
         if isinstance(target_time, datetime.datetime):
             self.target_time = timezone.to_utc(target_time).isoformat()
         elif isinstance(target_time, str):
@@ -28,12 +31,24 @@ class DateTimeSensor(BaseSensorOperator):
         print(f"Checking if the time ({target.isoformat()}) has come")
         return timezone.utcnow() > target
 
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        from runtime.sdk.triggers.temporal import DateTimeTrigger
+
+        target = timezone.to_utc(timezone.parse(str(self.target_time)))
+        self.defer(trigger=DateTimeTrigger(target, end_from_trigger=self.end_from_trigger), method_name="execute_complete")
+
+    def execute_complete(self, context: Any, event: Any = None) -> None:
+        """The target time came (the trigger fired)."""
+        print(f"Target time reached ({event})")
+
 
 class DateTimeSensorAsync(DateTimeSensor):
-    """Deferral is not supported: behaves as DateTimeSensor in reschedule mode."""
+    """A DateTimeSensor that always defers."""
 
-    def __init__(self, *, end_from_trigger: bool = False, **kwargs: Any) -> None:
-        kwargs.setdefault("mode", "reschedule")
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["deferrable"] = True
         super().__init__(**kwargs)
 
 

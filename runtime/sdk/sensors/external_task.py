@@ -98,6 +98,28 @@ class ExternalTaskSensor(BaseSensorOperator):
             return [timezone.to_utc(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
         return [logical]
 
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        from runtime.sdk.triggers.external_task import WorkflowTrigger
+
+        task_ids = self._task_ids(context["ti"].services)
+        self.defer(trigger=WorkflowTrigger(
+            self.external_dag_id, logical_dates=self.dates_to_check(context), external_task_ids=task_ids,
+            allowed_states=self.allowed_states, failed_states=self.failed_states, skipped_states=self.skipped_states,
+            poke_interval=self.poke_interval, soft_fail=self.soft_fail), method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout))
+
+    def execute_complete(self, context: Any, event: Any = None) -> None:
+        """The watched tasks (or runs) reached a final verdict in the triggerer."""
+        status = (event or {}).get("status")
+        if status == "success":
+            print(f"External {self._what(self._task_ids(context['ti'].services))} has executed successfully.")
+            return
+        if status == "skipped":
+            raise AirflowSkipException("External job has skipped; skipping.")
+        self._fail(f"External job has failed (trigger said {status!r}).")
+
     def poke(self, context: Any) -> bool:
         services = context["ti"].services
         task_ids = self._task_ids(services)

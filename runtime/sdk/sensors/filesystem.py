@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from glob import glob
 from typing import Any
 
-from runtime.sdk.exceptions import AirflowNotFoundException
+from runtime.sdk.exceptions import AirflowException, AirflowNotFoundException
 from runtime.sdk.hooks.base import BaseHook
 from runtime.sdk.sensors.base import BaseSensorOperator
 
@@ -51,6 +52,23 @@ class FileSensor(BaseSensorOperator):
         full_path = os.path.join(base_path(self.fs_conn_id), self.filepath)
         print(f"Poking for file {full_path}")
         return path_exists(full_path, self.recursive)
+
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        if self.poke(context):  # there already: no deferral
+            return None
+        from runtime.sdk.triggers.file import FileTrigger
+
+        full_path = os.path.join(base_path(self.fs_conn_id), self.filepath)
+        self.defer(trigger=FileTrigger(full_path, self.recursive, self.poke_interval), method_name="execute_complete",
+                   timeout=timedelta(seconds=self.timeout))
+
+    def execute_complete(self, context: Any, event: Any = None) -> None:
+        """The file appeared (the trigger fired)."""
+        if not event:
+            raise AirflowException("Stopping FileSensor: the trigger gave no event")
+        print(f"Found file {self.filepath}")
 
 
 __all__ = ["FileSensor"]

@@ -12,27 +12,43 @@ from runtime.sdk.sensors.base import BaseSensorOperator
 class TimeSensor(BaseSensorOperator):
     """Succeeds once now is past ``target_time`` on the day the task started, in the DAG's time zone."""
 
-    def __init__(self, *, target_time: datetime.time, **kwargs: Any) -> None:
-        kwargs.pop("deferrable", None)
+    def __init__(self, *, target_time: datetime.time, deferrable: bool = False, end_from_trigger: bool = False,
+                 **kwargs: Any) -> None:
         kwargs.pop("start_from_trigger", None)
-        kwargs.pop("end_from_trigger", None)
         super().__init__(**kwargs)
         self.target_time = target_time
+        self.deferrable = deferrable
+        self.end_from_trigger = end_from_trigger
 
-    def poke(self, context: Any) -> bool:
+    def _target(self) -> datetime.datetime:
         tz = self.dag.timezone if self.has_dag() else timezone.utc
         today = timezone.utcnow().astimezone(tz).date()
         target = datetime.datetime.combine(today, self.target_time)
-        target = target if not timezone.is_naive(target) else target.replace(tzinfo=tz)
+        return target if not timezone.is_naive(target) else target.replace(tzinfo=tz)
+
+    def poke(self, context: Any) -> bool:
+        target = self._target()
         print(f"Checking if the time ({target.isoformat()}) has come")
         return timezone.utcnow() > target
 
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        from runtime.sdk.triggers.temporal import DateTimeTrigger
+
+        self.defer(trigger=DateTimeTrigger(timezone.to_utc(self._target()), end_from_trigger=self.end_from_trigger),
+                   method_name="execute_complete")
+
+    def execute_complete(self, context: Any, event: Any = None) -> None:
+        """The time of day came (the trigger fired)."""
+        print(f"Target time reached ({event})")
+
 
 class TimeSensorAsync(TimeSensor):
-    """Deferral is not available: waits as TimeSensor in reschedule mode."""
+    """A TimeSensor that always defers."""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("mode", "reschedule")
+        kwargs["deferrable"] = True
         super().__init__(**kwargs)
 
 

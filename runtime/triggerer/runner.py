@@ -1,0 +1,81 @@
+"""The asyncio side of the triggerer: one event loop on a thread of its own runs every trigger.
+
+Each trigger's ``run()`` is awaited until its first event; the event (or the failure) goes to a
+thread-safe queue that the triggerer's main thread reads. Cancelling a trigger awaits its
+``cleanup()``. Nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import traceback
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Fired:
+    """What a trigger came to: an event, or a failure (error text and traceback lines)."""
+
+    trigger_id: int
+    event: Any = None
+    error: str | None = None
+    traceback: list[str] = field(default_factory=list)
+
+
+class TriggerRunner:
+    """Runs triggers concurrently on an asyncio loop in a daemon thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="windsock-triggers", daemon=True)
+        self.events: queue.Queue[Fired] = queue.Queue()
+        self.running: dict[int, Future[None]] = {}
+
+    def start(self) -> None:
+        """Start the loop's thread."""
+        self.thread.start()
+
+    def add(self, trigger_id: int, trigger: Any) -> None:
+        """Run ``trigger`` until its first event."""
+        self.running[trigger_id] = asyncio.run_coroutine_threadsafe(self._run(trigger_id, trigger), self.loop)
+
+    def cancel(self, trigger_id: int) -> None:
+        """Stop a trigger (its try no longer waits on it)."""
+        future = self.running.pop(trigger_id, None)
+        if future is not None:
+            future.cancel()
+
+    def forget_done(self) -> None:
+        """Drop the finished ones from ``running``."""
+        for trigger_id in [t for t, f in self.running.items() if f.done()]:
+            del self.running[trigger_id]
+
+    async def _run(self, trigger_id: int, trigger: Any) -> None:
+        try:
+            async for event in trigger.run():
+                self.events.put(Fired(trigger_id, event=event))
+                return
+            self.events.put(Fired(trigger_id, error="the trigger ended without an event"))
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a broken trigger fails its tries, not the triggerer
+            self.events.put(Fired(trigger_id, error=f"{type(exc).__name__}: {exc}",
+                                  traceback=traceback.format_exception(exc)))
+        finally:
+            cleanup = getattr(trigger, "cleanup", None)
+            if cleanup is not None:
+                try:
+                    await cleanup()
+                except Exception:  # noqa: BLE001 - cleanup is best effort
+                    traceback.print_exc()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Cancel every trigger and stop the loop."""
+        for trigger_id in list(self.running):
+            self.cancel(trigger_id)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout)
