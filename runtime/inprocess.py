@@ -24,6 +24,7 @@ from runtime.sdk.dag import DAG
 from runtime.sdk.setup_teardown import relevant_setups
 from runtime.sdk.taskinstance import DagRunInfo, TaskInstance
 from runtime.store.states import RUN, TI
+from runtime.worker.outcome import Outcome
 from runtime.worker.runner import run_task
 
 WAITING = (TI.UP_FOR_RETRY, TI.UP_FOR_RESCHEDULE)  # a try waiting for its time to come
@@ -231,6 +232,20 @@ def _run_one(dag: DAG, run: DagRunInfo, services: MemoryServices, key: tuple[str
         first_start[key] = timezone.utcnow()
     say(f"[windsock] running {key[0]}{'' if key[1] < 0 else f'[{key[1]}]'} (try {try_number})")
     result = run_task(task, run, services, map_index=key[1], try_number=try_number, first_try_start=first_start[key])
+    while result.outcome is Outcome.DEFERRED and result.deferral is not None:  # run the trigger here, then resume
+        from runtime.sdk.triggers import services as trigger_services
+        from runtime.triggerer.runner import run_inline
+
+        trigger_services.use(services)
+        say(f"[windsock] {key[0]}: deferred; running {result.deferral['classpath']} in this process")
+        then = run_inline(result.deferral)
+        if then.end_state is not None:
+            for xcom_key, value in then.kwargs.items():
+                services.xcom_set(run.dag_id, run.run_id, key[0], key[1], xcom_key, value)
+            states[key] = then.end_state
+            return
+        result = run_task(task, run, services, map_index=key[1], try_number=try_number,
+                          first_try_start=first_start[key], next_method=then.method, next_kwargs=then.kwargs)
     states[key] = result.state
     if result.asset_events:
         services.record_asset_events(run.dag_id, run.run_id, key[0], key[1], result.asset_events)

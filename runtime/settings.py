@@ -114,6 +114,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
                          "On SIGTERM a worker stops receiving and lets running tries finish this long; the rest "
                          "are interrupted and run again without using a retry."),
     },
+    "triggerer": {
+        "capacity": _k(1000, int, True, "Triggers one triggerer runs at once (`windsock triggerer --capacity`)."),
+        "poll_interval": _k(1.0, float, False,
+                            "Seconds between a busy triggerer's looks for new triggers (an idle one is not running: "
+                            "the scheduler starts it when a try defers)."),
+        "idle_exit": _k(60.0, float, False,
+                        "Seconds without triggers after which the triggerer a scheduler started exits (so an idle "
+                        "environment runs no triggerer loop); a `windsock triggerer` run by hand never exits."),
+    },
     "secrets": {
         "backend": _k("", str, True, "Secrets backend looked up before the environment and the metastore: "
                                      "SecretsManagerBackend (or Airflow's class path for it); empty: none."),

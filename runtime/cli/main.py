@@ -28,6 +28,7 @@ COMMAND_MODULES = [
     "runtime.cli.pools_cmd",
     "runtime.cli.scheduler_cmd",
     "runtime.cli.worker_cmd",
+    "runtime.cli.triggerer_cmd",
     "runtime.cli.backfill_cmd",
     "runtime.cli.webserver_cmd",
     "runtime.cli.assets_cmd",

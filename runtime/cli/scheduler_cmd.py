@@ -64,6 +64,8 @@ def _run(settings: Any, *, include_examples: bool | None, num_runs: int) -> int:
     if num_runs >= 0:  # a bounded run (tests, one-off checks): parse first, deterministically
         procs.start_child(_processor_cmd(include_examples) + ["-n", "1"]).wait()
     processor = _start_processor(include_examples)
+    triggerer = _Triggerer(settings)
+    scheduler.on_triggers = triggerer.ensure
     say(f"scheduler: executor {settings.get('core', 'executor')}, parallelism {executor.parallelism}; "
         f"DAG processor pid {processor.pid}")
     from runtime.store.crypto import key_source_problem  # a shared database needs one configured key
@@ -74,8 +76,30 @@ def _run(settings: Any, *, include_examples: bool | None, num_runs: int) -> int:
         scheduler.run_forever(stop, timezone.utcnow, num_runs=num_runs)
     finally:
         procs.stop_child(processor)
+        triggerer.stop()
     say("scheduler: stopped")
     return 0
+
+
+class _Triggerer:
+    """The scheduler's triggerer child: started when a try defers, exits by itself once idle."""
+
+    def __init__(self, settings: Any) -> None:
+        self.idle_exit = float(settings.get("triggerer", "idle_exit"))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def ensure(self) -> None:
+        """Start it unless it runs."""
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        self.proc = procs.start_child([sys.executable, "-m", "runtime.cli.main", "triggerer",
+                                       "--idle-exit", str(self.idle_exit)])
+        say(f"scheduler: triggerer started (pid {self.proc.pid}) for deferred tasks")
+
+    def stop(self) -> None:
+        """Stop it (its triggers go back to whichever triggerer runs next)."""
+        if self.proc is not None:
+            procs.stop_child(self.proc)
 
 
 def _processor_cmd(include_examples: bool | None) -> list[str]:

@@ -43,6 +43,11 @@ DATETIME_OP = (f"{_OPS}.datetime:BranchDateTimeOperator,target_times_as_dates",)
 WEEKDAY_OP = (f"{_OPS}.weekday:BranchDayOfWeekOperator",)
 WEEKDAY = ("runtime.sdk.weekday:WeekDay",)
 BASH_SENSOR = (f"{_SENS}.bash:BashSensor",)
+TRIGGER_BASE = ("runtime.sdk.triggers.base:BaseTrigger,TriggerEvent,TaskSuccessEvent,TaskFailedEvent,"
+                "TaskSkippedEvent,BaseTaskEndEvent",)
+TEMPORAL_TRIGGERS = ("runtime.sdk.triggers.temporal:DateTimeTrigger,TimeDeltaTrigger",)
+FILE_TRIGGER = ("runtime.sdk.triggers.file:FileTrigger",)
+EXTERNAL_TRIGGERS = ("runtime.sdk.triggers.external_task:WorkflowTrigger,DagStateTrigger",)
 TIME_SENSOR = (f"{_SENS}.time:TimeSensor,TimeSensorAsync",)
 WEEKDAY_SENSOR = (f"{_SENS}.weekday:DayOfWeekSensor",)
 RETRY = ("runtime.sdk.retry_policy:RetryAction,RetryDecision,RetryPolicy,RetryRule,ExceptionRetryPolicy",)
@@ -184,6 +189,15 @@ MODULES: dict[str, tuple[str, ...]] = {
     "airflow.sensors.weekday": WEEKDAY_SENSOR,
     "airflow.utils.setup_teardown": SETUP_TEARDOWN,
     "airflow.decorators.setup_teardown": SETUP_TEARDOWN,
+    # Triggers of deferrable operators (Airflow 2 paths, then the standard provider's).
+    "airflow.triggers.base": TRIGGER_BASE,
+    "airflow.triggers.temporal": TEMPORAL_TRIGGERS,
+    "airflow.triggers.file": FILE_TRIGGER,
+    "airflow.triggers.external_task": EXTERNAL_TRIGGERS,
+    "airflow.sdk.bases.trigger": TRIGGER_BASE,
+    "airflow.providers.standard.triggers.temporal": TEMPORAL_TRIGGERS,
+    "airflow.providers.standard.triggers.file": FILE_TRIGGER,
+    "airflow.providers.standard.triggers.external_task": EXTERNAL_TRIGGERS,
     # Assets (Airflow 3) and datasets (Airflow 2).
     "airflow.assets": ASSETS,
     "airflow.datasets": ASSETS,

@@ -64,6 +64,7 @@ class _Effects:
     works: list[TaskWork] = field(default_factory=list)
     callbacks: list[CallbackWork] = field(default_factory=list)
     kills: list[int] = field(default_factory=list)
+    triggers_unrun: bool = False  # a try deferred, or a trigger waits with no live triggerer
 
 
 class Scheduler:
@@ -89,6 +90,7 @@ class Scheduler:
         self._next_job_beat = 0.0
         self._runs_checked: datetime | None = None
         self._conf = _Conf(settings)
+        self.on_triggers: Callable[[], None] | None = None  # start a triggerer (scheduler_cmd's child)
 
     # --- the step -------------------------------------------------------------------------
 
@@ -109,6 +111,7 @@ class Scheduler:
         effects = _Effects()
         with transaction(self.session_factory) as session:
             self._tasks(session, events, now, stats, effects)
+        effects.triggers_unrun |= any(e.outcome == RECORDED and e.state == TI.DEFERRED for e in events)
         self._after_commit(effects, stats)
         stats.seconds = time.perf_counter() - began
         return stats
@@ -148,6 +151,8 @@ class Scheduler:
         stats.queued = len(effects.works)
         for callback in effects.callbacks:
             self.executor.queue_callback(callback)
+        if effects.triggers_unrun and self.on_triggers is not None:
+            self.on_triggers()
         for ti_id in effects.kills:
             self.executor.terminate(ti_id)
         self.executor.heartbeat()
@@ -233,6 +238,9 @@ class Scheduler:
                              wall=timezone.utcnow())
         if any(r.state == TI.DEFERRED for r in rows):  # deferred tries past their deadline resume to fail
             triggers.timed_out(session, timezone.utcnow())
+            held = triggers.holders(session)
+            effects.triggers_unrun = None in held or bool(jobs.dead_ids(
+                session, {h for h in held if h is not None}, timezone.utcnow(), self._conf.limits.scheduler_dead_after))
         for zombie in got.zombies:
             effects.kills.append(zombie.ti_id)
             self._followed(session, zombie.dag_id, zombie.run_id, zombie.task_id, zombie.state, [])

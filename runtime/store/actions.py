@@ -35,6 +35,10 @@ class NotFound(UserError):
     """The DAG, run or task instance named does not exist."""
 
 
+# a marked try no longer waits on a trigger (the triggerer drops the trigger no try waits on)
+NOT_DEFERRED: dict[str, Any] = {"trigger_id": None, "trigger_timeout": None, "next_method": None, "next_kwargs": None}
+
+
 def dag_row(session: Session, dag_id: str) -> DagModel:
     """The ``dag`` row of ``dag_id``; NotFound otherwise."""
     row = session.get(DagModel, dag_id)
@@ -153,7 +157,7 @@ def mark_task_instance(
     if ti.state == new.value:
         return False
     won = bool(transitions.ti(session, transitions.MARK, [ti.id], to=new, expected=[ti.state],
-                              end_date=ti.end_date or now, start_date=ti.start_date or now))
+                              end_date=ti.end_date or now, start_date=ti.start_date or now, **NOT_DEFERRED))
     run = run_row(session, dag_id, run_id)
     if won and run.state in DAGRUN_FINISHED:
         transitions.run(session, transitions.REQUEUE_RUN, run.id, expected=[run.state], end_date=None, queued_at=now)
@@ -182,7 +186,7 @@ def set_run_state(session: Session, dag_id: str, run_id: str, state: str, *, now
 def _set_tis(session: Session, rows: list[Any], new: TaskInstanceState, now: dt.datetime) -> None:
     for state in {r.state for r in rows}:
         ids = [r.id for r in rows if r.state == state]
-        transitions.ti(session, transitions.MARK, ids, to=new, expected=[state], end_date=now)
+        transitions.ti(session, transitions.MARK, ids, to=new, expected=[state], end_date=now, **NOT_DEFERRED)
 
 
 def delete_run(session: Session, dag_id: str, run_id: str) -> None:

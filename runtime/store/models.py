@@ -124,6 +124,7 @@ class TaskInstance(Base):
             postgresql_where=sa.text("state IN (" + ", ".join(f"'{s}'" for s in sorted(ACTIVE)) + ")"),
         ),
         sa.Index("idx_task_instance_dag_id_run_id", "dag_id", "run_id"),
+        sa.Index("idx_task_instance_trigger_id", "trigger_id"),
         _run_fk(),
     )
 

@@ -148,17 +148,16 @@ def holders(session: Session) -> set[int | None]:
     return set(session.scalars(sa.select(Trigger.triggerer_id).distinct()))
 
 
-def unused(session: Session) -> list[int]:
-    """Triggers no deferred try waits on any more (the try was cleared, marked, or its run deleted)."""
-    used = sa.select(TaskInstance.trigger_id).where(TaskInstance.state == TI.DEFERRED,
-                                                     TaskInstance.trigger_id.is_not(None))
-    return list(session.scalars(sa.select(Trigger.id).where(Trigger.id.not_in(used))))
+def unused(session: Session, among: Collection[int]) -> set[int]:
+    """Which of ``among`` no deferred try waits on any more (the try was cleared, marked, or its run deleted)."""
+    if not among:
+        return set()
+    used = set(session.scalars(sa.select(TaskInstance.trigger_id).where(
+        TaskInstance.trigger_id.in_(sorted(among)), TaskInstance.state == TI.DEFERRED)))
+    return set(among) - used
 
 
 def delete(session: Session, ids: Collection[int]) -> None:
     """Drop triggers."""
     _delete(session, ids)
 
-
-__all__ = ["TIMEOUT", "assigned", "claim", "defer", "delete", "ended", "failed", "fired", "holders", "timed_out",
-           "unused"]

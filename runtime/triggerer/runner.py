@@ -79,3 +79,52 @@ class TriggerRunner:
             self.cancel(trigger_id)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout)
+
+
+@dataclass(frozen=True)
+class Resumption:
+    """How a deferred try goes on: resume at ``method`` with ``kwargs``, or end in ``end_state``."""
+
+    method: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    end_state: str | None = None
+
+
+def run_inline(deferral: dict[str, Any]) -> Resumption:
+    """Run a deferral's trigger to its first event in this process (``dags test``, as Airflow's does).
+
+    The same outcomes as under a triggerer: the event joins the method's keyword arguments; a
+    task-ending event ends the try (its XComs in ``kwargs``); a trigger that raises, or a passed
+    deadline, resumes at ``__fail__``.
+    """
+    from runtime.sdk import timezone
+    from runtime.sdk.triggers.base import BaseTaskEndEvent, build
+    from runtime.sdk.triggers.serde import encode
+    from runtime.store.triggers import TIMEOUT
+
+    async def first_event() -> Any:
+        trigger = build(deferral["classpath"], dict(deferral.get("kwargs") or {}))
+        try:
+            async for event in trigger.run():
+                return event
+        finally:
+            await trigger.cleanup()
+        raise RuntimeError("the trigger ended without an event")
+
+    deadline = deferral.get("timeout")
+    wait = max(0.0, (timezone.parse(deadline) - timezone.utcnow()).total_seconds()) if deadline else None
+    try:
+        event = asyncio.run(asyncio.wait_for(first_event(), wait))
+    except TimeoutError:
+        return Resumption("__fail__", {"error": TIMEOUT, "traceback": []})
+    except Exception as exc:  # noqa: BLE001 - a broken trigger fails its try, as under a triggerer
+        return Resumption("__fail__", {"error": f"{type(exc).__name__}: {exc}",
+                                       "traceback": traceback.format_exception(exc)})
+    if isinstance(event, BaseTaskEndEvent):
+        return Resumption(kwargs=dict(event.xcoms or {}), end_state=event.task_instance_state)
+    try:  # through the stored form, as under a triggerer: the method sees what a deployment would
+        payload = encode(getattr(event, "payload", event))
+    except TypeError as exc:
+        return Resumption("__fail__", {"error": f"its event cannot be stored: {exc}", "traceback": []})
+    return Resumption(str(deferral.get("method") or "__trigger_exit__"),
+                      {**dict(deferral.get("method_kwargs") or {}), "event": payload})

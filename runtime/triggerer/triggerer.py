@@ -26,8 +26,6 @@ from runtime.store.session import transaction
 from runtime.store.states import JobType
 from runtime.triggerer.runner import Fired, TriggerRunner
 
-CLEANUP_EVERY = 30.0  # seconds between sweeps of triggers no try waits on
-
 
 class Triggerer:
     """Runs the triggers of deferred tries."""
@@ -42,7 +40,7 @@ class Triggerer:
         self.runner = TriggerRunner()
         self.job_id: int | None = None
         self.failed_builds: set[int] = set()
-        self._next_beat = self._next_cleanup = 0.0
+        self._next_beat = 0.0
 
     def start(self) -> None:
         """A job row for this process; the loop; what triggers read (the store) and import (DAG folder)."""
@@ -75,9 +73,9 @@ class Triggerer:
                                  timezone.utcnow(), self.dead_after)
             triggers.claim(session, self.job_id or 0, dead, self.capacity)
             wanted = triggers.assigned(session, self.job_id or 0)
-            if time.monotonic() >= self._next_cleanup:
-                self._next_cleanup = time.monotonic() + CLEANUP_EVERY
-                triggers.delete(session, triggers.unused(session))
+            gone = triggers.unused(session, wanted)  # their try was cleared, marked or deleted: drop them
+            triggers.delete(session, gone)
+            wanted = {k: v for k, v in wanted.items() if k not in gone}
         self._sync(wanted)
         return self._apply(self._drain())
 
@@ -111,6 +109,7 @@ class Triggerer:
     def _apply(self, fired: list[Fired]) -> int:
         """Resume, end or fail the tries of what fired (one transaction)."""
         from runtime.sdk.triggers.base import BaseTaskEndEvent
+        from runtime.sdk.triggers.serde import encode
 
         if not fired:
             return 0
@@ -123,7 +122,12 @@ class Triggerer:
                 elif isinstance(item.event, BaseTaskEndEvent):
                     triggers.ended(session, item.trigger_id, item.event.task_instance_state, item.event.xcoms, now)
                 else:
-                    triggers.fired(session, item.trigger_id, getattr(item.event, "payload", item.event), now)
+                    try:
+                        payload = encode(getattr(item.event, "payload", item.event))
+                    except TypeError as exc:
+                        triggers.failed(session, item.trigger_id, f"its event cannot be stored: {exc}", [], now)
+                        continue
+                    triggers.fired(session, item.trigger_id, payload, now)
         return len(fired)
 
     def _beat(self) -> None:
@@ -134,20 +138,27 @@ class Triggerer:
             if not jobs.beat(session, self.job_id, timezone.utcnow()):  # declared dead: start afresh
                 self.job_id = jobs.start(session, JobType.TRIGGERER, timezone.utcnow())
 
-    def run_forever(self, stop: threading.Event) -> None:
-        """Step until ``stop``; between steps wait for an event (or ``poll`` seconds, to see new triggers)."""
+    def run_forever(self, stop: threading.Event, *, idle_exit: float = 0.0) -> None:
+        """Step until ``stop``; between steps wait for an event (or ``poll`` seconds, to see new triggers).
+
+        ``idle_exit`` > 0: return once no trigger has been held for that long (the scheduler that
+        started this process starts another when a try defers).
+        """
         self.start()
+        busy_at = time.monotonic()
         try:
             while not stop.is_set():
                 try:
                     self.run_once()
                 except Exception as exc:  # noqa: BLE001 - a database hiccup: the next step tries again
-                    print(f"[windsock] triggerer: step failed, retrying: {exc}", file=sys.stderr)
+                    print(f"[windsock] triggerer: step failed, retrying: {exc}", file=sys.stderr, flush=True)
                     stop.wait(1.0)
                     continue
-                applied = self._apply(self._drain(wait=self.poll))
-                if applied:
-                    continue
+                if self.runner.running:
+                    busy_at = time.monotonic()
+                elif idle_exit > 0 and time.monotonic() - busy_at > idle_exit:
+                    return
+                self._apply(self._drain(wait=self.poll))
         finally:
             self.stop()
 

@@ -138,11 +138,13 @@ def _deferral(exc: BaseException, ti: TaskInstance | None, start: datetime) -> t
     """What a deferred try waits on, as stored: trigger classpath and kwargs, the method to resume at, and
     the deadline (the deferral's timeout, or what is left of ``execution_timeout``); or the error that
     makes the deferral impossible (a trigger that cannot be stored)."""
+    from runtime.sdk.triggers.serde import encode
+
     trigger = getattr(exc, "trigger", None)
     try:
-        classpath, kwargs = trigger.serialize()  # type: ignore[union-attr]
-        json.dumps(kwargs)
-        json.dumps(getattr(exc, "kwargs", None) or {})
+        classpath, raw = trigger.serialize()  # type: ignore[union-attr]
+        kwargs, method_kwargs = encode(dict(raw)), encode(dict(getattr(exc, "kwargs", None) or {}))
+        json.dumps([kwargs, method_kwargs])
     except Exception as err:  # noqa: BLE001 - a user trigger that does not serialize fails the try
         return None, f"TaskDeferred: the trigger {trigger!r} cannot be stored: {type(err).__name__}: {err}"
     deadlines = []
@@ -153,7 +155,7 @@ def _deferral(exc: BaseException, ti: TaskInstance | None, start: datetime) -> t
     if limit is not None:
         deadlines.append((getattr(ti, "first_try_start", None) or start) + limit)
     return {"classpath": classpath, "kwargs": kwargs, "method": getattr(exc, "method_name", "__trigger_exit__"),
-            "method_kwargs": getattr(exc, "kwargs", None) or {},
+            "method_kwargs": method_kwargs,
             "timeout": min(deadlines).isoformat() if deadlines else None}, None
 
 
@@ -189,7 +191,12 @@ def _execute(op: BaseOperator, ti: TaskInstance, context: dict[str, Any], next_m
     op.pre_execute(context)
     with _timeout(op.execution_timeout, op):
         _PHASE.name, _PHASE.op = "executing", op
-        result = op.resume_execution(next_method, next_kwargs, context) if next_method else op.execute(context)
+        if next_method:
+            from runtime.sdk.triggers.serde import decode
+
+            result = op.resume_execution(next_method, decode(next_kwargs or {}), context)
+        else:
+            result = op.execute(context)
         _PHASE.name = "after"
     op.post_execute(context, result)
     return result

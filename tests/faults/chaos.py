@@ -146,6 +146,12 @@ def start_scheduler(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return start_process(env, log, "scheduler")
 
 
+def run_cli(env: dict[str, str], *command: str, timeout: float = 60) -> int:
+    """``windsock COMMAND...`` to its end; its exit code."""
+    return subprocess.run([sys.executable, "-m", "runtime.cli.main", *command], env=env, capture_output=True,
+                          timeout=timeout).returncode
+
+
 def marked(mark: str) -> list[int]:
     """Processes still alive that carry ``mark`` in their environment."""
     found = []

@@ -113,10 +113,10 @@ class ExternalTaskSensor(BaseSensorOperator):
     def execute_complete(self, context: Any, event: Any = None) -> None:
         """The watched tasks (or runs) reached a final verdict in the triggerer."""
         status = (event or {}).get("status")
-        if status == "success":
+        if status == TaskInstanceState.SUCCESS:
             print(f"External {self._what(self._task_ids(context['ti'].services))} has executed successfully.")
             return
-        if status == "skipped":
+        if status == TaskInstanceState.SKIPPED:
             raise AirflowSkipException("External job has skipped; skipping.")
         self._fail(f"External job has failed (trigger said {status!r}).")
 

@@ -13,6 +13,8 @@ import importlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from runtime.store.states import TaskInstanceState
+
 
 class TriggerEvent:
     """What a trigger yields when it fires; ``payload`` is passed to the resumed method as ``event``."""
@@ -43,19 +45,19 @@ class BaseTaskEndEvent(TriggerEvent):
 class TaskSuccessEvent(BaseTaskEndEvent):
     """The trigger ends its task instance as success."""
 
-    task_instance_state = "success"
+    task_instance_state = TaskInstanceState.SUCCESS.value
 
 
 class TaskFailedEvent(BaseTaskEndEvent):
     """The trigger ends its task instance as failed."""
 
-    task_instance_state = "failed"
+    task_instance_state = TaskInstanceState.FAILED.value
 
 
 class TaskSkippedEvent(BaseTaskEndEvent):
     """The trigger ends its task instance as skipped."""
 
-    task_instance_state = "skipped"
+    task_instance_state = TaskInstanceState.SKIPPED.value
 
 
 class BaseTrigger(abc.ABC):
@@ -92,7 +94,9 @@ def build(classpath: str, kwargs: dict[str, Any]) -> BaseTrigger:
     module, _, name = classpath.rpartition(".")
     if not module:
         raise ImportError(f"trigger classpath {classpath!r} names no module")
-    trigger = getattr(importlib.import_module(module), name)(**kwargs)
+    from runtime.sdk.triggers.serde import decode
+
+    trigger = getattr(importlib.import_module(module), name)(**decode(kwargs))
     if not isinstance(trigger, BaseTrigger) and not hasattr(trigger, "run"):
         raise TypeError(f"{classpath} is not a trigger")
     return trigger

@@ -11,6 +11,7 @@ from typing import Any
 from runtime.sdk import timezone
 from runtime.sdk.triggers import services
 from runtime.sdk.triggers.base import BaseTrigger, TriggerEvent, classpath_of
+from runtime.store.states import TaskInstanceState
 
 
 def _dates(values: Sequence[Any] | None) -> list[datetime.datetime]:
@@ -30,7 +31,7 @@ class WorkflowTrigger(BaseTrigger):
         self.external_dag_id = external_dag_id
         self.logical_dates = _dates(logical_dates or execution_dates)
         self.external_task_ids = list(external_task_ids) if external_task_ids else None
-        self.allowed_states = list(allowed_states or ["success"])
+        self.allowed_states = list(allowed_states or [TaskInstanceState.SUCCESS.value])
         self.failed_states = list(failed_states or [])
         self.skipped_states = list(skipped_states or [])
         self.poke_interval = float(poke_interval)
@@ -53,7 +54,8 @@ class WorkflowTrigger(BaseTrigger):
             expected = len(self.logical_dates) * (len(self.external_task_ids) if self.external_task_ids else 1)
             result = verdict(states, expected, self.allowed_states, self.failed_states, self.skipped_states)
             if result in (FAIL, SKIP, DONE):
-                yield TriggerEvent({"status": {FAIL: "failed", SKIP: "skipped", DONE: "success"}[result]})
+                ends = {FAIL: TaskInstanceState.FAILED, SKIP: TaskInstanceState.SKIPPED, DONE: TaskInstanceState.SUCCESS}
+                yield TriggerEvent({"status": ends[result].value})
                 return
             await asyncio.sleep(self.poke_interval)
 

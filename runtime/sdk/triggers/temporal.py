@@ -26,8 +26,8 @@ class DateTimeTrigger(BaseTrigger):
         self.end_from_trigger = end_from_trigger
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        """The moment as ISO text (stored as JSON)."""
-        return classpath_of(DateTimeTrigger), {"moment": self.moment.isoformat(), "end_from_trigger": self.end_from_trigger}
+        """The moment and whether the trigger ends the task."""
+        return classpath_of(DateTimeTrigger), {"moment": self.moment, "end_from_trigger": self.end_from_trigger}
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Sleep (in steps of at most an hour, so a clock change is noticed) until the moment."""
@@ -36,7 +36,7 @@ class DateTimeTrigger(BaseTrigger):
             if left <= 0:
                 break
             await asyncio.sleep(min(left, 3600.0))
-        yield TaskSuccessEvent() if self.end_from_trigger else TriggerEvent(self.moment.isoformat())
+        yield TaskSuccessEvent() if self.end_from_trigger else TriggerEvent(self.moment)
 
 
 class TimeDeltaTrigger(DateTimeTrigger):

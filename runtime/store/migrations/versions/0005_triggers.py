@@ -36,10 +36,12 @@ def upgrade() -> None:
         batch.add_column(sa.Column("trigger_timeout", UtcDateTime(), nullable=True))
         batch.add_column(sa.Column("next_method", sa.String(length=1000), nullable=True))
         batch.add_column(sa.Column("next_kwargs", sa.JSON(none_as_null=True), nullable=True))
+    op.create_index("idx_task_instance_trigger_id", "task_instance", ["trigger_id"], unique=False)
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    op.drop_index("idx_task_instance_trigger_id", table_name="task_instance")
     with op.batch_alter_table("task_instance") as batch:
         for column in ("next_kwargs", "next_method", "trigger_timeout", "trigger_id"):
             batch.drop_column(column)
