@@ -10,17 +10,14 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from runtime.errors import UserError
 from runtime.paths import DEFAULT_RUN_ID_PATTERN
-from runtime.sdk.exceptions import ParamValidationError
-from runtime.sdk.params import validate_conf
-from runtime.sdk.serialization import SerializedDag
-from runtime.store import clear, runs, transitions
+from runtime.store import clear, transitions
 from runtime.store.models import DagModel, DagRun, SerializedDagModel, TaskInstance
 from runtime.store.states import (
     ACTIVE,
@@ -29,6 +26,9 @@ from runtime.store.states import (
     DagRunType,
     TaskInstanceState,
 )
+
+if TYPE_CHECKING:  # the SDK loads only for the actions that read a DAG (the CLI's db verbs start fast)
+    from runtime.sdk.serialization import SerializedDag
 
 
 class NotFound(UserError):
@@ -52,11 +52,15 @@ def serialized(session: Session, dag_id: str) -> SerializedDag:
     row = session.get(SerializedDagModel, dag_id)
     if row is None:
         raise NotFound(f"DAG {dag_id!r} has not been parsed yet (no serialized DAG in the database)")
+    from runtime.sdk.serialization import SerializedDag
+
     return SerializedDag(json.loads(row.data))
 
 
 def run_row(session: Session, dag_id: str, run_id: str) -> DagRun:
     """The run ``run_id`` of ``dag_id``; NotFound otherwise."""
+    from runtime.store import runs  # runs loads the SDK's timetables: only when a run is looked up
+
     run = runs.find_run(session, dag_id, run_id)
     if run is None:
         raise NotFound(f"DAG {dag_id!r} has no run {run_id!r}")
@@ -65,6 +69,9 @@ def run_row(session: Session, dag_id: str, run_id: str) -> DagRun:
 
 def check_conf(sdag: SerializedDag, conf: dict[str, Any]) -> None:
     """Validate a run conf against the DAG's params (as Airflow does at trigger); UserError naming the param."""
+    from runtime.sdk.exceptions import ParamValidationError
+    from runtime.sdk.params import validate_conf
+
     try:
         validate_conf(sdag.data.get("params") or {}, conf)
     except ParamValidationError as exc:
@@ -77,6 +84,8 @@ def trigger_dag(
     run_id_pattern: str = DEFAULT_RUN_ID_PATTERN,
 ) -> DagRun:
     """A manual run of ``dag_id`` (queued; the scheduler creates its task instances); UserError on a duplicate."""
+    from runtime.store import runs
+
     dag_row(session, dag_id)
     sdag = serialized(session, dag_id)
     check_conf(sdag, dict(conf or {}))
@@ -191,5 +200,7 @@ def _set_tis(session: Session, rows: list[Any], new: TaskInstanceState, now: dt.
 
 def delete_run(session: Session, dag_id: str, run_id: str) -> None:
     """Delete a run with everything of it; NotFound if there is none."""
+    from runtime.store import runs
+
     if not runs.delete_run(session, dag_id, run_id):
         raise NotFound(f"DAG {dag_id!r} has no run {run_id!r}")

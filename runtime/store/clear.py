@@ -9,7 +9,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from runtime.sdk.setup_teardown import scope_of_clear
 from runtime.store import transitions
 from runtime.store.models import DagRun, TaskInstance, XCom
 from runtime.store.states import TI
@@ -46,6 +45,8 @@ def clear_task_instances(
     ``serialized`` (a SerializedDag or its JSON dict) gives the graph for ``downstream``/``upstream``
     and each task's retries. The run goes back to queued so the scheduler evaluates it afresh.
     """
+    from runtime.sdk.setup_teardown import scope_of_clear  # the SDK loads only when something is cleared
+
     data = getattr(serialized, "data", serialized) or {"tasks": []}
     graph = {t["task_id"]: t for t in data["tasks"]}
     chosen = related(graph, task_ids, downstream=downstream, upstream=upstream)

@@ -40,6 +40,7 @@ class TwiceSqsExecutor(SqsExecutor):
 def test_fifty_tasks_through_sqs_with_two_workers_each_try_once_despite_duplicates(db_url, sqs_make, workers, sqs) -> None:
     """Every message delivered twice: each try runs once (counted by its side effect); the run succeeds."""
     e: Env = sqs_make(core__parallelism=64, core__max_active_tasks_per_dag=64)
+    e.executor.end()  # replaced: its dead-letter watcher stops with it
     e.executor = e.scheduler.executor = TwiceSqsExecutor(e.settings, e.factory)
     e.executor.start()
     e.write_dag("fan", "N = 50\n" + FAN)
