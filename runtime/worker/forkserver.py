@@ -246,6 +246,7 @@ class ForkServer:
                 won = transitions.claim(session, [(w.ti_id, w.try_number) for w in works], job_id=self.job_id,
                                         hostname=self.hostname, pid=None, now=now)
                 works = [_with_conf(session, w) if w.run.get("conf_in_db") else w for w in works]
+                works = [_with_next_kwargs(session, w) if w.run.get("next_kwargs_in_db") else w for w in works]
         except Exception as exc:  # noqa: BLE001 - claim them again once the database answers
             print(f"[windsock] executor: claiming {len(works)} tries failed, will retry: {_first_line(exc)}",
                   file=sys.stderr)
@@ -594,6 +595,19 @@ def _with_conf(session: Session, work: TaskWork) -> TaskWork:
     conf = session.scalar(sa.select(DagRun.conf).where(DagRun.dag_id == work.dag_id, DagRun.run_id == work.run_id))
     run = {k: v for k, v in work.run.items() if k != "conf_in_db"}
     return dataclasses.replace(work, run={**run, "conf": conf or {}})
+
+
+def _with_next_kwargs(session: Any, work: TaskWork) -> TaskWork:
+    """``work`` with the arguments of the method it resumes at, read from its task instance."""
+    import dataclasses
+
+    import sqlalchemy as sa
+
+    from runtime.store.models import TaskInstance
+
+    kwargs = session.scalar(sa.select(TaskInstance.next_kwargs).where(TaskInstance.id == work.ti_id))
+    run = {k: v for k, v in work.run.items() if k != "next_kwargs_in_db"}
+    return dataclasses.replace(work, run=run, next_kwargs=kwargs or {})
 
 
 def _decode_event(data: bytes) -> TaskEvent | None:
