@@ -22,10 +22,10 @@ from fastapi.responses import JSONResponse
 from runtime import procs
 from runtime.store.session import transaction
 from runtime.web.auth.middleware import principal
+from runtime.web.auth.protocol import CLI_PATH
 from runtime.web.auth.roles import Permission, Principal
 from runtime.web.context import audit, can, ctx
 
-CLI_PATH = "/aws_mwaa/cli"
 MAX_COMMAND_BYTES = 10_000
 MAX_OUTPUT_BYTES = 5_000_000
 R, E, C = Permission.READ, Permission.EDIT_DAGS, Permission.CONFIG

@@ -26,12 +26,12 @@ from runtime.web.auth.iam import (
     verify_with_sts,
 )
 from runtime.web.auth.mapping import RoleMapping
+from runtime.web.auth.protocol import CLI_TOKEN_PATH, SSO_PAGE, WEB_LOGIN_PATH
 from runtime.web.auth.roles import Principal
 from runtime.web.auth.tokens import issue_api_token, issue_login_token
 from runtime.web.context import WebContext, ctx
 
-WEB_LOGIN_PATH, CLI_TOKEN_PATH = "/iam/web-login-token", "/iam/cli-token"
-SSO_PAGE, SSO_SCRIPT = "/aws_mwaa/aws-console-sso", "/aws_mwaa/sso.js"
+SSO_SCRIPT = "/aws_mwaa/sso.js"
 PUBLIC = frozenset({WEB_LOGIN_PATH, CLI_TOKEN_PATH, SSO_PAGE, SSO_SCRIPT})
 SSO_JS = """(function () {
   var token = window.location.hash.slice(1);

@@ -25,9 +25,8 @@ from sqlalchemy.orm import Session
 
 from runtime.store.models import LoginTokenUse
 from runtime.web.auth.mapping import Identity
+from runtime.web.auth.protocol import BODY, SERVER_ID_HEADER
 
-SERVER_ID_HEADER = "x-windsock-server-id"
-BODY = "Action=GetCallerIdentity&Version=2011-06-15"
 REQUIRED_SIGNED = ("host", "x-amz-date", SERVER_ID_HEADER)
 MAX_HEADERS, MAX_HEADER_BYTES = 20, 8192
 AUTHORIZATION = re.compile(
