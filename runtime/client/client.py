@@ -43,7 +43,10 @@ class Client:
         import boto3
 
         self.env_name = env_name
+        from runtime import aws
+
         self.session = session or boto3.Session()
+        self.region = self.session.region_name or aws.region()
         self.role: Role | None = parse_role(role) if role else None
         self.timeout = timeout
         self.exceptions = model.exceptions()
@@ -140,7 +143,7 @@ class Client:
     def environment(self, name: str, *, refresh: bool = False, operation: str = "GetEnvironment") -> Environment:
         """The environment's stack (cached); ResourceNotFoundException when there is none."""
         if refresh or name not in self._environments:
-            stack = find(self.session.client("cloudformation"), name)
+            stack = find(self.session.client("cloudformation", region_name=self.region), name)
             if stack is None:
                 raise model.client_error(self.exceptions, "ResourceNotFoundException",
                                          f"no Windsock environment {name!r} (stack Windsock-{name})", operation, 404)
