@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.web.auth.protocol import BODY, SERVER_ID_HEADER
+from runtime.web.auth.protocol import BODY, NONCE_HEADER, SERVER_ID_HEADER
 from runtime.web.auth.roles import Role
 
 ROLE_ORDER = (Role.ADMIN, Role.OP, Role.USER, Role.VIEWER)
@@ -31,6 +31,7 @@ class Signer:
 
 def sign_proof(credentials: Any, sts_endpoint: str, region: str, server_id: str) -> dict[str, Any]:
     """A SigV4-signed GetCallerIdentity for ``sts_endpoint`` naming ``server_id``: ``{"headers", "body"}``."""
+    import secrets
     from urllib.parse import urlsplit
 
     from botocore.auth import SigV4Auth
@@ -38,7 +39,8 @@ def sign_proof(credentials: Any, sts_endpoint: str, region: str, server_id: str)
 
     host = urlsplit(sts_endpoint).netloc
     request = AWSRequest(method="POST", url=sts_endpoint.rstrip("/") + "/", data=BODY, headers={
-        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8", "Host": host, SERVER_ID_HEADER: server_id})
+        "Content-Type": "application/x-www-form-urlencoded; charset=utf-8", "Host": host, SERVER_ID_HEADER: server_id,
+        NONCE_HEADER: secrets.token_hex(16)})
     SigV4Auth(credentials, "sts", region).add_auth(request)
     return {"headers": dict(request.headers.items()), "body": BODY}
 
