@@ -108,6 +108,8 @@ class Environment:
                          ("MinWorkers", int), ("Schedulers", int), ("MinWebservers", int), ("MaxWebservers", int)):
             if key in config:
                 doc[key] = typ(config[key])
+        if doc.get("MinWorkers") == 0:  # Windsock scales workers to zero; MWAA's shape has min 1, so leave it out
+            del doc["MinWorkers"]
         return doc
 
 
