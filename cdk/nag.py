@@ -64,8 +64,8 @@ def acknowledge_findings(stack: WindsockStack) -> None:
         _ack(
             stack.web.security_group,
             "AwsSolutions-EC23",
-            "The deployer passed allowed_cidrs=0.0.0.0/0 explicitly (the default admits no one); synth warns that "
-            "the web UI has no IAM sign-in yet, so opening it to the internet is their recorded choice.",
+            "The deployer passed allowed_cidrs=0.0.0.0/0 explicitly (the default admits no one); only IAM "
+            "identities the environment maps can sign in (as MWAA's public web server), and synth warns.",
         )
     if stack.network.nat_instances is not None:
         _ack_nat_instance(stack)
