@@ -79,7 +79,7 @@ class Client:
         """MWAA's InvokeRestApi: call ``/api/v2{Path}``; 4xx/5xx raise RestApiClient/ServerException."""
         params: dict[str, Any] = {"Name": Name, "Path": Path, "Method": Method}
         params.update({k: v for k, v in (("QueryParameters", QueryParameters), ("Body", Body)) if v is not None})
-        model.validate_request("InvokeRestApi", params)
+        model.validate_request("InvokeRestApi", params, self.exceptions)
         query = urlencode({k: _query_value(v) for k, v in (QueryParameters or {}).items()}, doseq=True)
         url = self.environment(Name, operation="InvokeRestApi").web_url + API_PREFIX + "/" + Path.lstrip("/") + (f"?{query}" if query else "")
         data = json.dumps(Body).encode() if Body is not None else None

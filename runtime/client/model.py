@@ -33,14 +33,21 @@ def exceptions() -> Any:
     return ClientExceptionsFactory().create_client_exceptions(service_model())
 
 
-def validate_request(operation_name: str, params: dict[str, Any]) -> None:
-    """``ParamValidationError`` when ``params`` do not fit the operation's input shape."""
+def validate_request(operation_name: str, params: dict[str, Any], errors: Any = None) -> None:
+    """``ParamValidationError`` when ``params`` do not fit the input shape (as boto3 checks before sending);
+    a value outside a member's enum is the ValidationException MWAA itself would answer."""
     from botocore.exceptions import ParamValidationError
     from botocore.validate import ParamValidator
 
-    report = ParamValidator().validate(params, operation(operation_name).input_shape)
+    shape = operation(operation_name).input_shape
+    report = ParamValidator().validate(params, shape)
     if report.has_errors():
         raise ParamValidationError(report=report.generate_report())
+    for name, value in params.items():
+        allowed = getattr(shape.members[name], "enum", None) or []
+        if allowed and value not in allowed:
+            raise client_error(errors or exceptions(), "ValidationException",
+                               f"{name} {value!r} is not one of {', '.join(allowed)}", operation_name, 400)
 
 
 def response_errors(operation_name: str, response: dict[str, Any]) -> str:
