@@ -72,11 +72,13 @@ def _log_destinations(stack: WindsockStack) -> dict[str, str]:
 
 
 def _role_specific(stack: WindsockStack, role: str) -> dict[str, str]:
-    """Worker concurrency; the secrets backend for the roles that run DAG code."""
+    """Worker concurrency; IAM sign-in for the web server; the secrets backend for the roles that run DAG code."""
     s = stack.settings
     env: dict[str, str] = {}
     if role == "worker":
         env["WINDSOCK_WORKER_CONCURRENCY"] = str(s.worker_concurrency)
+    if role == "webserver":
+        env.update(stack.sign_in.web_environment())
     if role in SECRETS_ROLES:
         env["AIRFLOW__SECRETS__BACKEND"] = SECRETS_BACKEND
         env["AIRFLOW__SECRETS__BACKEND_KWARGS"] = json.dumps(

@@ -46,6 +46,7 @@ def acknowledge_findings(stack: WindsockStack) -> None:
             "full listing, so a DLQ would hold nothing worth keeping.",
         )
     _ack_database(stack, settings)
+    _ack_sign_in(stack)
     _ack(
         stack.fernet_secret,
         "AwsSolutions-SMG4",
@@ -63,8 +64,8 @@ def acknowledge_findings(stack: WindsockStack) -> None:
         _ack(
             stack.web.security_group,
             "AwsSolutions-EC23",
-            "The deployer passed allowed_cidrs=0.0.0.0/0 explicitly (the default admits no one); synth warns that "
-            "the web UI has no IAM sign-in yet, so opening it to the internet is their recorded choice.",
+            "The deployer passed allowed_cidrs=0.0.0.0/0 explicitly (the default admits no one); only IAM "
+            "identities the environment maps can sign in (as MWAA's public web server), and synth warns.",
         )
     if stack.network.nat_instances is not None:
         _ack_nat_instance(stack)
@@ -201,3 +202,17 @@ def _ack_database(stack: WindsockStack, settings: Settings) -> None:
             "Rotation is a setting (db_secret_rotation); off by default because running tasks keep the "
             "password they started with until they restart.",
         )
+
+
+def _ack_sign_in(stack: WindsockStack) -> None:
+    """The sign-in policies name the stack by name (its id suffix is unknown before it exists); the web key."""
+    stack_arn = (f"arn:<AWS::Partition>:cloudformation:<AWS::Region>:<AWS::AccountId>:stack/"
+                 f"{stack.stack_name}/*")
+    for policy in stack.sign_in.policies.values():
+        _ack(policy, f"AwsSolutions-IAM5[Resource::{stack_arn}]",
+             "cloudformation:DescribeStacks on this environment's stack only; the trailing * is the stack id "
+             "CloudFormation appends at creation, so the client can read the outputs it needs to sign in.")
+    _ack(stack.sign_in.secret_key, "AwsSolutions-SMG4",
+         "The web server's signing key only signs short-lived tokens and sessions; rotating it signs everyone "
+         "out, so the operator rotates it (docs/auth.md), not a timer.")
+

@@ -134,6 +134,7 @@ class Settings:
     requirements_object_version: str = ""
     plugins_object_version: str = ""
     startup_script_object_version: str = ""
+    iam_role_mapping: tuple[tuple[str, str], ...] = ()  # (ARN, ARN pattern or role name; Airflow role)
 
     def size(self, role: str) -> RoleSize:
         """CPU and memory of the tasks of ``role`` (scheduler, worker, webserver)."""
@@ -277,7 +278,26 @@ def _as_policy(key: str, value: Any) -> str:
     return json.dumps(document, sort_keys=True)
 
 
+AIRFLOW_ROLES = ("Admin", "Op", "User", "Viewer")
+MAPPING_KEY = re.compile(r"arn:aws[a-z-]*:(iam|sts)::[\d*?]{1,12}:\S{1,1000}|[\w+=,.@*?-]{1,64}")
+
+
+def _as_role_mapping(key: str, value: Any) -> tuple[tuple[str, str], ...]:
+    """``{"ARN, ARN pattern or role name": "Admin|Op|User|Viewer"}``: an object in cdk.json or JSON text."""
+    mapping = value if isinstance(value, dict) else _policy_from_text(key, str(value), "the given JSON")
+    checked: dict[str, str] = {}
+    for name, role in mapping.items():
+        if not MAPPING_KEY.fullmatch(str(name)):
+            raise SettingsError(f"context {key}: {name!r} is neither an IAM/STS ARN (pattern) nor an IAM role name")
+        wanted = next((r for r in AIRFLOW_ROLES if r.lower() == str(role).strip().lower()), None)
+        if wanted is None:
+            raise SettingsError(f"context {key}: {name!r}: role {role!r} is not one of {', '.join(AIRFLOW_ROLES)}")
+        checked[str(name)] = wanted
+    return tuple(checked.items())
+
+
 SPECIAL_PARSERS: dict[str, Callable[[str, Any], Any]] = {
+    "iam_role_mapping": _as_role_mapping,
     "allowed_cidrs": _as_cidrs,
     "vpc_cidr": lambda key, value: _as_cidrs(key, [value])[0],
     "task_role_arn": _matching(ROLE_ARN, "an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)"),

@@ -23,6 +23,7 @@ from cdk.queues.infrastructure import SyncFanout, TaskQueues
 from cdk.service.infrastructure import ContainerSpec, Placement, WindsockService
 from cdk.service.scaling import WorkerScaling
 from cdk.settings import LOG_KINDS, Settings, WebAccessMode
+from cdk.signin.infrastructure import SignIn
 from cdk.storage.infrastructure import AccessLogBucket, EnvironmentBucket, allow_bucket_to_publish, bucket_arn
 from cdk.web.infrastructure import WEB_PORT, WebAccess
 
@@ -72,6 +73,8 @@ class WindsockStack(Stack):
         )
         self.database = self._database()
         self.fernet_secret = self._fernet_secret()
+        self.sign_in = SignIn(self, "SignIn", env_name=s.env_name, stack_name=stack_name(s.env_name),
+                              extra_mapping=dict(s.iam_role_mapping), key=self.key)
         self.access_logs = AccessLogBucket(
             self, "AccessLogs", name_prefix=s.prefix, expire_days=s.log_retention_days
         )
@@ -216,7 +219,7 @@ class WindsockStack(Stack):
             role=role,
             image=self.image,
             environment=self.container_environment(role, service),
-            secrets=self.container_secrets(),
+            secrets=self.container_secrets(role),
             log_group=self.log_groups.get(role),
             port=WEB_PORT if role == "webserver" else None,
         )
@@ -246,12 +249,16 @@ class WindsockStack(Stack):
         """Non-secret environment of a container (the contract in docs/deployment.md)."""
         return contract.environment(self, role, service or self.service_of(role).node.id.lower())
 
-    def container_secrets(self) -> dict[str, ecs.Secret]:
-        """Secrets ECS injects at start (read by the execution role), never in the task definition."""
-        return {
+    def container_secrets(self, role: str = "") -> dict[str, ecs.Secret]:
+        """Secrets ECS injects at start (read by the execution role), never in the task definition;
+        the web server's signing key only into the web server container."""
+        secrets = {
             "WINDSOCK_DB_PASSWORD": ecs.Secret.from_secrets_manager(self.database.secret, "password"),
             "WINDSOCK_FERNET_SECRET": ecs.Secret.from_secrets_manager(self.fernet_secret),
         }
+        if role == "webserver":
+            secrets.update(self.sign_in.web_secrets())
+        return secrets
 
     def _web(self) -> WebAccess:
         """The load balancer in front of the web server container; CPU scaling if it has its own service."""
@@ -329,10 +336,21 @@ class WindsockStack(Stack):
             **{f"SyncQueueUrl{role.capitalize()}": q.queue_url for role, q in self.sync.queues.items()},
             **{f"LogGroup{g.node.id}": g.log_group_name for g in self.log_groups.groups.values()},
         }
+        values.update(self.sign_in.outputs())
+        values["EnvironmentConfig"] = json.dumps(self._published_config(), sort_keys=True)
         if self.key is not None:
             values["KmsKeyArn"] = self.key.key_arn
         for key, value in values.items():
             CfnOutput(self, key, value=value)
+
+
+    def _published_config(self) -> dict[str, object]:
+        """Settings the client's ``get_environment`` reports, in MWAA's field names."""
+        s = self.settings
+        return {"EnvironmentClass": s.environment_class.value, "MinWorkers": s.min_workers,
+                "MaxWorkers": s.max_workers, "Schedulers": s.schedulers,
+                "WebserverAccessMode": s.web_access_mode.value, "MinWebservers": s.web_min,
+                "MaxWebservers": s.web_max}
 
 
 def _description(settings: Settings) -> str:

@@ -149,6 +149,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "fallback_page_limit": _k(50, int, False, "`limit` of a REST API list when none is given."),
         "log_fetch_interval": _k(2.0, float, False, "Seconds between polls of a running try's log in the UI."),
         "health_check_threshold": _k(30.0, float, False, "Seconds since a daemon's last heartbeat before it is unhealthy."),
+        # IAM sign-in (docs/auth.md): a signed sts:GetCallerIdentity request, forwarded to this STS endpoint only.
+        "iam_sts_endpoint": _k("", str, False, "STS endpoint that verifies IAM sign-in proofs (e.g. https://sts.us-east-1.amazonaws.com); empty = IAM sign-in off."),
+        "iam_server_id": _k(None, str, False, "Value the signed X-Windsock-Server-Id header must carry; default $WINDSOCK_ENV_NAME."),
+        "iam_role_mapping": _k("{}", str, False, "JSON object: IAM ARN, ARN pattern (* ?) or role name -> Admin, Op, User or Viewer."),
+        "iam_account_id": _k("", str, False, "AWS account whose role names the mapping's bare role names mean (required for those)."),
+        "iam_proof_max_age_seconds": _k(60, int, False, "How old (or how far ahead) a proof's signature time may be."),
+        "cli_token_seconds": _k(60, int, False, "Lifetime of a CLI token from IAM sign-in (MWAA: 60 s); a bearer for /aws_mwaa/cli and /api/v2."),
+        "cli_command_timeout": _k(300, int, False, "Seconds a command of the CLI endpoint (/aws_mwaa/cli) may run."),
     },
     "smtp": {
         "smtp_host": _k("localhost", str, True, "SMTP server for failure/retry e-mail."),
@@ -168,6 +176,7 @@ _FROM_CONTAINER: dict[tuple[str, str], tuple[str, str]] = {
     ("sqs", "visibility_timeout"): ("WINDSOCK_TASK_VISIBILITY_SECONDS", "120"),
     ("sqs", "visibility_extend_every"): ("WINDSOCK_TASK_VISIBILITY_EXTEND_SECONDS", "30"),
     ("logging", "remote_log_group"): ("WINDSOCK_TASK_LOG_GROUP", ""),
+    ("webserver", "iam_server_id"): ("WINDSOCK_ENV_NAME", ""),
 }
 
 

@@ -66,8 +66,8 @@ class WebAccess(Construct):
         if "0.0.0.0/0" in allowed_cidrs:
             Annotations.of(self).add_warning_v2(
                 "windsock:web-open-without-sign-in",
-                "allowed_cidrs contains 0.0.0.0/0: the web UI is open to the internet and has no IAM sign-in "
-                "yet; restrict it to your own CIDRs",
+                "allowed_cidrs contains 0.0.0.0/0: the web UI's sign-in is reachable from the whole internet "
+                "(only IAM identities the environment maps get in); restrict it to your own CIDRs if you can",
             )
         ports = [443, 80] if self.https else [80]
         for cidr in allowed_cidrs:

@@ -5,6 +5,11 @@ gets what the CDK stack makes: a bucket whose ``dags/`` uploads notify a sync qu
 queue with a dead-letter queue, a ``local-Task`` log group. dag_sync keeps the DAG folder in
 step with the bucket; the scheduler sends tries through SQS; ``--workers N`` ``windsock worker``
 processes run them. Everything lives under ``$WINDSOCK_HOME/aws-local`` and dies with this process.
+
+IAM sign-in works as deployed: moto's STS verifies the proofs, and a CloudFormation stack
+``Windsock-local`` holds the sign-in roles (``local-Admin`` ... ``local-Viewer``), their managed
+policies and the outputs ``runtime.client.Client("local")`` reads. moto runs without IAM
+enforcement here, so any caller may assume ``local-Admin``: this is one person's playground.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from runtime.errors import UserError
 ENV_NAME = "local"
 BUCKET = "windsock-local"
 FAKE_KEYS = {"AWS_ACCESS_KEY_ID": "windsock-local", "AWS_SECRET_ACCESS_KEY": "windsock-local"}
+MOTO_ACCOUNT = "123456789012"  # moto's default account: the identities it vouches for live there
+SIGN_IN_ROLES = ("Admin", "Op", "User", "Viewer")
 
 
 def free_port() -> int:
@@ -65,7 +72,7 @@ class LocalCloud:
         self._wait_listening(30.0)
         base = {**os.environ, **FAKE_KEYS, "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": self.region,
                 "WINDSOCK_HOME": str(self.home), "WINDSOCK_ENV_NAME": ENV_NAME}
-        self.env = {**base, **self._resources(base), "WINDSOCK__CORE__EXECUTOR": "SqsExecutor",
+        self.env = {**base, **self._resources(base), **self._sign_in_settings(), "WINDSOCK__CORE__EXECUTOR": "SqsExecutor",
                     "WINDSOCK__CORE__DAGS_FOLDER": str(self.home / "dags"),
                     "WINDSOCK__WORKER__STOP_GRACE": os.environ.get("WINDSOCK__WORKER__STOP_GRACE", "5")}
         return self.env
@@ -110,6 +117,21 @@ class LocalCloud:
                 "WINDSOCK_DEAD_LETTER_QUEUE_URL": dlq, "WINDSOCK_TASK_LOG_GROUP": f"{ENV_NAME}-Task",
                 "WINDSOCK_SYNC_RECONCILE_SECONDS": "30"}
 
+    def _sign_in_settings(self) -> dict[str, str]:
+        """IAM sign-in verified by moto's STS; the environment's roles map to their Airflow roles."""
+        mapping = {f"{ENV_NAME}-{role}": role for role in SIGN_IN_ROLES}
+        return {"WINDSOCK__WEBSERVER__IAM_STS_ENDPOINT": self.endpoint, "WINDSOCK__WEBSERVER__IAM_ACCOUNT_ID": MOTO_ACCOUNT,
+                "WINDSOCK__WEBSERVER__IAM_ROLE_MAPPING": json.dumps(mapping)}
+
+    def register_stack(self, web_url: str, workers: int) -> None:
+        """Stack ``Windsock-local`` in moto's CloudFormation: the sign-in roles and policies, and the outputs
+        ``runtime.client.Client("local")`` reads (as ``cdk deploy`` writes them)."""
+        from runtime import aws
+
+        cfn = aws.client("cloudformation", environ=self.env)  # a new moto each start: the stack is new too
+        template = stack_template(ENV_NAME, self.env, web_url, workers)
+        cfn.create_stack(StackName=f"Windsock-{ENV_NAME}", TemplateBody=json.dumps(template))
+
     def start_workers(self, count: int, concurrency: int) -> None:
         """``count`` ``windsock worker`` processes (children: they die with this process)."""
         for i in range(count):
@@ -137,6 +159,8 @@ class LocalCloud:
             f"  upload:     {aws_cli} s3 cp my_dag.py s3://{BUCKET}/dags/",
             f"  task logs:  {aws_cli} logs tail {ENV_NAME}-Task",
             f"  CLI:        WINDSOCK_HOME={self.home} AWS_ENDPOINT_URL={self.endpoint} windsock dags list",
+            f"  IAM client: AWS_ENDPOINT_URL={self.endpoint} AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x "
+            f"windsock --env {ENV_NAME} dags list   (or windsock login --env {ENV_NAME})",
         ]
 
 
@@ -152,3 +176,35 @@ def start_sync(env: dict[str, str], say: Callable[[str], None]) -> tuple[Callabl
     component_env = prepare_container(env)
     say(f"dag_sync: s3://{BUCKET}/dags -> {env['WINDSOCK__CORE__DAGS_FOLDER']}")
     return start_background_sync(env), component_env
+
+
+def stack_template(env_name: str, env: dict[str, str], web_url: str, workers: int,
+                   trusted: list[str] | None = None) -> dict[str, Any]:
+    """The CloudFormation template of ``Windsock-<env_name>`` on moto: a role and a managed policy per Airflow
+    role (as cdk/signin/ makes them), and the outputs the client reads. ``trusted``: the principals the roles
+    trust (default the account; moto's trust check only understands listed principals)."""
+    resources: dict[str, Any] = {}
+    outputs: dict[str, Any] = {}
+    principal = trusted or f"arn:aws:iam::{MOTO_ACCOUNT}:root"
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                      "Principal": {"AWS": principal}}]}
+    for role in SIGN_IN_ROLES:
+        name = f"{env_name}-{role}"
+        resources[f"Role{role}"] = {"Type": "AWS::IAM::Role",
+                                    "Properties": {"RoleName": name, "AssumeRolePolicyDocument": trust}}
+        statement = [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": {"Fn::GetAtt": [f"Role{role}", "Arn"]}},
+                     {"Effect": "Allow", "Action": "cloudformation:DescribeStacks",
+                      "Resource": f"arn:aws:cloudformation:*:{MOTO_ACCOUNT}:stack/Windsock-{env_name}/*"}]
+        resources[f"Policy{role}"] = {"Type": "AWS::IAM::ManagedPolicy", "Properties": {
+            "ManagedPolicyName": name, "PolicyDocument": {"Version": "2012-10-17", "Statement": statement}}}
+        outputs[f"SignInRole{role}"] = {"Value": {"Fn::GetAtt": [f"Role{role}", "Arn"]}}
+        outputs[f"SignInPolicy{role}"] = {"Value": {"Ref": f"Policy{role}"}}
+    values = {"EnvironmentName": env_name, "WebUrl": web_url, "BucketName": env.get("WINDSOCK_S3_BUCKET", BUCKET),
+              "TaskQueueUrl": env["WINDSOCK_TASK_QUEUE_URL"], "DeadLetterQueueUrl": env["WINDSOCK_DEAD_LETTER_QUEUE_URL"],
+              "DatabaseEndpoint": "sqlite (local)", "ClusterName": env_name, "SignInServerId": env_name,
+              "SignInStsEndpoint": env["WINDSOCK__WEBSERVER__IAM_STS_ENDPOINT"],
+              "EnvironmentConfig": json.dumps({"MinWorkers": workers, "MaxWorkers": workers, "Schedulers": 1,
+                                               "WebserverAccessMode": "PRIVATE_ONLY"})}
+    outputs.update({key: {"Value": value} for key, value in values.items()})
+    return {"AWSTemplateFormatVersion": "2010-09-09", "Description": f"Windsock {env_name} on moto (--aws-local)",
+            "Resources": resources, "Outputs": outputs}

@@ -18,6 +18,13 @@ def add_subdir_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-S", "--subdir", help="DAG folder or file (default: [core] dags_folder)")
 
 
+def audit_owner() -> str:
+    """Who CLI audit rows name: ``$WINDSOCK_AUDIT_OWNER`` (the CLI endpoint's caller, an IAM ARN), else the OS user."""
+    import getpass
+
+    return os.environ.get("WINDSOCK_AUDIT_OWNER") or getpass.getuser()
+
+
 def load_settings() -> Settings:
     """Settings from the environment and config file."""
     return Settings.load()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 from typing import Any
 
@@ -113,7 +112,7 @@ def _context() -> tuple[Any, Any]:
 def _audit(session: Any, event: str, conn_id: str) -> None:
     from runtime.store.audit import log_event
 
-    log_event(session, f"cli_connections_{event}", owner=getpass.getuser(), extra={"conn_id": conn_id})
+    log_event(session, f"cli_connections_{event}", owner=common.audit_owner(), extra={"conn_id": conn_id})
 
 
 def _add(args: argparse.Namespace) -> int:

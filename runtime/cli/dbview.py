@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import getpass
 from typing import TYPE_CHECKING, Any
 
+from runtime.cli import common
 from runtime.errors import UserError
 
 if TYPE_CHECKING:  # imported by the handlers that use them, not by ``windsock --help``
@@ -54,4 +54,4 @@ def audit(session: Session, event: str, **fields: Any) -> None:
     """Record a user action in the audit log."""
     from runtime.store.audit import log_event
 
-    log_event(session, event, owner=getpass.getuser(), **fields)
+    log_event(session, event, owner=common.audit_owner(), **fields)

@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "runtime.cli.backfill_cmd",
     "runtime.cli.webserver_cmd",
     "runtime.cli.assets_cmd",
+    "runtime.cli.login_cmd",
 ]
 
 
@@ -89,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The full parser with every command module registered."""
     parser = _Parser(prog="windsock", description="Windsock: run Airflow DAGs, locally or on AWS.")
     parser.add_argument("--version", action=_VersionAction)
+    parser.add_argument("--env", metavar="NAME", help="run the command in deployed environment NAME through its CLI "
+                        "endpoint, signed in with your AWS identity (e.g. windsock --env prod dags list)")
     parser.set_defaults(func=lambda args: _usage(parser))
     tree = CommandTree(parser)
     tree._top._parser_class = _Parser  # sub-parsers share the terse error
@@ -107,6 +110,16 @@ def _configure_logging(command: str | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; user mistakes print one line and return non-zero."""
+    from runtime.cli.remote import run_remote, split_env
+
+    try:
+        env_name, rest = split_env(sys.argv[1:] if argv is None else argv)
+        if env_name is not None and rest[:1] == ["login"]:
+            argv = ["login", "--env", env_name, *rest[1:]]
+        elif env_name is not None and rest[:1] not in (["-h"], ["--help"]):
+            return run_remote(env_name, rest)
+    except WindsockError as exc:
+        return _fail(str(exc))
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 from typing import Any
 
+from runtime.cli import common
 from runtime.cli.main import CommandTree
 from runtime.cli.output import add_output_flag, render
 
@@ -41,7 +41,7 @@ def _settings() -> Any:
 def _audit(session: Any, event: str, **extra: Any) -> None:
     from runtime.store.audit import log_event
 
-    log_event(session, f"cli_pools_{event}", owner=getpass.getuser(), extra=extra)
+    log_event(session, f"cli_pools_{event}", owner=common.audit_owner(), extra=extra)
 
 
 def _row(pool: Any, occupied: dict[str, int]) -> dict[str, Any]:

@@ -209,6 +209,9 @@ def _aws_local(args: argparse.Namespace) -> int:
         os.environ.update(component_env)
         cloud.env = dict(component_env)
         cloud.start_workers(args.workers, args.concurrency)
+        from runtime.cli.webserver_cmd import base_url
+
+        cloud.register_stack(base_url(settings), args.workers)  # what runtime.client.Client("local") reads
         return _serve(settings, engine, args, cloud.banner(args.workers))
     finally:
         cloud.stop()

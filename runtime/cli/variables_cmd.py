@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 from pathlib import Path
 from typing import Any
 
+from runtime.cli import common
 from runtime.cli.main import CommandTree
 from runtime.cli.output import add_output_flag, render
 
@@ -58,7 +58,7 @@ def _context() -> tuple[Any, Any]:
 def _audit(session: Any, event: str, **extra: Any) -> None:
     from runtime.store.audit import log_event
 
-    log_event(session, f"cli_variables_{event}", owner=getpass.getuser(), extra=extra or None)
+    log_event(session, f"cli_variables_{event}", owner=common.audit_owner(), extra=extra or None)
 
 
 def _get(args: argparse.Namespace) -> int:

@@ -45,7 +45,13 @@ def read_stack_outputs(env_name: str, cloudformation: Any) -> EnvironmentOutputs
         stacks = cloudformation.describe_stacks(StackName=name)["Stacks"]
     except cloudformation.exceptions.ClientError as exc:
         raise UserError(f"environment {env_name!r}: stack {name} not found ({exc})") from exc
-    raw = {item["OutputKey"]: item["OutputValue"] for item in stacks[0].get("Outputs", [])}
+    return outputs_of(env_name, stacks[0])
+
+
+def outputs_of(env_name: str, stack: dict[str, Any]) -> EnvironmentOutputs:
+    """The outputs of one ``describe_stacks`` entry; UserError naming the missing keys."""
+    name = stack_name(env_name)
+    raw = {item["OutputKey"]: item["OutputValue"] for item in stack.get("Outputs", [])}
     missing = [key for key in OUTPUT_FIELDS if key not in raw]
     if missing:
         raise UserError(f"environment {env_name!r}: stack {name} lacks outputs {', '.join(missing)}")

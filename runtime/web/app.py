@@ -20,6 +20,7 @@ from runtime.errors import UserError
 from runtime.settings import Settings
 from runtime.store.actions import NotFound
 from runtime.store.session import open_store, transaction
+from runtime.web import cli_endpoint, signin
 from runtime.web.api import dags as api_dags
 from runtime.web.api import resources as api_resources
 from runtime.web.api import task_instances as api_tis
@@ -77,7 +78,7 @@ def create_app(settings: Settings, clock: Callable[[], dt.datetime] | None = Non
     app.state.ctx = WebContext(settings=settings, session_factory=factory, signer=signer, clock=clock)
     for router in (api_dags.router, api_tis.router, api_resources.router):
         app.include_router(router)
-    for router in (ui_pages.router, ui_task_pages.router, ui_admin.router):
+    for router in (ui_pages.router, ui_task_pages.router, ui_admin.router, signin.router, cli_endpoint.router):
         app.include_router(router, include_in_schema=False)
     _add_core_routes(app)
     _add_error_handlers(app)

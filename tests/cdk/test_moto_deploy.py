@@ -213,3 +213,23 @@ def test_every_other_network_mode_also_deploys(
     env = synth.stack.settings.env_name
     outputs = read_stack_outputs(env, client(moto_endpoint, "cloudformation"))
     assert outputs.bucket == f"{env}-{ACCOUNT}-{REGION}"
+
+
+def test_client_finds_the_deployed_environment_and_its_sign_in_roles(
+    deployed: dict[str, Any], moto_endpoint: str
+) -> None:
+    """runtime.client reads the moto-deployed stack: MWAA's Environment shape, the four sign-in role ARNs."""
+    from runtime.client import model
+    from runtime.client.environment import Environment, find
+
+    stack = find(client(moto_endpoint, "cloudformation"), "windsock")
+    assert stack is not None
+    environment = Environment.from_stack("windsock", stack)
+    assert {r.value for r in environment.role_arns()} == {"Admin", "Op", "User", "Viewer"}
+    assert environment.role_arns()[next(iter(environment.role_arns()))].startswith(f"arn:aws:iam::{ACCOUNT}:role/")
+    assert environment.server_id == "windsock" and environment.region == REGION
+    document = {"Environment": environment.document()}
+    assert model.response_errors("GetEnvironment", document) == ""
+    assert document["Environment"]["Status"] == "AVAILABLE"
+    roles = client(moto_endpoint, "iam").list_roles()["Roles"]
+    assert {"windsock-Admin", "windsock-Viewer"} <= {r["RoleName"] for r in roles}

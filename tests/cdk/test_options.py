@@ -251,9 +251,9 @@ def test_web_access_admits_no_one_by_default_and_warns(default_synth: Synth) -> 
     Annotations.from_stack(default_synth.stack).has_warning("*", Match.string_like_regexp("admits no one"))
 
 
-def test_explicit_open_web_access_warns_that_there_is_no_sign_in_yet(team_synth: Synth) -> None:
+def test_explicit_open_web_access_warns_that_the_sign_in_is_internet_facing(team_synth: Synth) -> None:
     """allowed_cidrs=0.0.0.0/0 is allowed when given, warned at synth; the EC23 reason says so truthfully."""
-    Annotations.from_stack(team_synth.stack).has_warning("*", Match.string_like_regexp("no IAM sign-in"))
+    Annotations.from_stack(team_synth.stack).has_warning("*", Match.string_like_regexp("whole internet"))
     reasons = json.dumps(
         [
             e.data
@@ -262,8 +262,7 @@ def test_explicit_open_web_access_warns_that_there_is_no_sign_in_yet(team_synth:
             if e.type == "aws:cdk:acknowledged-rules"
         ]
     )
-    assert "AwsSolutions-EC23" in reasons and "explicitly" in reasons
-    assert "requires an IAM-signed login" not in reasons
+    assert "AwsSolutions-EC23" in reasons and "explicitly" in reasons and "IAM" in reasons
 
 
 def test_s3_may_use_the_sync_key_only_for_this_bucket_and_account(any_synth: Synth) -> None:

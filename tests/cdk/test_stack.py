@@ -176,7 +176,8 @@ def test_database_accepts_only_the_service_security_groups(any_synth: Synth) -> 
 
 
 def test_containers_get_secrets_from_secrets_manager_never_as_environment(any_synth: Synth) -> None:
-    """DB password and fernet material are ECS secrets; the environment holds only the contract's names."""
+    """DB password, fernet material and (web server only) the signing key are ECS secrets; the environment
+    holds only the contract's names."""
     found = containers(any_synth)
     assert set(found) == set(ROLES)
     for role, container in found.items():
@@ -185,7 +186,8 @@ def test_containers_get_secrets_from_secrets_manager_never_as_environment(any_sy
         named_secret = [name for name in env if "PASSWORD" in name or "SECRET" in name or "FERNET" in name]
         assert set(named_secret) <= SECRETS_BACKEND_NAMES  # the backend's class path and prefixes, no value
         secrets = {s["Name"]: json.dumps(s["ValueFrom"]) for s in container["Secrets"]}
-        assert set(secrets) == {"WINDSOCK_DB_PASSWORD", "WINDSOCK_FERNET_SECRET"}
+        web_key = {"WINDSOCK__WEBSERVER__SECRET_KEY"} if role == "webserver" else set()  # only the web server signs
+        assert set(secrets) == {"WINDSOCK_DB_PASSWORD", "WINDSOCK_FERNET_SECRET"} | web_key
         assert ":password::" in secrets["WINDSOCK_DB_PASSWORD"]
         assert container["Command"] == ["container", role]
         assert container["StopTimeout"] == 120

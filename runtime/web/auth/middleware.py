@@ -1,7 +1,7 @@
 """ASGI middleware that signs in every request (bearer token or session cookie) before any route.
 
-Only ``PUBLIC_PATHS`` pass without a principal (``/health`` carries no data; ``/login``
-refuses by itself without a valid one-time token). State-changing requests signed in by a
+Only ``PUBLIC_PATHS`` pass without a principal (``/health`` carries no data; ``/login`` and
+the IAM sign-in routes refuse by themselves without a valid one-time token or proof). State-changing requests signed in by a
 cookie must carry the session's CSRF token (form field ``csrf_token`` or header
 ``X-CSRF-Token``). Request bodies are capped at ``MAX_BODY_BYTES`` (413 beyond).
 """
@@ -21,7 +21,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from runtime.web.auth.roles import Principal
 from runtime.web.auth.tokens import Signer, TokenError, read_api_token, read_session
 
-PUBLIC_PATHS = frozenset({"/health", "/login"})
+# /health carries no data; /login and the IAM sign-in routes refuse by themselves without a valid
+# one-time token or a proof verified by STS (runtime/web/signin.py); the SSO page only holds a script.
+PUBLIC_PATHS = frozenset({"/health", "/login", "/iam/web-login-token", "/iam/cli-token", "/aws_mwaa/aws-console-sso",
+                          "/aws_mwaa/sso.js"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_COOKIE = "windsock_session"
 CSRF_FIELD, CSRF_HEADER = "csrf_token", "x-csrf-token"
@@ -40,8 +43,11 @@ class AuthMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Authenticate, check CSRF and body size, then call the app."""
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope["path"] in PUBLIC_PATHS:
+            await self._public(scope, receive, send)
             return
         request = Request(scope)
         found = self._authenticate(request)
@@ -58,6 +64,16 @@ class AuthMiddleware:
                 return
             if kind == "session" and not _csrf_ok(request, body, csrf):
                 await _refuse(request, 403, "CSRF token missing or wrong; reload the page")(scope, receive, send)
+                return
+            receive = _replay(body)
+        await self.app(scope, receive, send)
+
+    async def _public(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A public route: no principal, but the body cap holds (IAM sign-in takes a POST body)."""
+        if scope["method"] not in SAFE_METHODS:
+            body = await _read_body(receive)
+            if body is None:
+                await _refuse(Request(scope), 413, "request body too large")(scope, receive, send)
                 return
             receive = _replay(body)
         await self.app(scope, receive, send)
