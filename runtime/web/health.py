@@ -12,7 +12,8 @@ from runtime.store import jobs
 from runtime.store.models import Job
 from runtime.store.states import JobType
 
-DAEMONS = (JobType.SCHEDULER.value, JobType.DAG_PROCESSOR.value, JobType.EXECUTOR.value, JobType.WORKER.value)
+DAEMONS = (JobType.SCHEDULER.value, JobType.DAG_PROCESSOR.value, JobType.TRIGGERER.value, JobType.EXECUTOR.value,
+           JobType.WORKER.value)
 
 
 @dataclass(frozen=True)
@@ -40,4 +41,14 @@ def daemon_health(session: Session, kind: str, now: dt.datetime, threshold: floa
     if newest is None:
         return DaemonHealth(kind, None, None, [])
     alive = jobs.beating_since(session, kind, now - dt.timedelta(seconds=threshold))
+    if not alive and kind == JobType.TRIGGERER and not _deferred_waiting(session):
+        # the scheduler runs a triggerer only while tries are deferred: none running is not a fault
+        return DaemonHealth(kind, None, newest.latest_heartbeat, [])
     return DaemonHealth(kind, "healthy" if alive else "unhealthy", newest.latest_heartbeat, alive)
+
+
+def _deferred_waiting(session: Session) -> bool:
+    from runtime.store.models import TaskInstance
+    from runtime.store.states import TI
+
+    return session.scalar(sa.select(TaskInstance.id).where(TaskInstance.state == TI.DEFERRED).limit(1)) is not None

@@ -137,3 +137,9 @@ def test_health_page_shows_heartbeats(fx: AppFixture) -> None:
     assert health["scheduler"]["status"] == "healthy" and health["dag_processor"]["status"] == "unhealthy"
     page = signed_in(fx, "Viewer").get("/admin/health").text
     assert "healthy" in page and "unhealthy" in page
+    # a triggerer that exited (no try deferred) is no fault; one that is gone while tries wait is
+    with transaction(fx.factory) as session:
+        old = jobs.start(session, JobType.TRIGGERER, now - dt.timedelta(minutes=10))
+        jobs.beat(session, old, now - dt.timedelta(minutes=10))
+    health = TestClient(fx.app).get("/api/v2/monitor/health", headers=fx.headers("Viewer")).json()
+    assert health["triggerer"]["status"] is None and health["triggerer"]["latest_triggerer_heartbeat"]

@@ -252,15 +252,16 @@ def get_import_error(import_error_id: Annotated[int, Path(ge=0, le=2**31 - 1)],
 @router.get("/monitor/health", response_model=s.HealthInfoResponse, tags=["Monitor"],
             dependencies=[can(Permission.READ)])
 def get_health(request: Request, session: Session = DB) -> s.HealthInfoResponse:
-    """Status of the metadata database, the scheduler and the DAG processor (from their heartbeats)."""
+    """Status of the metadata database, the scheduler, the triggerer and the DAG processor (from their heartbeats)."""
     context = ctx(request)
     now, threshold = context.clock(), float(context.setting("webserver", "health_check_threshold"))
     sched = daemon_health(session, "scheduler", now, threshold)
     proc = daemon_health(session, "dag_processor", now, threshold)
+    trig = daemon_health(session, "triggerer", now, threshold)
     return s.HealthInfoResponse(
         metadatabase=s.BaseInfoResponse(status="healthy" if database_ok(session) else "unhealthy"),
         scheduler=s.SchedulerInfoResponse(status=sched.status, latest_scheduler_heartbeat=_iso(sched.latest_heartbeat)),
-        triggerer=s.TriggererInfoResponse(status=None, latest_triggerer_heartbeat=None),
+        triggerer=s.TriggererInfoResponse(status=trig.status, latest_triggerer_heartbeat=_iso(trig.latest_heartbeat)),
         dag_processor=s.DagProcessorInfoResponse(status=proc.status,
                                                  latest_dag_processor_heartbeat=_iso(proc.latest_heartbeat)),
     )
