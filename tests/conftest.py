@@ -208,3 +208,14 @@ def store(db_url: str, tmp_path: Path) -> Iterator[StoreFixture]:
     yield StoreFixture(engine=engine, session_factory=factory, url=db_url, settings=settings)
     if engine.dialect.name == "sqlite":
         engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    path = services.chromium_or_skip()
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=path, args=services.CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

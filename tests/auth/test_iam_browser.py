@@ -3,28 +3,14 @@ with the role the caller's policy grants; a Viewer cannot trigger; the link work
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from runtime.client import Client
 from tests.auth.conftest import ENV, IamCloud, IamWeb
-from tests.web.conftest import chromium_or_skip
-from tests.web.test_e2e import CHROMIUM_ARGS
 
 pytestmark = pytest.mark.aws
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's Chromium driven by Playwright."""
-    path = chromium_or_skip()
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _page(browser: Any) -> Any:

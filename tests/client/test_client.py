@@ -10,7 +10,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pytest
 
 from runtime.client import Client, model
 from tests.client.conftest import AwsLocal
+from tests.services import wait_for
 from tests.web.conftest import ROOT
 
 pytestmark = pytest.mark.aws
@@ -29,16 +29,6 @@ from airflow.operators.bash import BashOperator
 with DAG("client_dag", start_date=datetime(2024, 1, 1), schedule=None, is_paused_upon_creation=False) as dag:
     BashOperator(task_id="hello", bash_command="echo hello from the client")
 '''
-
-
-def _wait(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
 
 
 def _fits(operation: str, response: dict[str, Any]) -> None:
@@ -63,7 +53,7 @@ def deployed_dag(aws_local: AwsLocal, tmp_path_factory: pytest.TempPathFactory) 
         assert plan.upload == ["client_dag.py"]
         listed = lambda: "client_dag" in [d["dag_id"] for d in mwaa.invoke_rest_api(  # noqa: E731
             Name="local", Path="/dags", Method="GET")["RestApiResponse"]["dags"]]
-        _wait(listed, 120, "the uploaded DAG in /api/v2/dags")
+        wait_for(listed, 120, "the uploaded DAG in /api/v2/dags")
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -143,7 +133,7 @@ def test_invoke_rest_api_triggers_and_reads_the_run(local_aws: AwsLocal, deploye
         state = run["RestApiResponse"]["state"]
         return state if state in ("success", "failed") else None
 
-    assert _wait(finished, 180, "the triggered run to finish") == "success"
+    assert wait_for(finished, 180, "the triggered run to finish") == "success"
 
 
 def test_rest_api_errors_raise_modeled_client_errors(local_aws: AwsLocal) -> None:

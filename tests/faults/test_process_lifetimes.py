@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -13,6 +12,7 @@ import sqlalchemy as sa
 from runtime.store.engine import make_engine, make_session_factory
 from runtime.store.models import TaskInstance, TaskInstanceHistory
 from tests.faults import chaos
+from tests.services import wait_for
 
 DAG = """
 from datetime import datetime
@@ -21,13 +21,6 @@ from airflow.operators.bash import BashOperator
 with DAG("long", start_date=datetime(2024, 1, 1), schedule=None, is_paused_upon_creation=False) as dag:
     BashOperator(task_id="sleepy", bash_command="echo started >> {marks}; sleep 60; echo finished >> {marks}")
 """
-
-
-def _wait(check, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
 
 
 def test_kill_9_of_standalone_leaves_no_process_and_hands_its_try_back(db_url: str, tmp_path: Path) -> None:
@@ -41,9 +34,9 @@ def test_kill_9_of_standalone_leaves_no_process_and_hands_its_try_back(db_url: s
     proc = subprocess.Popen([sys.executable, "-m", "runtime.cli.main", "standalone"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        _wait(lambda: subprocess.run([sys.executable, "-m", "runtime.cli.main", "dags", "trigger", "long"], env=env,
+        wait_for(lambda: subprocess.run([sys.executable, "-m", "runtime.cli.main", "dags", "trigger", "long"], env=env,
                                      capture_output=True, timeout=60).returncode == 0, 60, "trigger failed")
-        _wait(lambda: marks.exists() and "started" in marks.read_text(), 60, "the try never started")
+        wait_for(lambda: marks.exists() and "started" in marks.read_text(), 60, "the try never started")
         assert len(chaos.marked(env["WINDSOCK_CHAOS_MARK"])) >= 5  # standalone, processor, fork server, child, bash...
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -13,6 +12,7 @@ import sqlalchemy as sa
 from runtime.store.engine import make_engine, make_session_factory
 from runtime.store.models import Job, TaskInstance, Trigger
 from tests.faults import chaos
+from tests.services import wait_for
 
 DAG = """
 from datetime import datetime
@@ -21,14 +21,6 @@ from airflow.sensors.filesystem import FileSensor
 with DAG("awaits", start_date=datetime(2024, 1, 1), schedule=None, is_paused_upon_creation=False) as dag:
     FileSensor(task_id="file", filepath={path!r}, deferrable=True, poke_interval=0.2)
 """
-
-
-def _wait(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (got := check()):
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
-    return got
 
 
 def test_a_killed_triggerer_is_replaced_and_the_deferred_try_still_finishes(db_url: str, tmp_path: Path) -> None:
@@ -54,16 +46,16 @@ def test_a_killed_triggerer_is_replaced_and_the_deferred_try_still_finishes(db_u
     log = tmp_path / "scheduler.log"
     proc = chaos.start_scheduler(env, log)
     try:
-        _wait(lambda: chaos.run_cli(env, "dags", "trigger", "awaits") == 0, 60, "trigger failed")
-        _wait(lambda: ti_state() == "deferred", 60, "the sensor never deferred")
-        ((first, pid),) = _wait(triggerers, 30, "no triggerer was started")
-        _wait(lambda: holder() == first, 30, "the triggerer never took the trigger")
+        wait_for(lambda: chaos.run_cli(env, "dags", "trigger", "awaits") == 0, 60, "trigger failed")
+        wait_for(lambda: ti_state() == "deferred", 60, "the sensor never deferred")
+        ((first, pid),) = wait_for(triggerers, 30, "no triggerer was started")
+        wait_for(lambda: holder() == first, 30, "the triggerer never took the trigger")
         os.kill(int(pid or 0), signal.SIGKILL)
-        second = _wait(lambda: [j for j, _ in triggerers() if j != first], 30, "no new triggerer after the kill")[0]
-        _wait(lambda: holder() == second, 30, "the new triggerer never took the trigger over")
+        second = wait_for(lambda: [j for j, _ in triggerers() if j != first], 30, "no new triggerer after the kill")[0]
+        wait_for(lambda: holder() == second, 30, "the new triggerer never took the trigger over")
         assert ti_state() == "deferred"
         flag.write_text("x")
-        _wait(lambda: ti_state() == "success", 60, "the sensor never resumed")
+        wait_for(lambda: ti_state() == "success", 60, "the sensor never resumed")
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
         assert chaos.wait_gone(env["WINDSOCK_CHAOS_MARK"], 15) == []

@@ -21,7 +21,6 @@ import pytest
 from tests import services
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 DAGS = Path(__file__).with_name("dags")
 
 
@@ -191,8 +190,3 @@ def web_app(tmp_path_factory: pytest.TempPathFactory) -> AppFixture:
     return make_app(tmp_path_factory.mktemp("web-app"))
 
 
-def chromium_or_skip() -> str:
-    """Debian's Chromium, or a skip (a failure in CI) naming what is missing."""
-    if not os.path.exists(CHROMIUM):
-        services.unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
-    return CHROMIUM

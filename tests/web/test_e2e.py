@@ -5,26 +5,14 @@ Both use the session's standalone (SQLite, local executor, web server child on a
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.web.conftest import Standalone, chromium_or_skip
+from tests.services import wait_for
+from tests.web.conftest import Standalone
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--headless"]
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
-
-
-def _wait(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
 
 
 def test_airflow_client_lists_triggers_reads_task_instances_and_a_log(standalone: Standalone) -> None:
@@ -41,7 +29,7 @@ def test_airflow_client_lists_triggers_reads_task_instances_and_a_log(standalone
             "example_windsock", client.TriggerDAGRunPostBody(dag_run_id="from_client", conf={"greeting": "hi"}))
         assert run.dag_run_id == "from_client" and run.conf == {"greeting": "hi"}
         runs = dag_run_api.DagRunApi(api)
-        _wait(lambda: runs.get_dag_run("example_windsock", "from_client").state.value in ("success", "failed"),
+        wait_for(lambda: runs.get_dag_run("example_windsock", "from_client").state.value in ("success", "failed"),
               120, "the triggered run to finish")
         assert runs.get_dag_run("example_windsock", "from_client").state.value == "success"
         tis = task_instance_api.TaskInstanceApi(api).get_task_instances("example_windsock", "from_client")
@@ -50,17 +38,6 @@ def test_airflow_client_lists_triggers_reads_task_instances_and_a_log(standalone
         log = task_instance_api.TaskInstanceApi(api).get_log("example_windsock", "from_client", "say", 1)
         text = "\n".join(m.event for m in log.content.actual_instance)
         assert "hi from" in text
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
-    path = chromium_or_skip()
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _page(browser: Any, viewport: str = "desktop") -> tuple[Any, list[str]]:
