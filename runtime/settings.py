@@ -75,7 +75,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
     },
     "scheduler": {
-        "loop_interval": _k(0.05, float, False, "Seconds the scheduler sleeps when idle."),
+        "loop_interval": _k(0.05, float, False,
+                            "Least seconds between two looks for due and queued runs; also the SqsExecutor's poll of "
+                            "tries in flight."),
+        "idle_poll": _k(5.0, float, False,
+                        "Safety poll: most seconds an idle scheduler sleeps. It wakes earlier on its executor's "
+                        "events, a DAG file change, a trigger/clear/mark (PostgreSQL LISTEN/NOTIFY; SQLite a unix "
+                        "socket), the next due run or retry, and its heartbeat and sweep periods."),
         "dag_dir_list_interval": _k(5.0, float, True, "Seconds between DAG folder re-scans."),
         "zombie_threshold": _k(60.0, float, False,
                                "Seconds without a heartbeat of its executor (or worker) before a running try on "

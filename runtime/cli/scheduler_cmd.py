@@ -127,9 +127,9 @@ def cmd_dag_processor(args: argparse.Namespace) -> int:
             say(f"dag-processor: {processor.run_once(timezone.utcnow())}")
         return 0
     stop = _stop_on_signals(abort=True)
-    # needs_scan is a realpath() and a clock read: polling it often keeps a dag_sync flip
-    # visible to the scheduler within a fraction of a second.
-    processor.run_forever(stop, poll=0.05, job=JobType.DAG_PROCESSOR)
+    # needs_scan is a realpath() and a clock read: polling it twice a second keeps a dag_sync
+    # flip visible to the scheduler within half a second without keeping a core awake.
+    processor.run_forever(stop, poll=0.5, job=JobType.DAG_PROCESSOR)
     return 0
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import select
 import time
+from collections.abc import Sequence
 
 from runtime.executors.messages import CallbackWork, TaskEvent, TaskWork
 
@@ -34,9 +36,9 @@ class BaseExecutor:
     def heartbeat(self) -> None:
         """Periodic housekeeping (the local executor stamps heartbeats in its own process)."""
 
-    def wait(self, timeout: float) -> None:
-        """Block until an event may be ready or ``timeout`` seconds passed."""
-        time.sleep(max(0.0, timeout))
+    def wait(self, timeout: float, fds: Sequence[int] = ()) -> None:
+        """Block until an event may be ready, one of ``fds`` is readable, or ``timeout`` seconds passed."""
+        wait_readable(fds, timeout)
 
     def terminate(self, ti_id: int) -> None:
         """Kill the try of ``ti_id`` if it runs here."""
@@ -67,3 +69,12 @@ class BaseExecutor:
                 if work is not None and work.try_number == event.try_number:
                     del self.running[event.ti_id]
         return events
+
+
+def wait_readable(fds: Sequence[int], timeout: float) -> None:
+    """select() on the valid ``fds`` (sleep when there is none) for at most ``timeout`` seconds."""
+    live = [fd for fd in fds if fd >= 0]
+    if live:
+        select.select(live, [], [], max(0.0, timeout))
+    else:
+        time.sleep(max(0.0, timeout))

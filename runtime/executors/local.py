@@ -16,10 +16,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from runtime import procs
-from runtime.executors.base import BaseExecutor
+from runtime.executors.base import BaseExecutor, wait_readable
 from runtime.executors.messages import LOST, CallbackWork, TaskEvent, TaskWork, decode
 from runtime.settings import Settings
 from runtime.store.states import JobType
@@ -125,13 +126,10 @@ class LocalExecutor(BaseExecutor):
                           for w in self.running.values())
         self._copies.clear()
 
-    def wait(self, timeout: float) -> None:
-        """Block until an event arrives (the socket is readable) or ``timeout`` passes."""
+    def wait(self, timeout: float, fds: Sequence[int] = ()) -> None:
+        """Block until an event arrives (the socket is readable), one of ``fds`` is, or ``timeout`` passes."""
         self.flush()
-        if self.sock is None:
-            select.select([], [], [], timeout)
-            return
-        select.select([self.sock], [], [], max(0.0, timeout))
+        wait_readable([self.sock.fileno() if self.sock is not None else -1, *fds], timeout)
 
     def fileno(self) -> int:
         """The socket to wait on (select) for events."""

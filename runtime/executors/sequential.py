@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,10 +43,10 @@ class SequentialExecutor(BaseExecutor):
         """Keep the callback for the next ``sync`` (it runs in a forked child)."""
         self._pending.append(callback)
 
-    def wait(self, timeout: float) -> None:
+    def wait(self, timeout: float, fds: Sequence[int] = ()) -> None:
         """Sleep only when nothing is queued (queued tries run in the next ``sync``)."""
         if not self._pending:
-            super().wait(timeout)
+            super().wait(timeout, fds)
 
     def sync(self) -> list[TaskEvent]:
         """Run everything queued, then report."""

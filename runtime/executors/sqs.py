@@ -14,6 +14,7 @@ import json
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from runtime import aws
 from runtime.errors import ConfigError
-from runtime.executors.base import BaseExecutor
+from runtime.executors.base import BaseExecutor, wait_readable
 from runtime.executors.deadletter import DeadLetterWatcher
 from runtime.executors.messages import RECORDED, CallbackWork, TaskEvent, TaskWork
 from runtime.settings import Settings
@@ -169,9 +170,9 @@ class SqsExecutor(BaseExecutor):
             self.running.pop(event.ti_id, None)
         return events
 
-    def wait(self, timeout: float) -> None:
-        """Sleep until the next poll of the tries in flight (or ``timeout`` when none is)."""
-        time.sleep(max(0.0, min(timeout, self.poll_every) if self.running else timeout))
+    def wait(self, timeout: float, fds: Sequence[int] = ()) -> None:
+        """Sleep until the next poll of the tries in flight (or ``timeout`` when none is), or one of ``fds`` is readable."""
+        wait_readable(fds, min(timeout, self.poll_every) if self.running else timeout)
 
     def end(self) -> None:
         """Send what is left (the tries run on in the workers); stop watching the dead-letter queue."""

@@ -24,7 +24,7 @@ from runtime.processor.files import FileCheck, FileStamp, check_files, list_file
 from runtime.processor.parse import ParseJob, ParseLimits, ParseOutcome, parse_in_children, warm_up
 from runtime.sdk import timezone
 from runtime.settings import Settings
-from runtime.store import jobs
+from runtime.store import jobs, wakeup
 from runtime.store.session import transaction
 from runtime.store.states import JobType
 
@@ -206,6 +206,8 @@ class DagProcessor:
             counts = persist.save_outcomes(session, outcomes, stamps, now=now, paused_at_creation=paused)
             persist.save_stamps(session, touched)
             counts.deactivated += deactivated
+            if outcomes or gone:
+                wakeup.notify(session)  # the scheduler plans new or changed DAGs now
         return counts
 
     def _remember(self, outcomes: list[ParseOutcome], checks: list[FileCheck], gone: set[str]) -> None:

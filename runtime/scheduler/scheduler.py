@@ -29,9 +29,9 @@ from runtime.scheduler.dags import DagCache
 from runtime.scheduler.metrics import MetricsPublisher
 from runtime.sdk import timezone
 from runtime.settings import Settings
-from runtime.store import jobs, transitions, triggers
+from runtime.store import jobs, transitions, triggers, wakeup
 from runtime.store import tries as tries_store
-from runtime.store.models import DagRun, TaskInstance
+from runtime.store.models import DagModel, DagRun, TaskInstance
 from runtime.store.session import transaction
 from runtime.store.states import RUN, TI, JobType
 from runtime.worker.record import TryOutcome
@@ -91,6 +91,9 @@ class Scheduler:
         self._runs_checked: datetime | None = None
         self._conf = _Conf(settings)
         self.on_triggers: Callable[[], None] | None = None  # start a triggerer (scheduler_cmd's child)
+        self.loops = 0  # steps run_forever took (an idle scheduler takes few)
+        self._plan_new = False  # woken by a DAG change: plan unplanned DAGs in this step
+        self._active = True  # the last sweep saw active tries or runs (then the sweep keeps its period)
 
     # --- the step -------------------------------------------------------------------------
 
@@ -127,8 +130,10 @@ class Scheduler:
     def _runs(self, session: Session, now: datetime, stats: LoopStats) -> None:
         c = self._conf
         if self.create_runs:
+            unplanned = self._plan_new or time.monotonic() >= self._next_sweep
+            self._plan_new = False
             stats.created_runs = creating.plan(session, self.cache, now, limit=c.create_limit, default_max_runs=c.max_runs,
-                                               known=self._planned, unplanned=time.monotonic() >= self._next_sweep)
+                                               known=self._planned, unplanned=unplanned)
             stats.created_runs += create_asset_triggered_runs(session, self.cache, now)
         stats.started_runs = len(starting.start_runs(session, self.cache, now, c.max_runs, dag_ids=self.dag_ids))
 
@@ -232,6 +237,7 @@ class Scheduler:
         """Work of dead jobs, tries queued too long, and task instances changed by someone else."""
         self._next_sweep = time.monotonic() + self._conf.sweep_every
         rows = tries_store.active_rows(session, self.dag_ids)
+        self._active = bool(rows or self.registry.runs or self.executor.running)
         self._reconcile({r.id: (r.dag_id, r.run_id, r.task_id) for r in rows})
         active = [r for r in rows if r.state in (TI.QUEUED, TI.RUNNING)]
         got = recovery.sweep(session, active, self.cache, now, me=self.job_id, limits=self._conf.limits,
@@ -330,14 +336,20 @@ class Scheduler:
     # --- the loop -------------------------------------------------------------------------------
 
     def run_forever(self, stop: threading.Event, clock: Callable[[], datetime], *, num_runs: int = -1) -> None:
-        """Step until ``stop`` is set (or ``num_runs`` steps); wait on the executor when idle."""
+        """Step until ``stop`` is set (or ``num_runs`` steps); when idle, sleep until something may be due.
+
+        An idle scheduler sleeps on its executor's socket and the wake-up channel (a trigger, a
+        clear, a resumed deferral, a DAG file change: :mod:`runtime.store.wakeup`) until the next
+        due time (a run, a retry, its heartbeat, its sweep while work is active), at most
+        ``scheduler.idle_poll`` seconds.
+        """
         self.executor.start()
         if self.metrics is not None:
             self.metrics.start()
-        steps = 0
+        listener = wakeup.Listener(self.session_factory.kw["bind"])
         backoff = 0.0
         try:
-            while not stop.is_set() and (num_runs < 0 or steps < num_runs):
+            while not stop.is_set() and (num_runs < 0 or self.loops < num_runs):
                 try:
                     stats = self.run_once(clock())
                 except sa.exc.DBAPIError as exc:  # the database went away: nothing was committed; go again
@@ -346,14 +358,48 @@ class Scheduler:
                     stop.wait(backoff)
                     continue
                 backoff = 0.0
-                steps += 1
-                if not stats.busy:
-                    self.executor.wait(self._conf.loop_interval)
+                self.loops += 1
+                if not stats.busy and not stop.is_set():
+                    fallback = None if listener.available else self._conf.sweep_every
+                    self.executor.wait(self._idle_wait(clock(), fallback), [listener.fileno()])
+                if listener.drain():
+                    self._woken()
         finally:
+            listener.close()
             self.executor.end()
             if self.metrics is not None:
                 self.metrics.stop()
             self._stop_quietly()
+
+    def _woken(self) -> None:
+        """Someone changed the store (a trigger, clear, mark, resume or DAG change): look at everything now."""
+        self._runs_checked = None
+        self._plan_new = True
+        for ctx in self.registry.runs.values():
+            ctx.full = ctx.touched = True
+
+    def _idle_wait(self, now: datetime, cap: float | None = None) -> float:
+        """Seconds an idle step may sleep: until the next thing due, at most the safety poll (or ``cap``)."""
+        c = self._conf
+        mono = time.monotonic()
+        wait = min(c.idle_poll, cap if cap is not None else c.idle_poll, self._next_job_beat - mono)
+        if self._active or self.executor.running or self.registry.runs:
+            wait = min(wait, self._next_sweep - mono)
+        if self.processor is not None:
+            wait = min(wait, self.processor.interval)
+        try:
+            with transaction(self.session_factory) as session:
+                retry, run = _next_due(session, self.dag_ids, self.create_runs)
+        except sa.exc.DBAPIError:
+            retry = run = None
+        now = timezone.to_utc(now)
+        if retry is not None and retry > now:  # a past one was put back by this step
+            wait = min(wait, (retry - now).total_seconds())
+        checked = timezone.to_utc(self._runs_checked) if self._runs_checked is not None else None
+        if run is not None and (checked is None or run > checked):  # a past one waits for room (max_active_runs)
+            wait = min(wait, max((run - now).total_seconds(),
+                                 (checked - now).total_seconds() + c.loop_interval if checked else 0.0))
+        return max(0.0, wait)
 
     def _lost_database(self, exc: BaseException, backoff: float) -> None:
         """A failed step rolled back: evaluate every run afresh once the database answers again."""
@@ -369,6 +415,20 @@ class Scheduler:
             self.stop()
         except sa.exc.DBAPIError as exc:  # its job will be found dead instead
             print(f"[windsock] scheduler: could not mark its job stopped: {exc}", file=sys.stderr)
+
+
+def _next_due(session: Session, dag_ids: set[str] | None,
+              create_runs: bool) -> tuple[datetime | None, datetime | None]:
+    """When something becomes due without anyone saying so: (the next retry, a DAG's next run)."""
+    retry = sa.select(sa.func.min(TaskInstance.next_attempt_at)).where(
+        TaskInstance.state.in_((TI.UP_FOR_RETRY.value, TI.UP_FOR_RESCHEDULE.value)))
+    if dag_ids is not None:
+        retry = retry.where(TaskInstance.dag_id.in_(sorted(dag_ids)))
+    next_retry = session.scalar(retry)
+    next_run = session.scalar(sa.select(sa.func.min(DagModel.next_dagrun_create_after)).where(
+        DagModel.is_paused.is_(False), DagModel.is_active.is_(True))) if create_runs else None
+    return (timezone.to_utc(next_retry) if next_retry is not None else None,
+            timezone.to_utc(next_run) if next_run is not None else None)
 
 
 def _lock_run(session: Session, ctx: RunCtx) -> bool:
@@ -391,6 +451,7 @@ class _Conf:
         self.full_every = 10 * self.sweep_every
         self.full_per_loop = int(get("scheduler", "max_dagruns_per_loop_to_schedule"))
         self.loop_interval = float(get("scheduler", "loop_interval"))
+        self.idle_poll = float(get("scheduler", "idle_poll"))
         self.job_beat_every = float(get("scheduler", "job_heartbeat_sec"))
         self.limits = recovery.Limits(scheduler_dead_after=float(get("scheduler", "job_heartbeat_threshold")),
                                       executor_dead_after=float(get("scheduler", "zombie_threshold")),

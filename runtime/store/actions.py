@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from runtime.errors import UserError
 from runtime.paths import DEFAULT_RUN_ID_PATTERN
-from runtime.store import clear, transitions
+from runtime.store import clear, transitions, wakeup
 from runtime.store.models import DagModel, DagRun, SerializedDagModel, TaskInstance
 from runtime.store.states import (
     ACTIVE,
@@ -105,6 +105,8 @@ def set_paused(session: Session, dag_id: str, paused: bool) -> DagModel:
     row = dag_row(session, dag_id)
     row.is_paused = paused
     session.flush()
+    if not paused:
+        wakeup.notify(session)  # its due runs (and queued ones) start now, not at the next safety poll
     return row
 
 
@@ -141,6 +143,7 @@ def clear_tasks(
     """Clear the chosen tasks in each run (they run again); the number of task instances cleared."""
     sdag = sdag or serialized(session, dag_id)
     ids = list(task_ids)
+    wakeup.notify(session)
     return sum(
         clear.clear_task_instances(session, dag_id, run_id, ids, downstream=downstream, upstream=upstream,
                                    only_failed=only_failed, serialized=sdag)
@@ -168,6 +171,7 @@ def mark_task_instance(
     won = bool(transitions.ti(session, transitions.MARK, [ti.id], to=new, expected=[ti.state],
                               end_date=ti.end_date or now, start_date=ti.start_date or now, **NOT_DEFERRED))
     run = run_row(session, dag_id, run_id)
+    wakeup.notify(session)
     if won and run.state in DAGRUN_FINISHED:
         transitions.run(session, transitions.REQUEUE_RUN, run.id, expected=[run.state], end_date=None, queued_at=now)
     return won
@@ -189,6 +193,7 @@ def set_run_state(session: Session, dag_id: str, run_id: str, state: str, *, now
     fields: dict[str, Any] = {"end_date": now} if new in DAGRUN_FINISHED else {"end_date": None, "queued_at": now}
     if run.state != new.value:
         transitions.run(session, transitions.MARK_RUN, run.id, to=new, expected=[run.state], **fields)
+    wakeup.notify(session)
     return run
 
 

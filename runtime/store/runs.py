@@ -79,6 +79,10 @@ def create_dag_run(
             session.add(run)
     except sa.exc.IntegrityError:
         raise DagRunAlreadyExists(dag_id, run.run_id, logical) from None
+    if run.run_type != DagRunType.SCHEDULED.value:  # a manual run (CLI, web, API, operator): wake the scheduler
+        from runtime.store import wakeup
+
+        wakeup.notify(session)
     return run
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from runtime.sdk import timezone
 from runtime.settings import Settings
-from runtime.store import jobs, triggers
+from runtime.store import jobs, triggers, wakeup
 from runtime.store.session import transaction
 from runtime.store.states import JobType
 from runtime.triggerer.runner import Fired, TriggerRunner
@@ -128,6 +128,7 @@ class Triggerer:
                         triggers.failed(session, item.trigger_id, f"its event cannot be stored: {exc}", [], now)
                         continue
                     triggers.fired(session, item.trigger_id, payload, now)
+            wakeup.notify(session)  # the scheduler queues the resumed tries now, not at its next poll
         return len(fired)
 
     def _beat(self) -> None:
