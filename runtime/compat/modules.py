@@ -238,6 +238,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     "airflow.sdk.definitions._internal.types": (f"{_PROV}:NOTSET,ArgNotSet,is_arg_set",),
     "airflow.sdk.definitions.context": ("runtime.sdk.context:Context",),
     "airflow.providers_manager": ("runtime.compat.providers_manager",),
+    "airflow.lineage.hook": (f"{_PROV}:NoOpCollector,HookLineageCollector,HookLineage,get_hook_lineage_collector",),
+    "airflow.sdk.lineage": (f"{_PROV}:NoOpCollector,HookLineageCollector,HookLineage,get_hook_lineage_collector",),
 }
 
 

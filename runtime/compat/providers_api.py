@@ -388,3 +388,44 @@ def poke_mode_only(cls: type) -> type:
 
 
 __all__ += ["poke_mode_only"]
+
+
+# -- hook lineage (airflow.lineage.hook): Windsock records no lineage from hooks ------------------
+
+
+class HookLineage:
+    """What a collector gathered (always empty on Windsock)."""
+
+    def __init__(self, inputs: list[Any] | None = None, outputs: list[Any] | None = None,
+                 extra: list[Any] | None = None) -> None:
+        self.inputs, self.outputs, self.extra = inputs or [], outputs or [], extra or []
+
+
+class NoOpCollector:
+    """Accepts what hooks report about assets they read and wrote, and keeps nothing."""
+
+    _extra: dict[Any, Any] = {}
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("add_") or name.startswith("create_"):
+            return lambda *args, **kwargs: None
+        raise AttributeError(name)
+
+    @property
+    def collected_assets(self) -> HookLineage:
+        return HookLineage()
+
+    @property
+    def has_collected(self) -> bool:
+        return False
+
+
+HookLineageCollector = NoOpCollector
+_COLLECTOR = NoOpCollector()
+
+
+def get_hook_lineage_collector() -> NoOpCollector:
+    return _COLLECTOR
+
+
+__all__ += ["NoOpCollector", "HookLineageCollector", "HookLineage", "get_hook_lineage_collector"]
