@@ -238,6 +238,8 @@ MODULES: dict[str, tuple[str, ...]] = {
     "airflow.sdk.definitions._internal.types": (f"{_PROV}:NOTSET,ArgNotSet,is_arg_set",),
     "airflow.sdk.definitions.context": ("runtime.sdk.context:Context",),
     "airflow.providers_manager": ("runtime.compat.providers_manager",),
+    "airflow.utils.operator_helpers": (f"{_OPS}.python:determine_kwargs",
+                                       f"{_PROV}:KeywordParameters,context_to_airflow_vars,AIRFLOW_VAR_NAME_FORMAT_MAPPING"),
     "airflow.lineage.hook": (f"{_PROV}:NoOpCollector,HookLineageCollector,HookLineage,get_hook_lineage_collector",),
     "airflow.sdk.lineage": (f"{_PROV}:NoOpCollector,HookLineageCollector,HookLineage,get_hook_lineage_collector",),
 }

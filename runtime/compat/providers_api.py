@@ -429,3 +429,51 @@ def get_hook_lineage_collector() -> NoOpCollector:
 
 
 __all__ += ["NoOpCollector", "HookLineageCollector", "HookLineage", "get_hook_lineage_collector"]
+
+
+# -- airflow.utils.operator_helpers --------------------------------------------------------------
+
+AIRFLOW_VAR_NAME_FORMAT_MAPPING = {
+    "AIRFLOW_CONTEXT_DAG_ID": {"default": "airflow.ctx.dag_id", "env_var_format": "AIRFLOW_CTX_DAG_ID"},
+    "AIRFLOW_CONTEXT_TASK_ID": {"default": "airflow.ctx.task_id", "env_var_format": "AIRFLOW_CTX_TASK_ID"},
+    "AIRFLOW_CONTEXT_LOGICAL_DATE": {"default": "airflow.ctx.logical_date", "env_var_format": "AIRFLOW_CTX_LOGICAL_DATE"},
+    "AIRFLOW_CONTEXT_TRY_NUMBER": {"default": "airflow.ctx.try_number", "env_var_format": "AIRFLOW_CTX_TRY_NUMBER"},
+    "AIRFLOW_CONTEXT_DAG_RUN_ID": {"default": "airflow.ctx.dag_run_id", "env_var_format": "AIRFLOW_CTX_DAG_RUN_ID"},
+    "AIRFLOW_CONTEXT_DAG_OWNER": {"default": "airflow.ctx.dag_owner", "env_var_format": "AIRFLOW_CTX_DAG_OWNER"},
+    "AIRFLOW_CONTEXT_DAG_EMAIL": {"default": "airflow.ctx.dag_email", "env_var_format": "AIRFLOW_CTX_DAG_EMAIL"},
+}
+
+
+def context_to_airflow_vars(context: Mapping[str, Any], in_env_var_format: bool = False) -> dict[str, str]:
+    """The task's identity as ``AIRFLOW_CTX_*`` variables (or ``airflow.ctx.*`` keys)."""
+    ti = context.get("ti") or context.get("task_instance")
+    dag_run = context.get("dag_run")
+    values = {
+        "AIRFLOW_CONTEXT_DAG_ID": getattr(ti, "dag_id", None),
+        "AIRFLOW_CONTEXT_TASK_ID": getattr(ti, "task_id", None),
+        "AIRFLOW_CONTEXT_LOGICAL_DATE": (context.get("logical_date").isoformat()  # type: ignore[union-attr]
+                                         if context.get("logical_date") else None),
+        "AIRFLOW_CONTEXT_TRY_NUMBER": str(getattr(ti, "try_number", "")) if ti is not None else None,
+        "AIRFLOW_CONTEXT_DAG_RUN_ID": getattr(dag_run, "run_id", None) or getattr(ti, "run_id", None),
+    }
+    key = "env_var_format" if in_env_var_format else "default"
+    return {AIRFLOW_VAR_NAME_FORMAT_MAPPING[k][key]: str(v) for k, v in values.items() if v not in (None, "")}
+
+
+class KeywordParameters:
+    """The keyword arguments a callable accepts, picked from the context (``determine``, then ``unpacking``)."""
+
+    def __init__(self, kwargs: Mapping[str, Any]) -> None:
+        self._kwargs = dict(kwargs)
+
+    @classmethod
+    def determine(cls, func: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any]) -> KeywordParameters:
+        from runtime.sdk.operators.python import determine_kwargs
+
+        return cls(determine_kwargs(func, args, kwargs))
+
+    def unpacking(self) -> dict[str, Any]:
+        return self._kwargs
+
+
+__all__ += ["AIRFLOW_VAR_NAME_FORMAT_MAPPING", "context_to_airflow_vars", "KeywordParameters"]

@@ -60,10 +60,8 @@ class BaseHook:
 
     @classmethod
     def get_hook(cls, conn_id: str, hook_params: dict[str, Any] | None = None) -> Any:
-        """A hook suited to the connection's type (SQL types only)."""
-        from runtime.sdk.hooks.dbapi import hook_for_connection
-
-        return hook_for_connection(conn_id, hook_params)
+        """A hook suited to the connection's type: an installed provider's, else Windsock's SQL hooks."""
+        return cls.get_connection(conn_id).get_hook(hook_params=hook_params)
 
     def get_conn(self) -> Any:
         """The client or DB-API connection this hook wraps."""
