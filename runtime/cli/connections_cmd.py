@@ -49,6 +49,9 @@ def register(tree: CommandTree) -> None:
     listing.add_argument("--conn-id", default=None, help="Only this connection.")
     add_output_flag(listing)
     listing.set_defaults(func=_list)
+    test = group.add_parser("test", help="Test a connection with its type's hook (an installed provider's).")
+    test.add_argument("conn_id")
+    test.set_defaults(func=_test)
 
 
 def connection_from_args(args: argparse.Namespace) -> Any:
@@ -208,3 +211,24 @@ def _listed_row(conn: Any, error: str | None) -> dict[str, Any]:
     if error:
         row.update(password=UNREADABLE, extra=UNREADABLE, uri=f"{row['uri']} ({UNREADABLE})")
     return row
+
+
+def _test(args: argparse.Namespace) -> int:
+    """Look the connection up as a task would, then ask its type's hook to test it (Airflow's ``connections test``)."""
+    from runtime.compat import install_import_hook
+    from runtime.errors import UserError
+    from runtime.sdk.exceptions import AirflowNotFoundException
+    from runtime.sdk.hooks.base import lookup_connection
+
+    install_import_hook()  # provider hooks import airflow.*
+    try:
+        conn = lookup_connection(args.conn_id)
+    except AirflowNotFoundException:
+        raise UserError(f"connection {args.conn_id!r} is not defined (checked the secrets backend, "
+                        "WINDSOCK_CONN_/AIRFLOW_CONN_ and the metastore)") from None
+    ok, message = conn.test_connection()
+    if ok:
+        print(f"Connection success! ({conn.conn_type}: {message})")
+        return 0
+    print(f"Connection failed! ({conn.conn_type}: {message})")
+    return 1

@@ -21,8 +21,9 @@ from runtime.sdk.timetables import PRESETS
 from runtime.sdk.xcom_arg import RETURN_KEY
 from runtime.store.states import DagRunState, DagRunType, TaskInstanceState
 
-# The Airflow API level DAG files see (``airflow.__version__``).
-__version__ = "2.10.5"
+# The Airflow API level DAG files and providers see (``airflow.__version__``): the last Airflow 2
+# release, the oldest one the current provider packages accept.
+__version__ = "2.11.0"
 _MISSING: Any = object()
 
 
@@ -183,6 +184,36 @@ class AirflowConfigParser:
 
     def has_option(self, section: str, key: str) -> bool:
         return self.get(section, key, fallback=None) is not None
+
+    def get_mandatory_value(self, section: str, key: str, **kwargs: Any) -> str:
+        value = self.get(section, key, fallback=None, **kwargs)
+        if value is None:
+            raise AirflowConfigException(f"section/key [{section}/{key}] not found in config")
+        return str(value)
+
+    def getjson(self, section: str, key: str, fallback: Any = None, **kwargs: Any) -> Any:
+        import json
+
+        value = self.get(section, key, fallback=None)
+        return fallback if value in (None, "") else json.loads(value)
+
+    def getlist(self, section: str, key: str, delimiter: str = ",", **kwargs: Any) -> list[str]:
+        value = self.get(section, key, **kwargs)
+        return [item.strip() for item in str(value).split(delimiter) if item.strip()]
+
+    def getimport(self, section: str, key: str, **kwargs: Any) -> Any:
+        """The object named by a dotted path in the setting; None when the setting is unset."""
+        path = self.get(section, key, fallback=None)
+        if not path:
+            return None
+        from runtime.compat.providers_api import import_string
+
+        return import_string(path)
+
+    def getsection(self, section: str) -> dict[str, str] | None:
+        prefix = f"AIRFLOW__{section.upper()}__"
+        found = {k[len(prefix):].lower(): v for k, v in os.environ.items() if k.startswith(prefix)}
+        return found or None
 
 
 conf = AirflowConfigParser()

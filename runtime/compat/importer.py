@@ -2,6 +2,12 @@
 
 Each ``airflow.*`` module is an alias module built on first import: its names resolve lazily
 to SDK objects (see ``modules.py``). No ``airflow`` package is ever put on disk.
+
+Real provider packages (``apache-airflow-providers-*`` installed without Apache Airflow) put
+``airflow/providers/<name>/`` on disk as a namespace package. Their modules load from disk:
+a module of an installed provider is taken from the provider first (Windsock's stand-in for it,
+if any, only serves a module the installed version does not have), except for the providers
+Windsock implements itself (``BUILTIN_PROVIDERS``), whose mapped modules stay Windsock's.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import os
 import sys
 import threading
 import types
@@ -18,6 +25,10 @@ from typing import Any
 from runtime.compat.modules import MODULES, packages
 
 ROOT = "airflow"
+PROVIDERS = ROOT + ".providers"
+# Providers whose mapped modules Windsock serves even when the real package is installed: their
+# operators are Windsock's own (the real ones lean on Airflow's task runner internals).
+BUILTIN_PROVIDERS = frozenset({"standard"})
 _lock = threading.Lock()
 
 
@@ -88,13 +99,56 @@ class _AliasModule(types.ModuleType):
         return sorted(set(super().__dir__()) | set(self._ws_all()))
 
 
+def disk_dirs(fullname: str) -> list[str]:
+    """Directories on sys.path that hold ``fullname`` as a package folder (``airflow/providers/...``)."""
+    rel = os.path.join(*fullname.split("."))
+    found: list[str] = []
+    for entry in sys.path:
+        folder = os.path.join(entry or os.getcwd(), rel)
+        if folder not in found and os.path.isdir(folder):
+            found.append(folder)
+    return found
+
+
+def _disk_spec(fullname: str) -> importlib.machinery.ModuleSpec | None:
+    """The spec of a real (non-namespace) module file for ``fullname`` on sys.path, or None."""
+    parent, _, _ = fullname.rpartition(".")
+    spec = importlib.machinery.PathFinder.find_spec(fullname, disk_dirs(parent))
+    if spec is None or spec.loader is None or spec.origin in (None, "namespace"):
+        return None
+    return spec
+
+
+def provider_of(fullname: str) -> str | None:
+    """``airflow.providers.common.sql.hooks.sql`` -> ``common.sql``; None outside providers."""
+    if not fullname.startswith(PROVIDERS + "."):
+        return None
+    parts = fullname[len(PROVIDERS) + 1:].split(".")
+    return ".".join(parts[:2]) if parts[0] == "common" and len(parts) > 1 else parts[0]
+
+
+def provider_installed(provider: str) -> bool:
+    """Whether the real package of ``provider`` (e.g. ``amazon``, ``common.sql``) is on sys.path."""
+    return _disk_spec(f"{PROVIDERS}.{provider}") is not None
+
+
+def _real_first(fullname: str) -> bool:
+    provider = provider_of(fullname)
+    return provider is not None and provider not in BUILTIN_PROVIDERS and provider_installed(provider)
+
+
 class AirflowAliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds and loads ``airflow`` and ``airflow.*`` as Windsock alias modules."""
+    """Finds and loads ``airflow`` and ``airflow.*``: Windsock alias modules, or real provider files."""
 
     def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> importlib.machinery.ModuleSpec | None:
         if fullname != ROOT and not fullname.startswith(ROOT + "."):
             return None
-        if fullname not in packages():
+        supported = fullname in packages()
+        if not supported or _real_first(fullname):
+            real = _disk_spec(fullname) if fullname != ROOT else None
+            if real is not None:
+                return real
+        if not supported:
             raise UnsupportedAirflowModule(_unsupported_message(fullname), name=fullname)
         return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
 
@@ -102,6 +156,8 @@ class AirflowAliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         module = _AliasModule(spec.name, MODULES.get(spec.name, ()))
         module.__loader__ = self
         module.__spec__ = spec
+        # Namespace folders of installed providers (``airflow/providers``) stay visible to pkgutil & co.
+        module.__path__ = disk_dirs(spec.name)
         return module
 
     def exec_module(self, module: types.ModuleType) -> None:

@@ -12,6 +12,7 @@ import functools
 _OPS = "runtime.sdk.operators"
 _SENS = "runtime.sdk.sensors"
 _API = "runtime.compat.api"
+_PROV = "runtime.compat.providers_api"
 
 BASH = (f"{_OPS}.bash:BashOperator",)
 PYTHON = (
@@ -69,6 +70,9 @@ SDK = (
     "runtime.sdk.baseoperator:WeightRule",
 )
 
+_PROV_EXC = (f"{_PROV}:AirflowProviderDeprecationWarning,AirflowOptionalProviderFeatureException,XComNotFound,"
+             "UnmappableXComTypePushed,RemovedInAirflow4Warning")
+
 MODULES: dict[str, tuple[str, ...]] = {
     "airflow": ("runtime.sdk.dag:DAG", "runtime.sdk.xcom_arg:XComArg", "runtime.sdk.exceptions:AirflowException", f"{_API}:__version__"),
     "airflow.version": (f"{_API}:version=__version__",),
@@ -122,7 +126,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "airflow.hooks.postgres_hook": PG_HOOK,
     "airflow.hooks.sqlite_hook": SQLITE_HOOK,
     "airflow.sensors": SENSOR_BASE + TIME_DELTA + DATE_TIME + FILE + PY_SENSOR + EXTERNAL + BASH_SENSOR + TIME_SENSOR,
-    "airflow.sensors.base": SENSOR_BASE,
+    "airflow.sensors.base": (*SENSOR_BASE, f"{_PROV}:poke_mode_only"),
     "airflow.sensors.base_sensor_operator": SENSOR_BASE,
     "airflow.sensors.time_delta": TIME_DELTA,
     "airflow.sensors.time_delta_sensor": TIME_DELTA,
@@ -139,28 +143,26 @@ MODULES: dict[str, tuple[str, ...]] = {
     "airflow.utils.trigger_rule": ("runtime.sdk.trigger_rule:TriggerRule",),
     "airflow.utils.task_group": ("runtime.sdk.taskgroup:TaskGroup,task_group",),
     "airflow.utils.edgemodifier": ("runtime.sdk.edges:Label,EdgeModifier",),
-    "airflow.utils.helpers": CHAIN,
     "airflow.utils.timezone": (
         f"{_API}:datetime=tz_datetime,convert_to_utc,make_naive,is_localized", "runtime.sdk.timezone",
     ),
     "airflow.utils.context": ("runtime.sdk.context:Context,get_current_context=current_context",),
     "airflow.utils.state": (f"{_API}:State,TaskInstanceState,DagRunState",),
-    "airflow.utils.types": (f"{_API}:DagRunType",),
     "airflow.utils.decorators": (f"{_API}:apply_defaults",),
     "airflow.utils.log.logging_mixin": (f"{_API}:LoggingMixin",),
-    "airflow.exceptions": ("runtime.sdk.exceptions",),
+    "airflow.exceptions": ("runtime.sdk.exceptions", _PROV_EXC),
     "airflow.macros": ("runtime.sdk.macros",),
     "airflow.configuration": (f"{_API}:conf,AirflowConfigParser",),
     # Airflow 3: the task SDK and the standard provider.
     "airflow.sdk": SDK,
-    "airflow.sdk.exceptions": ("runtime.sdk.exceptions",),
+    "airflow.sdk.exceptions": ("runtime.sdk.exceptions", _PROV_EXC),
     "airflow.sdk.definitions.asset": ASSETS,
     "airflow.sdk.definitions.retry_policy": RETRY,
     "airflow.sdk.bases.branch": (f"{_OPS}.branch:BaseBranchOperator", f"{_OPS}.python:BranchMixIn"),
     "airflow.sdk.bases.skipmixin": SKIPMIXIN,
     "airflow.sdk.timezone": ("runtime.sdk.timezone", f"{_API}:datetime=tz_datetime,convert_to_utc,make_naive,is_localized"),
     "airflow.sdk.bases.operator": OPERATOR_BASE,
-    "airflow.sdk.bases.sensor": SENSOR_BASE,
+    "airflow.sdk.bases.sensor": (*SENSOR_BASE, f"{_PROV}:poke_mode_only"),
     "airflow.sdk.bases.hook": BASE_HOOK,
     "airflow.providers.standard.operators.bash": BASH,
     "airflow.providers.standard.operators.python": PYTHON,
@@ -219,6 +221,27 @@ MODULES: dict[str, tuple[str, ...]] = {
     ),
     "airflow.providers.common.compat.standard.utils": SKIPMIXIN,
     "airflow.providers.common.compat.assets": ASSETS,
+    # What the real provider packages import from core Airflow (see docs/providers.md).
+    "airflow.utils.strings": (f"{_PROV}:to_boolean,get_random_string",),
+    "airflow.utils.types": (f"{_API}:DagRunType", f"{_PROV}:NOTSET,ArgNotSet"),
+    "airflow.utils.helpers": (*CHAIN, f"{_PROV}:prune_dict,exactly_one,at_most_one,merge_dicts,chunks,"
+                              "reduce_in_chunks,is_container,validate_key,flatten"),
+    "airflow.utils.log.secrets_masker": (f"{_PROV}:mask_secret,redact,should_hide_value_for_key",),
+    "airflow.sdk.log": (f"{_PROV}:mask_secret,redact",),
+    "airflow.sdk.execution_time.secrets_masker": (f"{_PROV}:mask_secret,redact",),
+    "airflow.utils.email": (f"{_PROV}:build_mime_message,get_email_address_list",),
+    "airflow.utils.module_loading": (f"{_PROV}:import_string,qualname,iter_namespace",),
+    "airflow.sdk.module_loading": (f"{_PROV}:import_string,qualname,iter_namespace",),
+    "airflow.notifications.basenotifier": (f"{_PROV}:BaseNotifier",),
+    "airflow.sdk.bases.notifier": (f"{_PROV}:BaseNotifier",),
+    "airflow.stats": (f"{_PROV}:Stats",),
+    "airflow.sdk.definitions._internal.types": (f"{_PROV}:NOTSET,ArgNotSet,is_arg_set",),
+    "airflow.sdk.definitions.context": ("runtime.sdk.context:Context",),
+    "airflow.providers_manager": ("runtime.compat.providers_manager",),
+    "airflow.utils.operator_helpers": (f"{_OPS}.python:determine_kwargs",
+                                       f"{_PROV}:KeywordParameters,context_to_airflow_vars,AIRFLOW_VAR_NAME_FORMAT_MAPPING"),
+    "airflow.lineage.hook": (f"{_PROV}:NoOpCollector,HookLineageCollector,HookLineage,get_hook_lineage_collector",),
+    "airflow.sdk.lineage": (f"{_PROV}:NoOpCollector,HookLineageCollector,HookLineage,get_hook_lineage_collector",),
 }
 
 

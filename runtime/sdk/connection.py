@@ -82,6 +82,54 @@ class Connection:
             return {}
         return value if isinstance(value, dict) else {}
 
+    def get_extra_dejson(self, nested: bool = False) -> dict[str, Any]:
+        """``extra_dejson`` (Airflow 2.10+ spelling)."""
+        return self.extra_dejson
+
+    def get_password(self) -> str | None:
+        return self.password
+
+    def get_extra(self) -> str | None:
+        return self.extra
+
+    def to_dict(self) -> dict[str, Any]:
+        """The connection as Airflow's JSON form (``AIRFLOW_CONN_<ID>='{...}'``)."""
+        data: dict[str, Any] = {"conn_id": self.conn_id, "conn_type": self.conn_type, "host": self.host,
+                                "login": self.login, "password": self.password, "schema": self.schema,
+                                "port": self.port, "extra": self.extra_dejson or None, "description": self.description}
+        return {k: v for k, v in data.items() if v not in (None, "")}
+
+    def get_hook(self, *, hook_params: dict[str, Any] | None = None) -> Any:
+        """The hook for this connection's type: an installed provider's, else Windsock's SQL hooks."""
+        from runtime.compat.providers_manager import hook_class
+
+        kind = (self.conn_type or "").lower()
+        cls: Any = hook_class(kind)
+        if cls is None:
+            from runtime.sdk.hooks.dbapi import _HOOKS
+
+            cls = _HOOKS.get(kind)
+        if cls is None:
+            raise ValueError(f"connection {self.conn_id!r}: no hook for connection type {self.conn_type!r} "
+                             "(install the provider that registers it; see docs/providers.md)")
+        attr = getattr(cls, "conn_name_attr", "") or "conn_id"
+        return cls(**{attr: self.conn_id, **(hook_params or {})})
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Ask this connection's hook to test it: ``(ok, message)``."""
+        try:
+            hook = self.get_hook()
+        except Exception as exc:
+            return False, f"{type(exc).__name__}: {exc}"
+        tester = getattr(hook, "test_connection", None)
+        if tester is None:
+            return False, f"{type(hook).__name__} cannot test connections"
+        try:
+            ok, message = tester()
+        except Exception as exc:
+            return False, f"{type(exc).__name__}: {exc}"
+        return bool(ok), str(message)
+
     def get_uri(self) -> str:
         """Render the connection back to an Airflow URI."""
         scheme = (self.conn_type or "").replace("_", "-")

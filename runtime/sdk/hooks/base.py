@@ -28,11 +28,29 @@ def _env_connection(conn_id: str) -> Connection:
     raise KeyError(conn_id)
 
 
+def _configured_connection(conn_id: str) -> Connection:
+    """Outside a task (``windsock connections test``, a hook in a script): the secrets backend, the
+    environment, then the metastore of the configured Windsock home, as a task would see them."""
+    try:
+        return _env_connection(conn_id)
+    except KeyError:
+        pass
+    from runtime import secrets
+    from runtime.settings import Settings
+
+    try:
+        return secrets.get_connection(conn_id, settings=Settings.load())
+    except KeyError:
+        raise
+    except Exception as exc:  # no metastore here (e.g. a bare script): the connection is simply not found
+        raise KeyError(f"{conn_id} ({type(exc).__name__}: {exc})") from None
+
+
 def lookup_connection(conn_id: str) -> Connection:
-    """A connection from the running task's services (else ``AIRFLOW_CONN_<ID>``); AirflowNotFoundException if absent."""
+    """A connection from the running task's services (else the configured home); AirflowNotFoundException if absent."""
     services = running_services()
     try:
-        return services.get_connection(conn_id) if services is not None else _env_connection(conn_id)
+        return services.get_connection(conn_id) if services is not None else _configured_connection(conn_id)
     except KeyError:
         raise AirflowNotFoundException(f"The conn_id `{conn_id}` isn't defined") from None
 
@@ -60,10 +78,8 @@ class BaseHook:
 
     @classmethod
     def get_hook(cls, conn_id: str, hook_params: dict[str, Any] | None = None) -> Any:
-        """A hook suited to the connection's type (SQL types only)."""
-        from runtime.sdk.hooks.dbapi import hook_for_connection
-
-        return hook_for_connection(conn_id, hook_params)
+        """A hook suited to the connection's type: an installed provider's, else Windsock's SQL hooks."""
+        return cls.get_connection(conn_id).get_hook(hook_params=hook_params)
 
     def get_conn(self) -> Any:
         """The client or DB-API connection this hook wraps."""
