@@ -15,6 +15,7 @@ put a real ``airflow`` package on the path and turn Windsock's import hook off. 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -133,9 +134,9 @@ def lock_constraints(runtime_pins: str) -> str:
     extra = []
     if provider_deps.DEPS_LOCK.exists():
         for line in provider_deps.DEPS_LOCK.read_text().splitlines():
-            line = line.split("#", 1)[0].strip()
-            if "==" in line and canonicalize_name(line.split("==", 1)[0]) not in pinned:
-                extra.append(line + "\n")
+            match = re.match(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)", line)
+            if match and canonicalize_name(match.group(1)) not in pinned:
+                extra.append(f"{match.group(1)}=={match.group(2)}\n")
     return "".join(extra) + AIRFLOW_BLOCKER
 
 
