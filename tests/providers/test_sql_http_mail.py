@@ -157,3 +157,22 @@ def test_http_and_email_under_the_scheduler(providers_site: Path, tmp_path: Path
     assert len(mails) == 1
     html = [p for p in email.message_from_bytes(mails[0].content).walk() if p.get_content_type() == "text/html"]
     assert base64.b64decode(html[0].get_payload()).decode() == "<b>41</b>"  # the POST's response, via XCom
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_deferrable_provider_operator_runs_its_trigger(providers_site: Path, tmp_path: Path, store: Any,
+                                                         web_and_mail: tuple[str, int, list[Any], list[Any]]) -> None:
+    api, port, _, _ = web_and_mail
+    env = _web_env(providers_site, tmp_path, api, port)
+    out = dags_test(env, "provider_deferrable", "2024-01-05")
+    assert "running airflow.providers.http.triggers.http.HttpTrigger in this process" in out
+    assert run_under_scheduler(env, store, "provider_deferrable") == {"get": "success"}
+    import sqlalchemy as sa
+
+    from runtime.store.models import XCom
+    from runtime.store.session import transaction
+
+    with transaction(store.session_factory) as s:
+        values = s.scalars(sa.select(XCom.value).where(XCom.dag_id == "provider_deferrable",
+                                                       XCom.key == "return_value")).all()
+    assert [json.loads(v) if isinstance(v, str) else v for v in values] == ["ok"]
