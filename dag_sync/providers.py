@@ -147,4 +147,13 @@ def airflow_left_in(site: Path) -> str | None:
     return None
 
 
-__all__ = ["Plan", "plan", "close", "lock_constraints", "airflow_left_in", "AIRFLOW_BLOCKER"]
+def installed_in(site: Path) -> list[str]:
+    """``name==version`` of each provider package installed in a site dir (for ``windsock sync status``)."""
+    found = []
+    for info in sorted(site.glob("apache_airflow_providers_*.dist-info")):
+        name, _, version = info.name.removesuffix(".dist-info").partition("-")
+        found.append(f"{name.replace('_', '-')}=={version}")
+    return found
+
+
+__all__ = ["installed_in", "Plan", "plan", "close", "lock_constraints", "airflow_left_in", "AIRFLOW_BLOCKER"]

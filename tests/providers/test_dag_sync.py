@@ -70,6 +70,11 @@ def test_amazon_installs_without_airflow_and_keeps_the_hook_on(env: dict[str, st
     assert {"amazon", "http", "common.sql", "common.compat"} <= installed  # the providers amazon requires
     assert not (site / "airflow" / "__init__.py").exists() and not list(site.glob("apache_airflow-*"))
     assert f"airflow.providers.amazon.aws.operators.s3 {site}" in _hook_on_and_imports(site)
+    monkeypatch.setenv("WINDSOCK_HOME", env["WINDSOCK_HOME"])
+    assert cli(["sync", "status"]) == 0
+    shown = capsys.readouterr().out
+    assert "  providers:\n" in shown and "    - apache-airflow-providers-amazon==9.39.0" in shown
+    assert "    - apache-airflow-providers-common-sql==" in shown
 
     # An unsupported provider: refused before pip, named in the status, the environment kept.
     put("requirements.txt", _requirements(provider_wheels, "apache-airflow-providers-amazon",
@@ -78,7 +83,6 @@ def test_amazon_installs_without_airflow_and_keeps_the_hook_on(env: dict[str, st
         syncer.sync_requirements()
     assert info.value.line == 4
     assert Path(os.path.realpath(syncer.cfg.site_dir)) == site
-    monkeypatch.setenv("WINDSOCK_HOME", env["WINDSOCK_HOME"])
     assert cli(["sync", "status"]) == 1
     out = capsys.readouterr().out
     assert "[requirements] failed" in out and "apache-airflow-providers-google is not supported" in out
