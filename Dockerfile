@@ -20,7 +20,12 @@ RUN groupadd --system --gid 10001 windsock \
 COPY runtime/container/install.sh runtime/container/requirements.lock /opt/windsock/recipe/
 RUN sh /opt/windsock/recipe/install.sh deps
 
-# Layer 2: Windsock itself, no dependency touched, then `pip check`.
+# Layer 2: the supported Airflow provider packages, as MWAA ships them (docs/providers.md): their own
+# dependencies from a hash-checked lock, then the providers without apache-airflow (Windsock replaces it).
+COPY runtime/container/providers.in runtime/container/providers-deps.lock /opt/windsock/recipe/
+RUN sh /opt/windsock/recipe/install.sh providers
+
+# Layer 3: Windsock itself, no dependency touched, then `pip check`.
 WORKDIR /opt/windsock/src
 COPY pyproject.toml README.md ./
 COPY runtime ./runtime

@@ -127,7 +127,7 @@ def _print_section(name: str, values: dict[str, Any]) -> None:
     note = f" ({len(skipped)} key(s) skipped)" if skipped else ""
     print(f"[{name}] {values.get('state', '?')}{note}")
     for key in sorted(values):
-        if key in ("state", "error") or values[key] in ([], None) and key in ("skipped", "sources"):
+        if key in ("state", "error") or values[key] in ([], None) and key in ("skipped", "sources", "providers"):
             continue
         if isinstance(values[key], list):
             print(f"  {key}:")

@@ -5,7 +5,8 @@ Each requirements text (by SHA-256) gets its own ``pip install --target`` direct
 environment. Wheels are built once (``pip wheel``) and stored in S3 under
 ``<prefix>/.windsock/wheelhouse/<sha256>/<python-platform>/``; other containers install from
 there offline. A constraints file pins every distribution of the running interpreter, so a
-user requirement cannot replace the runtime's own packages.
+user requirement cannot replace the runtime's own packages. Airflow provider packages install
+without Apache Airflow (``providers.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from dag_sync import reqfile
+from dag_sync import providers, reqfile
 from dag_sync import s3 as s3io
 from dag_sync.config import SyncConfig
 from dag_sync.errors import RequirementsError
@@ -115,15 +116,20 @@ class Installer:
         if checked.refused:  # before pip: a refused line never reaches it, and nothing is dropped silently
             first = checked.refused[0][0].number
             raise RequirementsError(f"requirements.txt not installed: {checked.refusal()}", "", first)
+        plan = providers.plan(checked.requirements)  # a refused provider never reaches pip either
         site = self.root / f"site-{sha[:16]}"
         if (site / COMPLETE).exists():
             return self._activate(Installed(sha, site, "reused"))
         if not checked.requirements:
             return self._activate(Installed(sha, self._finish(self._staging(), site, text), "empty"))
-        how = self._fill_wheelhouse(sha, text)
+        how = self._fill_wheelhouse(sha, text, checked, plan)
         staging = self._staging()
         try:
             self._pip(["install", "--no-index", "--no-deps", "--target", str(staging), *self._wheels(sha)], text)
+            shadowing = providers.airflow_left_in(staging)
+            if shadowing:
+                raise RequirementsError(f"requirements.txt not installed: {shadowing}; Windsock replaces Apache "
+                                        "Airflow and its import hook would be off")
         except RequirementsError:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -147,7 +153,8 @@ class Installer:
         """S3 key prefix of the shared wheelhouse for ``sha`` on this interpreter/platform."""
         return f"{self.cfg.wheelhouse_prefix}{sha}/{env_tag()}/"
 
-    def _fill_wheelhouse(self, sha: str, text: bytes) -> str:
+    def _fill_wheelhouse(self, sha: str, text: bytes, checked: reqfile.Checked | None = None,
+                         plan: providers.Plan | None = None) -> str:
         """Get the wheels for ``text``: from the shared wheelhouse, or build and share them."""
         house = self._wheelhouse(sha)
         if (house / INDEX).exists():
@@ -156,9 +163,26 @@ class Installer:
         house.mkdir(parents=True)
         if self._download_wheelhouse(sha, house):
             return "wheelhouse"
-        self._pip(["wheel", "--wheel-dir", str(house), "-r", "{req}", "-c", "{constraints}"], text)
+        if checked is not None and plan is not None and plan.providers:
+            self._build_with_providers(house, text, checked, plan)
+        else:
+            self._pip(["wheel", "--wheel-dir", str(house), "-r", "{req}", "-c", "{constraints}"], text)
         self._upload_wheelhouse(sha, house)
         return "built"
+
+    def _build_with_providers(self, house: Path, text: bytes, checked: reqfile.Checked, plan: providers.Plan) -> None:
+        """Provider wheels without their Airflow requirement, then everything else resolved by pip."""
+        sources = [line.text for line in checked.sources]
+
+        def fetch(pins: list[str]) -> None:
+            self._pip(["wheel", "--no-deps", "--wheel-dir", str(house), "-r", "{req}"], text,
+                      req_text="\n".join(sources + pins) + "\n")
+
+        ordinary = providers.close(plan, house, fetch)
+        rest = [line.text for line in plan.others] + ordinary
+        if rest:
+            self._pip(["wheel", "--wheel-dir", str(house), "-r", "{req}", "-c", "{constraints}"], text,
+                      req_text="\n".join(sources + rest) + "\n")
 
     def _download_wheelhouse(self, sha: str, house: Path) -> bool:
         """Fetch a complete shared wheelhouse (index first); False when there is none."""
@@ -181,13 +205,14 @@ class Installer:
             self.s3.put_object(Bucket=self.cfg.bucket, Key=self._remote(sha) + INDEX, Body=index)
         (house / INDEX).write_bytes(index)
 
-    def _pip(self, args: list[str], text: bytes) -> None:
-        """Run pip with the requirements and constraints files; RequirementsError on failure."""
+    def _pip(self, args: list[str], text: bytes, req_text: str | None = None) -> None:
+        """Run pip with the requirements (``req_text``, else ``text``) and constraints files; RequirementsError on failure."""
         work = self.root / "work"
         work.mkdir(parents=True, exist_ok=True)
         req, cons = work / "requirements.txt", work / "constraints.txt"
-        req.write_bytes(text)
-        cons.write_text(constraints_text())
+        req.write_bytes(text if req_text is None else req_text.encode())
+        runtime_pins = constraints_text()
+        cons.write_text(runtime_pins + providers.lock_constraints(runtime_pins))
         argv = [a.replace("{req}", str(req)).replace("{constraints}", str(cons)) for a in args]
         try:
             done = subprocess.run([sys.executable, "-m", "pip", *argv, "--disable-pip-version-check",
@@ -204,6 +229,9 @@ class Installer:
         errors = [ln.strip() for ln in output.splitlines() if ln.startswith("ERROR")]
         where = f" (requirements.txt line {line})" if line else ""
         reason = errors[0] if errors else f"pip {verb} failed"
+        if re.search(r"apache-airflow(-core|-task-sdk)?[<>=! ]", output) and "constraint" in output.lower():
+            reason = ("a requirement needs Apache Airflow itself, which Windsock replaces (its import hook would be "
+                      f"off); only the supported provider packages install without it. pip: {reason}")
         raise RequirementsError(f"requirements.txt not installed{where}: {reason}", output, line)
 
     def _staging(self) -> Path:

@@ -21,7 +21,7 @@ from typing import Any
 
 from dag_sync import generations as gens
 from dag_sync import plugins as plug
-from dag_sync import reqfile
+from dag_sync import providers, reqfile
 from dag_sync import s3 as s3io
 from dag_sync.config import SyncConfig
 from dag_sync.errors import PluginsError, RequirementsError, S3UnreachableError, StartupScriptError, SyncError
@@ -277,7 +277,8 @@ class Syncer:
                                                           "active": self.installer.active_sha()})
             raise
         update_status(self.cfg.home, "requirements", {**base, "state": "ok", "error": None,
-                                                      "active": done.sha256[:16], "site": str(done.site)})
+                                                      "active": done.sha256[:16], "site": str(done.site),
+                                                      "providers": providers.installed_in(done.site)})
         return f"requirements: {done.how} ({sha[:12]}) -> {done.site}"
 
     # -- startup script -------------------------------------------------------------------

@@ -168,6 +168,13 @@ def _unsupported_message(fullname: str) -> str:
     parent, _, last = fullname.rpartition(".")
     if last[:1].isupper() and parent in packages():
         return f"cannot import name {last!r} from {parent!r}: Windsock does not support '{fullname}'"
+    provider = provider_of(fullname)
+    if provider is not None and provider not in BUILTIN_PROVIDERS and not provider_installed(provider):
+        package = "apache-airflow-providers-" + provider.replace(".", "-")
+        return (
+            f"No module named {fullname!r}: Windsock does not support '{fullname}' without the provider "
+            f"package {package} (name it in requirements.txt; docs/providers.md lists the supported providers)"
+        )
     return (
         f"No module named {fullname!r}: Windsock does not support '{fullname}' "
         "(Apache Airflow is not installed; Windsock provides the core, SQL and standard-provider modules)"

@@ -17,6 +17,7 @@ import zipfile
 from collections.abc import Iterable
 from email.parser import Parser
 from pathlib import Path
+from typing import Any
 
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
@@ -63,7 +64,7 @@ def wheel_requirements(wheel: Path) -> list[Requirement]:
     with zipfile.ZipFile(wheel) as zf:
         meta_name = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
         meta = Parser().parsestr(zf.read(meta_name).decode("utf-8"))
-    env = {**default_environment(), "extra": ""}
+    env: dict[str, Any] = {**default_environment(), "extra": ""}
     found = []
     for text in meta.get_all("Requires-Dist") or []:
         req = Requirement(text)
@@ -74,7 +75,8 @@ def wheel_requirements(wheel: Path) -> list[Requirement]:
 
 def split(requirements: Iterable[Requirement]) -> tuple[list[Requirement], list[Requirement]]:
     """(providers, ordinary packages); Apache Airflow and the left-out packages are dropped."""
-    providers, ordinary = [], []
+    providers: list[Requirement] = []
+    ordinary: list[Requirement] = []
     for req in requirements:
         if is_airflow(req.name) or canonical(req.name) in LEFT_OUT:
             continue

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from tests import services
+from tests.dag_sync.conftest import aws, bucket, cli, put, s3  # noqa: F401 (dag_sync's fixtures, for test_dag_sync)
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = Path(__file__).resolve().parent / "dags"

@@ -75,11 +75,15 @@ class _Api(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).posts.append(body)
+        type(self).posts.append((self.path, body))
         self.send_response(200)
+        if self.path.startswith("/services/"):  # a Slack incoming webhook answers "ok"
+            self.end_headers()
+            self.wfile.write(b"ok")
+            return
         self.send_header("Content-Type", "application/json")
         self.end_headers()
-        self.wfile.write(json.dumps({"id": 40 + len(type(self).posts)}).encode())
+        self.wfile.write(json.dumps({"id": 41}).encode())
 
     def log_message(self, *args: Any) -> None:
         pass
@@ -117,14 +121,23 @@ def web_and_mail() -> Iterator[tuple[str, int, list[Any], list[Any]]]:
 def _web_env(providers_site: Path, tmp_path: Path, api: str, smtp_port: int) -> dict[str, str]:
     mail = {"conn_type": "smtp", "host": "127.0.0.1", "port": smtp_port,
             "extra": {"disable_ssl": True, "disable_tls": True}}
-    return base_env(tmp_path / "home", providers_site, AIRFLOW_CONN_WEB=api, AIRFLOW_CONN_MAIL=json.dumps(mail))
+    slack = {"conn_type": "slackwebhook", "schema": "http", "host": api.removeprefix("http://") + "/services",
+             "password": "T000/B000/XXXX"}
+    return base_env(tmp_path / "home", providers_site, AIRFLOW_CONN_WEB=api, AIRFLOW_CONN_MAIL=json.dumps(mail),
+                    AIRFLOW_CONN_SLACK=json.dumps(slack))
+
+
+def _check_posts(posts: list[Any], ds: str) -> None:
+    webhook = "/services/T000/B000/XXXX"
+    assert sorted(posts, key=str) == sorted([("/items", {"ds": ds}), (webhook, {"text": f"item 41 of {ds}"}),
+                                            (webhook, {"text": f"mailed {ds}"})], key=str)
 
 
 def test_http_and_email_under_dags_test(providers_site: Path, tmp_path: Path,
                                         web_and_mail: tuple[str, int, list[Any], list[Any]]) -> None:
     api, port, posts, mails = web_and_mail
     dags_test(_web_env(providers_site, tmp_path, api, port), "provider_http_mail", "2024-01-04")
-    assert posts == [{"ds": "2024-01-04"}]
+    _check_posts(posts, "2024-01-04")
     (mail,) = mails
     assert mail.mail_from == "windsock@example.com" and mail.rcpt_tos == ["ops@example.com"]
     assert b"Subject: run 2024-01-04" in mail.content
@@ -138,7 +151,28 @@ def test_http_and_email_under_the_scheduler(providers_site: Path, tmp_path: Path
 
     api, port, posts, mails = web_and_mail
     states = run_under_scheduler(_web_env(providers_site, tmp_path, api, port), store, "provider_http_mail")
-    assert states == {"ready": "success", "post": "success", "mail": "success"}
-    assert len(posts) == 1 and len(mails) == 1
+    assert states == {"ready": "success", "post": "success", "mail": "success", "slack": "success"}
+    (ds,) = {body["ds"] for path, body in posts if path == "/items"}
+    _check_posts(posts, ds)
+    assert len(mails) == 1
     html = [p for p in email.message_from_bytes(mails[0].content).walk() if p.get_content_type() == "text/html"]
     assert base64.b64decode(html[0].get_payload()).decode() == "<b>41</b>"  # the POST's response, via XCom
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_deferrable_provider_operator_runs_its_trigger(providers_site: Path, tmp_path: Path, store: Any,
+                                                         web_and_mail: tuple[str, int, list[Any], list[Any]]) -> None:
+    api, port, _, _ = web_and_mail
+    env = _web_env(providers_site, tmp_path, api, port)
+    out = dags_test(env, "provider_deferrable", "2024-01-05")
+    assert "running airflow.providers.http.triggers.http.HttpTrigger in this process" in out
+    assert run_under_scheduler(env, store, "provider_deferrable") == {"get": "success"}
+    import sqlalchemy as sa
+
+    from runtime.store.models import XCom
+    from runtime.store.session import transaction
+
+    with transaction(store.session_factory) as s:
+        values = s.scalars(sa.select(XCom.value).where(XCom.dag_id == "provider_deferrable",
+                                                       XCom.key == "return_value")).all()
+    assert [json.loads(v) if isinstance(v, str) else v for v in values] == ["ok"]

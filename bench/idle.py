@@ -1,0 +1,168 @@
+"""Idle cost of ``windsock standalone``: CPU and PSS of the whole process tree, no DAG running.
+
+    python bench/idle.py [--seconds 30] [--settle 15] [--examples] [--postgres URL] [--repo DIR]
+
+Starts ``windsock standalone`` on a throwaway home (SQLite unless ``--postgres``), waits until
+the web server answers and ``--settle`` seconds more (first parse, job rows), then samples the
+CPU time (user + sys) of every process in the tree over ``--seconds`` and their PSS at the end
+(psutil when installed, else ``/proc/PID/stat`` and ``/proc/PID/smaps_rollup``). Prints one
+line per process (scheduler, fork server, DAG processor, web...) and the total as % of one core.
+Stops the tree before it returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    """``pid`` and all its descendants (from /proc)."""
+    parent_of: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    parent_of[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    tree, frontier = [pid], [pid]
+    while frontier:
+        kids = [p for p, pp in parent_of.items() if pp in frontier]
+        tree += kids
+        frontier = kids
+    return tree
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` (itself, not its children)."""
+    try:
+        import psutil
+
+        times = psutil.Process(pid).cpu_times()
+        return float(times.user + times.system)
+    except ImportError:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def pss_mib(pid: int) -> float:
+    """Proportional set size of ``pid`` in MiB."""
+    try:
+        import psutil
+
+        return float(psutil.Process(pid).memory_full_info().pss) / 2**20
+    except ImportError:
+        with open(f"/proc/{pid}/smaps_rollup") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def name_of(pid: int) -> str:
+    """A short name: the windsock verb or module of the process."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            argv = [a.decode(errors="replace") for a in handle.read().split(b"\0") if a]
+    except OSError:
+        return "?"
+    for marker in ("runtime.cli.main", "windsock"):
+        for i, arg in enumerate(argv):
+            if arg.endswith(marker) and i + 1 < len(argv):
+                return " ".join(argv[i + 1:i + 2])
+    if "-m" in argv:
+        return argv[argv.index("-m") + 1].rsplit(".", 1)[-1]
+    return os.path.basename(argv[0]) if argv else "?"
+
+
+def wait_web(port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2).read()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit(f"the web server did not answer on port {port} within {timeout:.0f}s")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=30.0)
+    ap.add_argument("--settle", type=float, default=15.0)
+    ap.add_argument("--examples", action="store_true", help="also load the bundled example DAGs")
+    ap.add_argument("--postgres", metavar="URL", help="run on this (empty, initialised or not) PostgreSQL database")
+    ap.add_argument("--repo", default=str(REPO), help="the Windsock checkout to run (e.g. another worktree: before/after)")
+    args = ap.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="windsock-idle-"))
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WINDSOCK", "AIRFLOW"))}
+    env.update(WINDSOCK_HOME=str(home), PYTHONPATH=args.repo, WINDSOCK__WEBSERVER__WEB_SERVER_PORT=str(port))
+    if args.postgres:
+        env["WINDSOCK__DATABASE__SQL_ALCHEMY_CONN"] = args.postgres
+    cmd = [sys.executable, "-m", "runtime.cli.main", "standalone"] + (["--examples"] if args.examples else [])
+    log = open(home / "standalone.log", "wb")
+    proc = subprocess.Popen(cmd, env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_web(port, 120)
+        time.sleep(args.settle)
+        pids = children(proc.pid)
+        before = {p: cpu_seconds(p) for p in pids}
+        started = time.monotonic()
+        time.sleep(args.seconds)
+        took = time.monotonic() - started
+        rows = []
+        for pid in children(proc.pid):
+            try:
+                used = cpu_seconds(pid) - before.get(pid, 0.0)
+                rows.append((name_of(pid), pid, used, pss_mib(pid), pid not in before))
+            except (OSError, ProcessLookupError):
+                continue
+        print(f"windsock standalone idle over {took:.0f} s ({'PostgreSQL' if args.postgres else 'SQLite'}"
+              f"{', examples' if args.examples else ''}; psutil {'yes' if _has_psutil() else 'no'}):")
+        for name, pid, used, pss, new in rows:
+            print(f"  {name:<16} pid {pid:<7} CPU {100 * used / took:5.2f} % of a core   PSS {pss:6.1f} MiB"
+                  + ("   (started during the sample)" if new else ""))
+        total_cpu = sum(r[2] for r in rows)
+        print(f"  {'total':<16} {'':<11} CPU {100 * total_cpu / took:5.2f} % of a core   "
+              f"PSS {sum(r[3] for r in rows):6.1f} MiB ({len(rows)} processes)")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+def _has_psutil() -> bool:
+    try:
+        import psutil  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    main()
