@@ -176,3 +176,15 @@ def test_a_deferrable_provider_operator_runs_its_trigger(providers_site: Path, t
         values = s.scalars(sa.select(XCom.value).where(XCom.dag_id == "provider_deferrable",
                                                        XCom.key == "return_value")).all()
     assert [json.loads(v) if isinstance(v, str) else v for v in values] == ["ok"]
+
+
+def test_sqlite_connections_use_the_sqlite_provider(providers_site: Path, tmp_path: Path) -> None:
+    db = tmp_path / "lite.db"
+    env = base_env(tmp_path / "home", providers_site, AIRFLOW_CONN_LITE=json.dumps({"conn_type": "sqlite",
+                                                                                     "host": str(db)}))
+    out = dags_test(env, "provider_sqlite", "2024-01-06")
+    assert "Returned value was: [['2024-01-06', 7]]" in out or "Returned value was: [('2024-01-06', 7)]" in out, out
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(sa.text("SELECT ds, n FROM t"))] == [("2024-01-06", 7)]
+    engine.dispose()
