@@ -24,12 +24,15 @@ def _conn_json(url: str, conn_type: str, **extra: Any) -> str:
                        "password": u.password, "schema": u.database, "extra": extra})
 
 
-@pytest.fixture
-def sql_env(providers_site: Path, scratch_postgres_url: str, mariadb_url: str, tmp_path: Path) -> dict[str, str]:
+@pytest.fixture(params=["explicit client", "default client"])
+def sql_env(request: pytest.FixtureRequest, providers_site: Path, scratch_postgres_url: str, mariadb_url: str,
+            tmp_path: Path) -> dict[str, str]:
+    """``pg`` and ``my`` connections; ``my`` names the provider's wheel-only client, or no client at all
+    (Windsock then picks mysql-connector-python, since mysqlclient is not installed)."""
+    extra = {"client": "mysql-connector-python"} if request.param == "explicit client" else {}
     return base_env(tmp_path / "home", providers_site,
                     AIRFLOW_CONN_PG=_conn_json(scratch_postgres_url, "postgres"),
-                    # mysqlclient needs a C build; the provider's other client ships wheels
-                    AIRFLOW_CONN_MY=_conn_json(mariadb_url, "mysql", client="mysql-connector-python"))
+                    AIRFLOW_CONN_MY=_conn_json(mariadb_url, "mysql", **extra))
 
 
 def _rows(url: str, table: str) -> list[tuple[Any, ...]]:
