@@ -24,12 +24,15 @@ def _conn_json(url: str, conn_type: str, **extra: Any) -> str:
                        "password": u.password, "schema": u.database, "extra": extra})
 
 
-@pytest.fixture
-def sql_env(providers_site: Path, scratch_postgres_url: str, mariadb_url: str, tmp_path: Path) -> dict[str, str]:
+@pytest.fixture(params=["explicit client", "default client"])
+def sql_env(request: pytest.FixtureRequest, providers_site: Path, scratch_postgres_url: str, mariadb_url: str,
+            tmp_path: Path) -> dict[str, str]:
+    """``pg`` and ``my`` connections; ``my`` names the provider's wheel-only client, or no client at all
+    (Windsock then picks mysql-connector-python, since mysqlclient is not installed)."""
+    extra = {"client": "mysql-connector-python"} if request.param == "explicit client" else {}
     return base_env(tmp_path / "home", providers_site,
                     AIRFLOW_CONN_PG=_conn_json(scratch_postgres_url, "postgres"),
-                    # mysqlclient needs a C build; the provider's other client ships wheels
-                    AIRFLOW_CONN_MY=_conn_json(mariadb_url, "mysql", client="mysql-connector-python"))
+                    AIRFLOW_CONN_MY=_conn_json(mariadb_url, "mysql", **extra))
 
 
 def _rows(url: str, table: str) -> list[tuple[Any, ...]]:
@@ -176,3 +179,15 @@ def test_a_deferrable_provider_operator_runs_its_trigger(providers_site: Path, t
         values = s.scalars(sa.select(XCom.value).where(XCom.dag_id == "provider_deferrable",
                                                        XCom.key == "return_value")).all()
     assert [json.loads(v) if isinstance(v, str) else v for v in values] == ["ok"]
+
+
+def test_sqlite_connections_use_the_sqlite_provider(providers_site: Path, tmp_path: Path) -> None:
+    db = tmp_path / "lite.db"
+    env = base_env(tmp_path / "home", providers_site, AIRFLOW_CONN_LITE=json.dumps({"conn_type": "sqlite",
+                                                                                     "host": str(db)}))
+    out = dags_test(env, "provider_sqlite", "2024-01-06")
+    assert "Returned value was: [['2024-01-06', 7]]" in out or "Returned value was: [('2024-01-06', 7)]" in out, out
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(sa.text("SELECT ds, n FROM t"))] == [("2024-01-06", 7)]
+    engine.dispose()

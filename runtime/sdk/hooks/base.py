@@ -50,9 +50,26 @@ def lookup_connection(conn_id: str) -> Connection:
     """A connection from the running task's services (else the configured home); AirflowNotFoundException if absent."""
     services = running_services()
     try:
-        return services.get_connection(conn_id) if services is not None else _configured_connection(conn_id)
+        conn = services.get_connection(conn_id) if services is not None else _configured_connection(conn_id)
     except KeyError:
         raise AirflowNotFoundException(f"The conn_id `{conn_id}` isn't defined") from None
+    return _default_mysql_client(conn)
+
+
+def _default_mysql_client(conn: Connection) -> Connection:
+    """A ``mysql`` connection that names no ``client`` gets ``mysql-connector-python`` when the mysql
+    provider's default driver (``mysqlclient``, a C build) is absent and that one is installed, so that
+    connections written for MWAA keep working (docs/providers.md)."""
+    import importlib.util
+    import json
+
+    if (conn.conn_type or "").lower() != "mysql" or "client" in conn.extra_dejson:
+        return conn
+    if importlib.util.find_spec("MySQLdb") is not None or importlib.util.find_spec("mysql.connector") is None:
+        return conn
+    from dataclasses import replace
+
+    return replace(conn, extra=json.dumps({**conn.extra_dejson, "client": "mysql-connector-python"}))
 
 
 class BaseHook:

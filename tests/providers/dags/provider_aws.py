@@ -50,4 +50,9 @@ with DAG("provider_aws", start_date=datetime(2024, 1, 1), schedule=None, catchup
         s3.load_string(json.dumps([m["Body"] for m in messages]), key="sqs/received.json",
                        bucket_name=context["dag_run"].conf["bucket"], replace=True)
 
-    create >> sense >> copy >> use_hooks() >> publish >> receive >> received() >> notify >> invoke
+    @task
+    def invoked(**context):
+        S3Hook().load_string(str(context["ti"].xcom_pull(task_ids="invoke")), key="lambda/response.txt",
+                             bucket_name=context["dag_run"].conf["bucket"], replace=True)
+
+    create >> sense >> copy >> use_hooks() >> publish >> receive >> received() >> notify >> invoke >> invoked()
