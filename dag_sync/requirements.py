@@ -51,9 +51,13 @@ def requirements_hash(text: bytes) -> str:
 
 
 def env_tag() -> str:
-    """Interpreter + platform tag; wheels built here are only reused by the same kind of host."""
+    """Interpreter + platform + provider-pins tag; wheels built here are only reused by the same kind of
+    host running a Windsock that supports the same provider versions."""
+    from runtime.compat.provider_deps import PROVIDERS_IN
+
     plat = re.sub(r"[^A-Za-z0-9]+", "_", sysconfig.get_platform())
-    return f"cp{sys.version_info.major}{sys.version_info.minor}-{plat}"
+    pins = hashlib.sha256(PROVIDERS_IN.read_bytes()).hexdigest()[:8] if PROVIDERS_IN.exists() else "none"
+    return f"cp{sys.version_info.major}{sys.version_info.minor}-{plat}-p{pins}"
 
 
 def constraints_text() -> str:
