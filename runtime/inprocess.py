@@ -7,7 +7,6 @@ readiness rules and the same task runner decide.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -15,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from runtime import serde
 from runtime.rules.mapping import task_in_run
 from runtime.rules.readiness import TaskNode, effective_leaves, run_state, verdicts
 from runtime.rules.trigger_rules import Verdict
@@ -75,12 +75,12 @@ class MemoryServices:
         return [e for e in self.events if (uri is None or e["uri"] == uri) and (alias is None or e.get("alias") == alias)]
 
     def xcom_set(self, dag_id: str, run_id: str, task_id: str, map_index: int, key: str, value: Any) -> None:
-        # JSON round trip so dags test sees what the database would give back.
-        self.xcoms[(dag_id, run_id, task_id, map_index, key)] = json.dumps(value, default=_iso)
+        # Stored as the database stores it, so dags test sees what the scheduler's tasks would get back.
+        self.xcoms[(dag_id, run_id, task_id, map_index, key)] = serde.dumps(value)
 
     def xcom_get(self, dag_id: str, run_id: str, task_id: str, key: str, map_index: int | None) -> list[tuple[int, Any]]:
         return [
-            (mi, json.loads(raw))
+            (mi, serde.loads(raw))
             for (d, r, t, mi, k), raw in self.xcoms.items()
             if (d, r, t, k) == (dag_id, run_id, task_id, key) and (map_index is None or mi == map_index)
         ]
@@ -132,12 +132,6 @@ class MemoryServices:
 
     def count_dag_runs(self, dag_id: str, logical_date: datetime, states: Sequence[str]) -> int:
         return sum(1 for r in self.runs.values() if r.dag_id == dag_id and r.logical_date == logical_date and r.state in states)
-
-
-def _iso(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(type(value).__name__)
 
 
 def make_run(dag: DAG, logical_date: datetime | None, conf: dict[str, Any] | None, run_id: str | None = None,

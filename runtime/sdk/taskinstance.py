@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from runtime import serde
 from runtime.sdk.exceptions import XComNotSerializable
 from runtime.sdk.xcom_arg import RETURN_KEY
 from runtime.store.states import DagRunState, TaskInstanceState
@@ -144,7 +144,7 @@ def _upstream_is_mapped(task: Any, task_id: str, same_dag: bool) -> bool:
 def check_serializable(task_id: str, key: str, value: Any) -> Any:
     """``value`` if JSON can carry it; else XComNotSerializable naming the task and the type."""
     try:
-        json.dumps(value, default=_reject)
+        serde.dumps(value)
     except (TypeError, ValueError) as exc:
         raise XComNotSerializable(
             f"task {task_id!r}: XCom {key!r} of type {type(value).__name__} is not JSON-serializable ({exc})"
@@ -152,7 +152,3 @@ def check_serializable(task_id: str, key: str, value: Any) -> Any:
     return value
 
 
-def _reject(obj: Any) -> Any:
-    if isinstance(obj, datetime):
-        return obj.isoformat()
-    raise TypeError(f"type {type(obj).__name__} cannot be stored")

@@ -1,15 +1,15 @@
-"""XCom values of a DAG run, stored as JSON text."""
+"""XCom values of a DAG run, stored as JSON text that keeps Python types (:mod:`runtime.serde`)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from runtime import serde
 from runtime.store.models import XCom
 from runtime.store.sql import rowcount
 
@@ -27,8 +27,8 @@ def set_xcom(
     map_index: int = -1,
     timestamp: dt.datetime | None = None,
 ) -> XCom:
-    """Store ``value`` (JSON-serialisable) under ``key``, replacing an earlier value."""
-    text = json.dumps(value, default=_json_default)
+    """Store ``value`` under ``key``, replacing an earlier value (TypeError for a type JSON cannot carry)."""
+    text = serde.dumps(value)
     _delete(session, dag_id, run_id, [task_id], map_index, key)
     row = XCom(
         dag_id=dag_id,
@@ -93,16 +93,9 @@ def delete_xcoms(
     return _delete(session, dag_id, run_id, None if task_id is None else [task_id], map_index, None)
 
 
-def _json_default(value: Any) -> Any:
-    """Datetimes become ISO strings (as ``dags test`` stores them); anything else is refused."""
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    raise TypeError(f"XCom value of type {type(value).__name__} is not JSON-serializable")
-
-
 def decode(text: str | None) -> Any:
-    """The Python value of a stored XCom text."""
-    return None if text is None else json.loads(text)
+    """The Python value of a stored XCom text (datetimes, decimals, tuples... as they were pushed)."""
+    return None if text is None else serde.loads(text)
 
 
 def _delete(

@@ -99,7 +99,7 @@ def run_inline(deferral: dict[str, Any]) -> Resumption:
     """
     from runtime.sdk import timezone
     from runtime.sdk.triggers.base import BaseTaskEndEvent, build
-    from runtime.sdk.triggers.serde import encode
+    from runtime.serde import encode
     from runtime.store.triggers import TIMEOUT
 
     async def first_event() -> Any:

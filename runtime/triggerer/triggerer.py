@@ -109,7 +109,7 @@ class Triggerer:
     def _apply(self, fired: list[Fired]) -> int:
         """Resume, end or fail the tries of what fired (one transaction)."""
         from runtime.sdk.triggers.base import BaseTaskEndEvent
-        from runtime.sdk.triggers.serde import encode
+        from runtime.serde import encode
 
         if not fired:
             return 0

@@ -138,7 +138,7 @@ def _deferral(exc: BaseException, ti: TaskInstance | None, start: datetime) -> t
     """What a deferred try waits on, as stored: trigger classpath and kwargs, the method to resume at, and
     the deadline (the deferral's timeout, or what is left of ``execution_timeout``); or the error that
     makes the deferral impossible (a trigger that cannot be stored)."""
-    from runtime.sdk.triggers.serde import encode
+    from runtime.serde import encode
 
     trigger = getattr(exc, "trigger", None)
     try:
@@ -192,7 +192,7 @@ def _execute(op: BaseOperator, ti: TaskInstance, context: dict[str, Any], next_m
     with _timeout(op.execution_timeout, op):
         _PHASE.name, _PHASE.op = "executing", op
         if next_method:
-            from runtime.sdk.triggers.serde import decode
+            from runtime.serde import decode
 
             result = op.resume_execution(next_method, decode(next_kwargs or {}), context)
         else:

@@ -72,9 +72,8 @@ class DbServices:
 
     def xcom_set(self, dag_id: str, run_id: str, task_id: str, map_index: int, key: str, value: Any) -> None:
         """Store an XCom as JSON, replacing the value under the same key."""
-        stored = _jsonable(value)
         self._tx(lambda session: xcom.set_xcom(session, dag_id=dag_id, run_id=run_id, task_id=task_id,
-                                                map_index=map_index, key=key, value=stored, timestamp=self.clock()))
+                                                map_index=map_index, key=key, value=value, timestamp=self.clock()))
 
     def xcom_get(
         self, dag_id: str, run_id: str, task_id: str, key: str, map_index: int | None
@@ -193,15 +192,6 @@ class DbServices:
             return assets.triggering_events(session, dag_id, run_id)
 
 
-def _jsonable(value: Any) -> Any:
-    """The value as it will read back from JSON (datetimes become ISO strings, as in ``dags test``)."""
-    return json.loads(json.dumps(value, default=_iso))
-
-
-def _iso(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _in_group(group: str | None, group_id: str) -> bool:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +214,26 @@ def test_xcom_between_classic_and_taskflow_tasks() -> None:
     assert got == {"pull": 41, "extra": {"a": [1, 2]}, "many": [41, 42]}
 
 
+def test_xcom_keeps_decimals_tuples_and_datetimes() -> None:
+    """What a DB-API driver returns (tuples of Decimal) and datetimes reach the next task as they were pushed."""
+    got: dict[str, Any] = {}
+    when = pendulum.datetime(2024, 5, 6, 7, 8, tz="UTC")
+
+    with DAG("types", start_date=START, schedule=None) as d:
+        @task
+        def query() -> dict[str, Any]:
+            return {"rows": [(1, Decimal("3.10"))], "when": when}
+
+        @task
+        def use(v: dict[str, Any]) -> None:
+            got.update(v)
+
+        use(query())
+    assert set(_states(run_dag(d, DAY)).values()) == {"success"}
+    assert got == {"rows": [(1, Decimal("3.10"))], "when": when}
+    assert isinstance(got["rows"][0], tuple) and isinstance(got["when"], datetime.datetime)
+
+
 def test_multiple_outputs_push_each_key() -> None:
     seen: list[Any] = []
     with DAG("mo", start_date=START, schedule=None) as d:
@@ -231,13 +253,13 @@ def test_multiple_outputs_push_each_key() -> None:
 
 
 def test_non_serializable_xcom_names_task_and_type() -> None:
-    """Only JSON values are accepted; the error names the task and the type."""
+    """A value no serializer can carry fails the try; the error names the task and the type."""
     with DAG("ns", start_date=START, schedule=None) as d:
-        PythonOperator(task_id="bad", python_callable=lambda: {1, 2})
+        PythonOperator(task_id="bad", python_callable=lambda: Path)
     services = MemoryServices()
     result = run_single_task(d, "bad", DAY, services=services)
     assert result.state == "failed"
-    assert "'bad'" in (result.error or "") and "set" in (result.error or "")
+    assert "'bad'" in (result.error or "") and "type" in (result.error or "")
 
 
 def test_dynamic_mapping_literal_xcom_and_partial() -> None:

@@ -9,9 +9,9 @@ from typing import Any
 import pendulum
 import pytest
 
+from runtime import serde
 from runtime.compat import install_import_hook
 from runtime.inprocess import MemoryServices, run_dag
-from runtime.sdk.triggers import serde
 
 install_import_hook()
 

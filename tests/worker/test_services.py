@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -77,7 +78,17 @@ def test_xcom_round_trip_replaces_same_key(services: DbServices) -> None:
     assert services.xcom_get("target", run_id, "first", "k", 1) == [(1, "one")]
     assert services.xcom_get("target", run_id, "second", "k", None) == []
     services.xcom_set("target", run_id, "second", -1, "when", NOW)
-    assert services.xcom_get("target", run_id, "second", "when", -1) == [(-1, NOW.isoformat())]
+    assert services.xcom_get("target", run_id, "second", "when", -1) == [(-1, NOW)]
+
+
+def test_xcom_keeps_the_types_airflow_keeps(services: DbServices) -> None:
+    """A SQL result (tuples of Decimal), a datetime and a set read back as they were pushed, as in Airflow."""
+    run_id = services.trigger_dag("target", None, None, DAY, False)
+    rows = [(1, Decimal("12.50"), "a"), (2, Decimal("-0.001"), None)]
+    value = {"rows": rows, "at": NOW, "tags": {"x", "y"}, "wait": dt.timedelta(minutes=3)}
+    services.xcom_set("target", run_id, "sql", -1, "return_value", value)
+    [(_, got)] = services.xcom_get("target", run_id, "sql", "return_value", -1)
+    assert got == value and isinstance(got["rows"][0], tuple) and isinstance(got["rows"][0][1], Decimal)
 
 
 def test_trigger_dag_creates_a_queued_manual_run(services: DbServices, store: Any) -> None:

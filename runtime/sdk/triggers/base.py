@@ -94,7 +94,7 @@ def build(classpath: str, kwargs: dict[str, Any]) -> BaseTrigger:
     module, _, name = classpath.rpartition(".")
     if not module:
         raise ImportError(f"trigger classpath {classpath!r} names no module")
-    from runtime.sdk.triggers.serde import decode
+    from runtime.serde import decode
 
     trigger = getattr(importlib.import_module(module), name)(**decode(kwargs))
     if not isinstance(trigger, BaseTrigger) and not hasattr(trigger, "run"):

@@ -11,8 +11,10 @@ from typing import Annotated, Any, cast
 
 import sqlalchemy as sa
 from fastapi import HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
 from sqlalchemy.orm import Session
 
+from runtime import serde
 from runtime.store.models import DagModel, DagRun, SerializedDagModel, TaskInstance, XCom
 from runtime.web.api import schemas as s
 from runtime.web.context import ctx
@@ -133,7 +135,7 @@ def xcom_response(row: XCom, run: DagRun, *, value: bool) -> s.XComResponse:
     if not value:
         return s.XComResponse(**fields)
     try:
-        decoded = json.loads(row.value) if row.value is not None else None
+        decoded = jsonable_encoder(serde.loads(row.value)) if row.value is not None else None
     except ValueError:
         decoded = row.value
     return s.XComResponseNative(**fields, value=decoded)

@@ -2,6 +2,7 @@
 on two connections, ``pg`` (PostgreSQL) and ``my`` (MariaDB through mysql-connector-python)."""
 
 from datetime import datetime
+from decimal import Decimal
 
 from airflow import DAG
 from airflow.decorators import task
@@ -20,13 +21,17 @@ with DAG("provider_sql", start_date=datetime(2024, 1, 1), schedule=None, catchup
                                          sql=[f"INSERT INTO {TABLE} VALUES ('{{{{ ds }}}}', 1)",
                                               f"INSERT INTO {TABLE} VALUES ('{{{{ ds }}}}', 2)"])
         count = SQLExecuteQueryOperator(task_id=f"count_{conn}", conn_id=conn,
-                                        sql=f"SELECT COUNT(*), MAX(n) FROM {TABLE}")
+                                        sql=f"SELECT COUNT(*), MAX(n), AVG(n) FROM {TABLE}")
         create >> insert >> count
         counts.append(count)
 
     @task
     def hooks(**context):
         table = context["dag_run"].conf["table"]
+        for conn in ("pg", "my"):  # AVG is NUMERIC: the driver's Decimal, kept by XCom as in Airflow
+            [(count, top, avg)] = context["ti"].xcom_pull(task_ids=f"count_{conn}")
+            if (count, top, avg) != (2, 2, Decimal("1.5")) or not isinstance(avg, Decimal):
+                raise ValueError(f"count_{conn} pushed {(count, top, avg)!r}")
         pg = PostgresHook(postgres_conn_id="pg")
         my = MySqlHook(mysql_conn_id="my")
         pg.insert_rows(table, [("hook", 3)])
