@@ -83,6 +83,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
                         "events, a DAG file change, a trigger/clear/mark (PostgreSQL LISTEN/NOTIFY; SQLite a unix "
                         "socket), the next due run or retry, and its heartbeat and sweep periods."),
         "dag_dir_list_interval": _k(5.0, float, True, "Seconds between DAG folder re-scans."),
+        "schedule_after_task_execution": _k(
+            True, bool, True,
+            "Mini scheduler: the local executor that recorded a try's end queues and starts its ready downstream "
+            "tasks in the same transaction (within pools, caps and the slots the ended tries freed)."),
         "zombie_threshold": _k(60.0, float, False,
                                "Seconds without a heartbeat of its executor (or worker) before a running try on "
                                "another host is a zombie; on the same host a dead executor is seen at once."),

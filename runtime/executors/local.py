@@ -21,7 +21,7 @@ from typing import Any
 
 from runtime import procs
 from runtime.executors.base import BaseExecutor, wait_readable
-from runtime.executors.messages import LOST, CallbackWork, TaskEvent, TaskWork, decode
+from runtime.executors.messages import LOST, STARTED, CallbackWork, TaskEvent, TaskWork, decode
 from runtime.settings import Settings
 from runtime.store.states import JobType
 
@@ -91,11 +91,24 @@ class LocalExecutor(BaseExecutor):
                 self.sock.setblocking(False)
 
     def sync(self) -> list[TaskEvent]:
-        """Send what is buffered and collect every event that arrived."""
+        """Send what is buffered and collect every event that arrived.
+
+        A ``started`` event (the fork server's mini scheduler started a downstream try itself)
+        counts that try as running here, as if this executor had queued it.
+        """
         self.flush()
         events = self._read() if self.sock is not None else []
         events, self._lost = events + self._lost, []
-        return self.forget(events)
+        out: list[TaskEvent] = []
+        for event in events:
+            if event.outcome == STARTED:
+                self.track(TaskWork(ti_id=event.ti_id, dag_id=event.dag_id, task_id=event.task_id,
+                                    run_id=event.run_id, map_index=event.map_index, try_number=event.try_number,
+                                    max_tries=0, fileloc="", run={}))
+                out.append(event)
+            else:
+                out += self.forget([event])
+        return out
 
     def _read(self) -> list[TaskEvent]:
         assert self.sock is not None

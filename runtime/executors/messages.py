@@ -96,7 +96,7 @@ class TaskEvent(_Codec):
     kind: ClassVar[str] = "event"
     ti_id: int
     try_number: int
-    outcome: str  # "result" | "recorded" | "unclaimed" | "lost"
+    outcome: str  # "result" | "recorded" | "unclaimed" | "lost" | "started"
     state: str | None = None
     error: str | None = None
     next_attempt_at: str | None = None
@@ -116,6 +116,7 @@ class TaskEvent(_Codec):
 
 RESULT, RECORDED, UNCLAIMED = "result", "recorded", "unclaimed"
 LOST = "lost"  # the executor lost the try (its process died): the scheduler's sweep decides
+STARTED = "started"  # the executor's mini scheduler queued, claimed and started this try itself
 
 
 def decode(line: bytes | str) -> TaskWork | CallbackWork | TaskEvent | dict[str, Any]:

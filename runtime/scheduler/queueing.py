@@ -29,9 +29,12 @@ def lock_pools(session: Session) -> dict[str, int]:
     return {name: (1 << 30 if slots < 0 else slots) for name, slots in rows}
 
 
-def scheduled_rows(session: Session, limit: int) -> list[Any]:
-    """The scheduled task instances, highest priority first (at most ``limit``: Airflow's max_tis_per_query)."""
+def scheduled_rows(session: Session, limit: int, run: tuple[str, str] | None = None) -> list[Any]:
+    """The scheduled task instances (of one run, if given), highest priority first (at most ``limit``:
+    Airflow's max_tis_per_query)."""
     stmt = sa.select(*_COLS).where(TaskInstance.state == TI.SCHEDULED)
+    if run is not None:
+        stmt = stmt.where(TaskInstance.dag_id == run[0], TaskInstance.run_id == run[1])
     return list(session.execute(stmt.order_by(TaskInstance.priority_weight.desc(), TaskInstance.id).limit(limit)))
 
 
@@ -60,11 +63,11 @@ def caps_for(session: Session, cache: DagCache, slots: int, default_tasks: int, 
 
 
 def queue_ready(session: Session, cache: DagCache, registry: Registry, now: datetime, *, slots: int,
-                default_tasks: int, job_id: int | None = None) -> list[TaskWork]:
-    """Queue what fits; the work messages to send once the transaction commits."""
+                default_tasks: int, job_id: int | None = None, run: tuple[str, str] | None = None) -> list[TaskWork]:
+    """Queue what fits (of one run, if given); the work messages to send once the transaction commits."""
     if slots <= 0:
         return []
-    scheduled = scheduled_rows(session, max(4 * slots, 256))
+    scheduled = scheduled_rows(session, max(4 * slots, 256), run)
     if not scheduled:
         return []
     caps = caps_for(session, cache, slots, default_tasks, scheduled)

@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from runtime import procs
-from runtime.executors.messages import RECORDED, UNCLAIMED, CallbackWork, TaskEvent, TaskWork, decode, iso
+from runtime.executors.messages import RECORDED, STARTED, UNCLAIMED, CallbackWork, TaskEvent, TaskWork, decode, iso
 from runtime.paths import UnsafePathError, dag_callback_log_path, task_log_path
 from runtime.sdk import timezone
 from runtime.settings import Settings
@@ -101,6 +101,7 @@ class ForkServer:
         self.stopping: str | None = None
         self.stop_started = 0.0
         self.next_beat = self.next_job_beat = 0.0
+        self.mini = _mini_scheduler(settings) if job_type == JobType.EXECUTOR and sock is not None else None
         self.selector = selectors.DefaultSelector()
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
@@ -500,9 +501,13 @@ class ForkServer:
         if not self.pending or time.monotonic() < self.retry_record_at:
             return
         batch = self.pending
+        after: list[TaskWork] = []
         try:
             with transaction(self.factory) as session:
                 won = record.record(session, [o for o, _ in batch])
+                if self.mini is not None and self.stopping is None:  # their slots go to their ready downstream
+                    after = self.mini.follow(session, won, slots=len(won), job_id=self.job_id,
+                                             hostname=self.hostname, now=timezone.utcnow())
         except Exception as exc:  # noqa: BLE001 - keep them and try again: a result is never dropped
             self.record_backoff = min(10.0, max(0.5, self.record_backoff * 2))
             print(f"[windsock] executor: recording {len(batch)} try ends failed, retrying in "
@@ -510,7 +515,26 @@ class ForkServer:
             self.retry_record_at = time.monotonic() + self.record_backoff
             return
         self.pending, self.record_backoff = [], 0.0
+        for work in after:  # first: the scheduler counts the handed-over slots as taken all along
+            self._emit(TaskEvent(ti_id=work.ti_id, try_number=work.try_number, outcome=STARTED, dag_id=work.dag_id,
+                                 run_id=work.run_id, task_id=work.task_id, map_index=work.map_index))
         self._after_record(batch, won)
+        if after:
+            self._start_claimed(after)
+
+    def _start_claimed(self, works: list[TaskWork]) -> None:
+        """Fork the tries the mini scheduler claimed (as ``start_tries`` does after its claim)."""
+        for fileloc, dag_id in {(w.fileloc, w.dag_id) for w in works}:
+            self._preload(fileloc, dag_id)
+        gc.freeze()
+        now = timezone.utcnow()
+        pids = {w.ti_id: pid for w in works if (pid := self._fork_try(w, now)) > 0}
+        if pids:
+            try:
+                with transaction(self.factory) as session:
+                    tries_store.set_pids(session, pids)
+            except Exception as exc:  # noqa: BLE001 - the pid is for people to read; the try runs anyway
+                print(f"[windsock] executor: recording pids failed: {_first_line(exc)}", file=sys.stderr)
 
     def _after_record(self, batch: list[tuple[record.TryOutcome, TaskWork]], won: list[record.TryOutcome]) -> None:
         """Tell the scheduler; start the callbacks of dead tries; stop tries a fail_stop ended."""
@@ -685,6 +709,14 @@ def warm_up() -> None:
     except Exception as exc:  # noqa: BLE001 - warmth is an optimisation only
         print(f"[windsock] executor warm-up failed: {exc}", file=sys.stderr)
 
+def _mini_scheduler(settings: Settings) -> Any:
+    """The mini scheduler of a local executor's fork server, unless ``scheduler.schedule_after_task_execution`` is off."""
+    if not settings.get("scheduler", "schedule_after_task_execution"):
+        return None
+    from runtime.scheduler.mini import MiniScheduler
+
+    return MiniScheduler(int(settings.get("core", "max_active_tasks_per_dag")))
+
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: ``python -m runtime.worker.forkserver FD``; the first line is the settings."""
@@ -711,3 +743,4 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+

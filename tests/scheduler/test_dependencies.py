@@ -38,7 +38,8 @@ with DAG("dop", start_date=datetime(2024, 1, 1), schedule="@daily", catchup=True
     with transaction(env.factory) as s:  # the first run's try succeeds on a rerun: the second may go
         clear_task_instances(s, "dop", second[0], ["gate"], serialized=_serialized(s, "dop"))
     env.drive(lambda: env.run_states("dop")[:2] == ["success", "success"])
-    assert [m["day"] for m in env.marks("gate")] == [1, 1, 2]
+    # (the real clock lets a third run start meanwhile: only the first two runs are this test's)
+    assert [m["day"] for m in env.marks("gate") if m["day"] <= 2] == [1, 1, 2]
 
 
 def _serialized(session, dag_id):

@@ -1,0 +1,133 @@
+"""Windsock against Apache Airflow 3.3.2 in one sitting: chain_50 gap and (optionally) fanout_500.
+
+    python bench/versus_airflow.py [--fanout] [--reps 1] [--build-airflow] [--airflow-root /tmp/airflow-bench]
+
+Airflow runs through the shared harness in ``../shared/airflow-bench/`` (its README): a
+throwaway venv under ``--airflow-root`` (``--build-airflow`` makes it when missing: ``pip
+install apache-airflow==3.3.2``), SQLite, LocalExecutor, defaults, the stack api-server +
+dag-processor + scheduler; ``bench.py sched`` triggers each DAG with ``airflow dags trigger``
+and reads the task instances' timestamps. Windsock runs ``bench/chain.py`` and
+``bench/fanout.py`` right after, on the same box. Prints both figures and the ratios.
+
+Airflow's fanout_500 takes minutes (137 s on the 2-core box), so it runs only with
+``--fanout``. Nothing here is a test; every process started is stopped before it returns
+(the harness stops its services by process group).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+HARNESS = Path(os.environ.get("WINDSOCK_AIRFLOW_BENCH", REPO.parent / "shared" / "airflow-bench"))
+if not HARNESS.exists():
+    HARNESS = Path("/work/shared/airflow-bench")
+AIRFLOW_VERSION = "3.3.2"
+TAG = "-versus"
+
+
+def build_venv(root: Path) -> None:
+    """The throwaway Airflow venv (as the harness's run.sh makes it, SQLite only)."""
+    venv = root / "venv"
+    if (venv / "bin" / "airflow").exists():
+        return
+    print(f"building {venv} with apache-airflow=={AIRFLOW_VERSION} (a few minutes)", flush=True)
+    shutil.rmtree(venv, ignore_errors=True)
+    root.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["python3.11", "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-U", "pip"], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", f"apache-airflow[postgres]=={AIRFLOW_VERSION}"],
+                   check=True)
+
+
+def airflow(root: Path, dags: list[str], timeout: float) -> dict[str, dict]:
+    """Run the harness's ``sched`` step on SQLite for ``dags``; the last record per DAG."""
+    venv_python = root / "venv" / "bin" / "python"
+    subprocess.run([str(venv_python), str(HARNESS / "gen_dags.py"), str(root / "dags"), str(root / "dags_many"),
+                    "200", "10"], check=True, capture_output=True)
+    results = root / "results" / f"sqlite{TAG}" / "sched_run.jsonl"
+    if results.exists():
+        results.unlink()
+    script = (f'export BENCH_ROOT="{root}" BENCH_DB=sqlite BENCH_TAG="{TAG}"; . "{HARNESS}/env.sh"; '
+              f'exec python "{HARNESS}/bench.py" sched --skip-idle --settle 5 --pause 2 --timeout {int(timeout)} '
+              f'--dags {" ".join(dags)}')
+    started = time.monotonic()
+    done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=timeout * len(dags) + 600)
+    if done.returncode != 0:
+        raise SystemExit(f"the Airflow harness failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    print(f"(Airflow harness took {time.monotonic() - started:.0f} s in all)", flush=True)
+    out: dict[str, dict] = {}
+    for line in results.read_text().splitlines():
+        rec = json.loads(line)
+        out[rec["dag"]] = rec
+    return out
+
+
+def windsock(script: str, *args: str) -> str:
+    """One of our bench scripts in a fresh process; its last line."""
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, str(REPO / "bench" / script), *args], env=env, capture_output=True,
+                          text=True, timeout=900, cwd=str(REPO))
+    if done.returncode != 0:
+        raise SystemExit(f"bench/{script} failed: {done.stderr[-2000:]}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def number(pattern: str, text: str) -> float:
+    found = re.search(pattern, text)
+    if found is None:
+        raise SystemExit(f"no {pattern!r} in {text!r}")
+    return float(found.group(1))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fanout", action="store_true", help="also fanout_500 on Airflow (minutes)")
+    ap.add_argument("--airflow-root", default=os.environ.get("BENCH_ROOT", "/tmp/airflow-bench"))
+    ap.add_argument("--build-airflow", action="store_true", help="make the Airflow venv if it is missing")
+    ap.add_argument("--timeout", type=float, default=900.0, help="seconds one Airflow run may take")
+    args = ap.parse_args()
+    root = Path(args.airflow_root)
+    if not (root / "venv" / "bin" / "airflow").exists():
+        if not args.build_airflow:
+            raise SystemExit(f"no Airflow venv in {root}/venv: pass --build-airflow (or run the harness's run.sh)")
+        build_venv(root)
+    dags = ["chain_50:1"] + (["fanout_500_python:1"] if args.fanout else [])
+    print(f"Airflow {AIRFLOW_VERSION} (SQLite, LocalExecutor, defaults): {', '.join(dags)}", flush=True)
+    af = airflow(root, dags, args.timeout)
+    print("Windsock (this checkout): bench/chain.py" + (", bench/fanout.py" if args.fanout else ""), flush=True)
+    chain = windsock("chain.py")
+    fan = windsock("fanout.py") if args.fanout else None
+
+    rows = []
+    a_chain = af.get("chain_50", {})
+    a_gap = (a_chain.get("inter_task_gap") or {}).get("mean")
+    w_gap = number(r"gap mean ([\d.]+) ms", chain) / 1000
+    rows.append(("chain_50 end -> next start gap, mean", a_gap, w_gap, "ms"))
+    if fan is not None:
+        a_fan = af.get("fanout_500_python", {}).get("trigger_to_done_s")
+        w_fan = number(r"in ([\d.]+) s \(", fan)
+        rows.append(("fanout_500 no-op, trigger -> run done", a_fan, w_fan, "s"))
+    print()
+    print(f"{'figure':<40} {'Airflow':>12} {'Windsock':>12} {'ratio':>8}")
+    for name, a, w, unit in rows:
+        ratio = f"{a / w:6.0f}x" if a and w else "-"
+        scale = 1000 if unit == "ms" else 1
+        a_text = f"{a * scale:9.1f} {unit}" if a else "-"
+        w_text = f"{w * scale:9.2f} {unit}"
+        print(f"{name:<40} {a_text:>12} {w_text:>12} {ratio:>8}")
+    print(f"\nWindsock lines:\n  {chain}" + (f"\n  {fan}" if fan else ""))
+    if a_chain:
+        print(f"Airflow chain_50: trigger -> done {a_chain.get('trigger_to_done_s', 0):.1f} s")
+
+
+if __name__ == "__main__":
+    main()
