@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "runtime.cli.db_cmd",
     "runtime.cli.variables_cmd",
     "runtime.cli.connections_cmd",
+    "runtime.cli.providers_cmd",
     "runtime.cli.pools_cmd",
     "runtime.cli.scheduler_cmd",
     "runtime.cli.worker_cmd",
