@@ -12,6 +12,10 @@ from runtime.executors.messages import CallbackWork, TaskEvent, TaskWork
 class BaseExecutor:
     """Runs claimed tries somewhere; subclasses say where. Hooks do nothing by default."""
 
+    # Whether every end of a try it runs wakes ``wait`` (a socket event): then an idle scheduler may
+    # sleep until something is due. Otherwise the scheduler keeps polling every ``loop_interval``.
+    wakes_on_events = False
+
     def __init__(self, parallelism: int = 32) -> None:
         self.parallelism = parallelism
         self.running: dict[int, TaskWork] = {}  # ti_id -> work sent and not yet reported

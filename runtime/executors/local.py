@@ -29,6 +29,8 @@ from runtime.store.states import JobType
 class LocalExecutor(BaseExecutor):
     """Runs up to ``core.parallelism`` tries at once in forked child processes."""
 
+    wakes_on_events = True  # the fork server's socket
+
     def __init__(self, settings: Settings, parallelism: int | None = None, *,
                  job_type: JobType = JobType.EXECUTOR) -> None:
         super().__init__(parallelism or int(settings.get("core", "parallelism")))

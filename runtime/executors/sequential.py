@@ -43,6 +43,8 @@ class SequentialExecutor(BaseExecutor):
         """Keep the callback for the next ``sync`` (it runs in a forked child)."""
         self._pending.append(callback)
 
+    wakes_on_events = True  # it runs tries inside ``sync``: nothing ends while it waits
+
     def wait(self, timeout: float, fds: Sequence[int] = ()) -> None:
         """Sleep only when nothing is queued (queued tries run in the next ``sync``)."""
         if not self._pending:

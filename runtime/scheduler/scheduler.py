@@ -360,8 +360,11 @@ class Scheduler:
                 backoff = 0.0
                 self.loops += 1
                 if not stats.busy and not stop.is_set():
-                    fallback = None if listener.available else self._conf.sweep_every
-                    self.executor.wait(self._idle_wait(clock(), fallback), [listener.fileno()])
+                    if self.executor.wakes_on_events:
+                        fallback = None if listener.available else self._conf.sweep_every
+                        self.executor.wait(self._idle_wait(clock(), fallback), [listener.fileno()])
+                    else:  # the SqsExecutor polls its tries' ends from the database: keep the old loop
+                        self.executor.wait(self._conf.loop_interval, [listener.fileno()])
                 if listener.drain():
                     self._woken()
         finally:
