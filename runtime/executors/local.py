@@ -141,10 +141,10 @@ class LocalExecutor(BaseExecutor):
                           for w in self.running.values())
         self._copies.clear()
 
-    def wait(self, timeout: float, fds: Sequence[int] = ()) -> None:
+    def wait(self, timeout: float, fds: Sequence[int] = ()) -> bool:
         """Block until an event arrives (the socket is readable), one of ``fds`` is, or ``timeout`` passes."""
         self.flush()
-        wait_readable([self.sock.fileno() if self.sock is not None else -1, *fds], timeout)
+        return wait_readable([self.sock.fileno() if self.sock is not None else -1, *fds], timeout)
 
     def fileno(self) -> int:
         """The socket to wait on (select) for events."""

@@ -45,10 +45,11 @@ class SequentialExecutor(BaseExecutor):
 
     wakes_on_events = True  # it runs tries inside ``sync``: nothing ends while it waits
 
-    def wait(self, timeout: float, fds: Sequence[int] = ()) -> None:
+    def wait(self, timeout: float, fds: Sequence[int] = ()) -> bool:
         """Sleep only when nothing is queued (queued tries run in the next ``sync``)."""
-        if not self._pending:
-            super().wait(timeout, fds)
+        if self._pending:
+            return True
+        return super().wait(timeout, fds)
 
     def sync(self) -> list[TaskEvent]:
         """Run everything queued, then report."""
