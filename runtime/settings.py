@@ -81,7 +81,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "idle_poll": _k(5.0, float, False,
                         "Safety poll: most seconds an idle scheduler sleeps. It wakes earlier on its executor's "
                         "events, a DAG file change, a trigger/clear/mark (PostgreSQL LISTEN/NOTIFY; SQLite a unix "
-                        "socket), the next due run or retry, and its heartbeat and sweep periods."),
+                        "socket), the next due run or retry, and its heartbeat and sweep periods. (With the SqsExecutor "
+                        "the scheduler still loops every loop_interval.)"),
         "dag_dir_list_interval": _k(5.0, float, True, "Seconds between DAG folder re-scans."),
         "schedule_after_task_execution": _k(
             True, bool, True,

@@ -12,6 +12,10 @@ from runtime.executors.messages import CallbackWork, TaskEvent, TaskWork
 class BaseExecutor:
     """Runs claimed tries somewhere; subclasses say where. Hooks do nothing by default."""
 
+    # Whether every end of a try it runs wakes ``wait`` (a socket event): then an idle scheduler may
+    # sleep until something is due. Otherwise the scheduler keeps polling every ``loop_interval``.
+    wakes_on_events = False
+
     def __init__(self, parallelism: int = 32) -> None:
         self.parallelism = parallelism
         self.running: dict[int, TaskWork] = {}  # ti_id -> work sent and not yet reported
@@ -36,9 +40,10 @@ class BaseExecutor:
     def heartbeat(self) -> None:
         """Periodic housekeeping (the local executor stamps heartbeats in its own process)."""
 
-    def wait(self, timeout: float, fds: Sequence[int] = ()) -> None:
-        """Block until an event may be ready, one of ``fds`` is readable, or ``timeout`` seconds passed."""
-        wait_readable(fds, timeout)
+    def wait(self, timeout: float, fds: Sequence[int] = ()) -> bool:
+        """Block until an event may be ready, one of ``fds`` is readable, or ``timeout`` seconds passed;
+        whether something became readable."""
+        return wait_readable(fds, timeout)
 
     def terminate(self, ti_id: int) -> None:
         """Kill the try of ``ti_id`` if it runs here."""
@@ -71,10 +76,10 @@ class BaseExecutor:
         return events
 
 
-def wait_readable(fds: Sequence[int], timeout: float) -> None:
-    """select() on the valid ``fds`` (sleep when there is none) for at most ``timeout`` seconds."""
+def wait_readable(fds: Sequence[int], timeout: float) -> bool:
+    """select() on the valid ``fds`` (sleep when there is none) for at most ``timeout`` seconds; whether one is readable."""
     live = [fd for fd in fds if fd >= 0]
     if live:
-        select.select(live, [], [], max(0.0, timeout))
-    else:
-        time.sleep(max(0.0, timeout))
+        return bool(select.select(live, [], [], max(0.0, timeout))[0])
+    time.sleep(max(0.0, timeout))
+    return False

@@ -29,6 +29,8 @@ from runtime.store.states import JobType
 class LocalExecutor(BaseExecutor):
     """Runs up to ``core.parallelism`` tries at once in forked child processes."""
 
+    wakes_on_events = True  # the fork server's socket
+
     def __init__(self, settings: Settings, parallelism: int | None = None, *,
                  job_type: JobType = JobType.EXECUTOR) -> None:
         super().__init__(parallelism or int(settings.get("core", "parallelism")))
@@ -139,10 +141,10 @@ class LocalExecutor(BaseExecutor):
                           for w in self.running.values())
         self._copies.clear()
 
-    def wait(self, timeout: float, fds: Sequence[int] = ()) -> None:
+    def wait(self, timeout: float, fds: Sequence[int] = ()) -> bool:
         """Block until an event arrives (the socket is readable), one of ``fds`` is, or ``timeout`` passes."""
         self.flush()
-        wait_readable([self.sock.fileno() if self.sock is not None else -1, *fds], timeout)
+        return wait_readable([self.sock.fileno() if self.sock is not None else -1, *fds], timeout)
 
     def fileno(self) -> int:
         """The socket to wait on (select) for events."""

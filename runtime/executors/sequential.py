@@ -43,10 +43,13 @@ class SequentialExecutor(BaseExecutor):
         """Keep the callback for the next ``sync`` (it runs in a forked child)."""
         self._pending.append(callback)
 
-    def wait(self, timeout: float, fds: Sequence[int] = ()) -> None:
+    wakes_on_events = True  # it runs tries inside ``sync``: nothing ends while it waits
+
+    def wait(self, timeout: float, fds: Sequence[int] = ()) -> bool:
         """Sleep only when nothing is queued (queued tries run in the next ``sync``)."""
-        if not self._pending:
-            super().wait(timeout, fds)
+        if self._pending:
+            return True
+        return super().wait(timeout, fds)
 
     def sync(self) -> list[TaskEvent]:
         """Run everything queued, then report."""

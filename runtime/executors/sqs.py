@@ -170,9 +170,9 @@ class SqsExecutor(BaseExecutor):
             self.running.pop(event.ti_id, None)
         return events
 
-    def wait(self, timeout: float, fds: Sequence[int] = ()) -> None:
+    def wait(self, timeout: float, fds: Sequence[int] = ()) -> bool:
         """Sleep until the next poll of the tries in flight (or ``timeout`` when none is), or one of ``fds`` is readable."""
-        wait_readable(fds, min(timeout, self.poll_every) if self.running else timeout)
+        return wait_readable(fds, min(timeout, self.poll_every) if self.running else timeout)
 
     def end(self) -> None:
         """Send what is left (the tries run on in the workers); stop watching the dead-letter queue."""

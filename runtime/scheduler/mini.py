@@ -95,5 +95,5 @@ def _lock_running_run(session: Session, dag_id: str, run_id: str) -> DagRun | No
         DagRun.dag_id == dag_id, DagRun.run_id == run_id, DagRun.state == RUN.RUNNING,
         DagModel.is_paused.is_(False))  # as the scheduler: a paused DAG's runs make no progress
     if session.get_bind().dialect.name != "sqlite":
-        stmt = stmt.with_for_update(skip_locked=True)
+        stmt = stmt.with_for_update(skip_locked=True, of=DagRun)
     return session.scalars(stmt).first()

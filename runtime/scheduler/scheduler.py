@@ -360,8 +360,11 @@ class Scheduler:
                 backoff = 0.0
                 self.loops += 1
                 if not stats.busy and not stop.is_set():
-                    fallback = None if listener.available else self._conf.sweep_every
-                    self.executor.wait(self._idle_wait(clock(), fallback), [listener.fileno()])
+                    if self.executor.wakes_on_events:
+                        fallback = None if listener.available else self._conf.sweep_every
+                        self._sleep(stop, self._idle_wait(clock(), fallback), listener)
+                    else:  # the SqsExecutor polls its tries' ends from the database: keep the old loop
+                        self.executor.wait(self._conf.loop_interval, [listener.fileno()])
                 if listener.drain():
                     self._woken()
         finally:
@@ -370,6 +373,14 @@ class Scheduler:
             if self.metrics is not None:
                 self.metrics.stop()
             self._stop_quietly()
+
+    def _sleep(self, stop: threading.Event, seconds: float, listener: wakeup.Listener) -> None:
+        """Wait on the executor and the wake-up channel for ``seconds``, looking at ``stop`` once a second."""
+        deadline = time.monotonic() + seconds
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or self.executor.wait(min(left, 1.0), [listener.fileno()]):
+                return
 
     def _woken(self) -> None:
         """Someone changed the store (a trigger, clear, mark, resume or DAG change): look at everything now."""

@@ -29,8 +29,13 @@ def test_downstream_of_an_ended_try_is_queued_by_its_executor(make, mini):
     for task in ("b", "c"):
         ti = tis[(task, -1)]
         assert ti.state == "success"
-        if mini:  # queued and claimed in the transaction that recorded its upstream's end
+        if mini and env.store.engine.dialect.name == "sqlite":
+            # queued and claimed in the transaction that recorded its upstream's end. (PostgreSQL:
+            # when the scheduler's step holds the run row at that moment, SKIP LOCKED leaves the
+            # downstream to the scheduler, so there either may have queued it.)
             assert ti.queued_by_job_id == ti.job_id != scheduler_job
+        elif mini:
+            assert ti.queued_by_job_id in (ti.job_id, scheduler_job)
         else:
             assert ti.queued_by_job_id == scheduler_job
     starts = [env.marks(t)[0]["start"] for t in ("a", "b", "c")]
