@@ -83,7 +83,7 @@ class MiniScheduler:
                                           default_tasks=self.default_tasks, job_id=job_id, run=(dag_id, run_id))
             won = transitions.claim(session, [(w.ti_id, w.try_number) for w in queued], job_id=job_id,
                                     hostname=hostname, pid=None, now=now)
-            claimed = [w for w in queued if w.ti_id in won]
+            claimed = [w for w in queued if (w.ti_id, w.try_number) in won]
             works += claimed
             slots -= len(claimed)
         return works

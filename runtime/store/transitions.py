@@ -120,8 +120,13 @@ _TI: sa.Table = TaskInstance.__table__  # type: ignore[assignment]
 
 
 def claim(session: Session, keys: Sequence[tuple[int, int]], *, job_id: int | None, hostname: str,
-          pid: int | None, now: datetime) -> set[int]:
-    """``claim`` queued -> running for each (ti id, try number); the ti ids this call won."""
+          pid: int | None, now: datetime) -> set[tuple[int, int]]:
+    """``claim`` queued -> running for each (ti id, try number); the (ti id, try number) keys this call won.
+
+    The keys, not the ids: a batch may hold a stale message for an earlier try of the same task
+    instance (SQS redelivers what a dead worker never deleted) next to the current try's, and
+    only the try whose number won may start.
+    """
     keys = list(dict.fromkeys(keys))
     if not keys:
         return set()
@@ -130,12 +135,12 @@ def claim(session: Session, keys: Sequence[tuple[int, int]], *, job_id: int | No
     guard = _TI.c.state == TI.QUEUED.value
     if session.get_bind().dialect.update_returning:
         stmt = _TI.update().where(sa.tuple_(_TI.c.id, _TI.c.try_number).in_(keys), guard).values(**values)
-        return set(session.execute(stmt.returning(_TI.c.id)).scalars())
+        return {(i, n) for i, n in session.execute(stmt.returning(_TI.c.id, _TI.c.try_number))}
     won = set()
     for ti_id, try_number in keys:
         stmt = _TI.update().where(_TI.c.id == ti_id, _TI.c.try_number == try_number, guard).values(**values)
         if rowcount(session, stmt) == 1:
-            won.add(ti_id)
+            won.add((ti_id, try_number))
     return won
 
 

@@ -253,8 +253,10 @@ class ForkServer:
                   file=sys.stderr)
             self.to_claim, self.retry_claim_at = works, time.monotonic() + 1.0
             return []
-        first = {w.ti_id: w for w in reversed(works)}  # one claim per task instance: the first copy
-        claimed = [w for w in first.values() if w.ti_id in won]
+        # one start per try that won: the first copy of its (ti, try number); a copy for another try
+        # number of the same task instance (a stale message) never starts, whatever its place in the batch
+        first = {(w.ti_id, w.try_number): w for w in reversed(works)}
+        claimed = [w for key, w in first.items() if key in won]
         chosen = {id(w) for w in claimed}
         for work in works:
             if id(work) not in chosen:  # its claim lost (a duplicate message, or the try moved on)

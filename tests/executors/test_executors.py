@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
@@ -20,7 +21,7 @@ from runtime.store.session import transaction
 DAG_BODY = """
 def hello(**ctx):
     print("hello from", ctx["ti"].task_id)
-    mark("calls", task=ctx["ti"].task_id, pid=os.getpid())
+    mark("calls", task=ctx["ti"].task_id, pid=os.getpid(), try_number=ctx["ti"].try_number)
 def crash():
     os._exit(3)
 def on_fail(context):
@@ -31,18 +32,19 @@ with DAG("ex", start_date=datetime(2024, 1, 1), schedule=None, on_failure_callba
 """
 
 
-def _queued_work(env, task_id: str) -> TaskWork:
-    """A run with one queued task instance, and the message that names its first try."""
+def _queued_work(env, task_id: str, try_number: int = 1) -> TaskWork:
+    """A run with one queued task instance at ``try_number``, and the message that names that try."""
     path = env.write_dag("ex", DAG_BODY)
     env.sync()
     now = timezone.utcnow()
     with transaction(env.factory) as s:
         run = runs.create_dag_run(s, dag_id="ex", run_type="manual", logical_date=now, data_interval=None, now=now,
                                   state="running")
-        ti = TaskInstance(dag_id="ex", run_id=run.run_id, task_id=task_id, state="queued", try_number=1, queued_dttm=now)
+        ti = TaskInstance(dag_id="ex", run_id=run.run_id, task_id=task_id, state="queued", try_number=try_number,
+                          queued_dttm=now)
         s.add(ti)
         s.flush()
-        return TaskWork(ti_id=ti.id, dag_id="ex", task_id=task_id, run_id=run.run_id, map_index=-1, try_number=1,
+        return TaskWork(ti_id=ti.id, dag_id="ex", task_id=task_id, run_id=run.run_id, map_index=-1, try_number=try_number,
                         max_tries=0, fileloc=str(path), run=run_info(run))
 
 
@@ -73,6 +75,23 @@ def test_a_message_delivered_twice_runs_once(ex_env):
     assert len(ex_env.marks("calls")) == 1
     with transaction(ex_env.factory) as s:
         assert transitions.claim(s, [(work.ti_id, 1)], job_id=None, hostname="h", pid=1, now=timezone.utcnow()) == set()
+
+
+def test_a_stale_message_for_an_earlier_try_never_starts_it_again(ex_env):
+    """Try 2 was interrupted (its worker died) and try 3 is queued: try 2's message comes back (SQS
+    redelivers what a dead worker never deleted) in the same batch as try 3's, first. Only try 3
+    starts; try 2's message loses its claim."""
+    current = _queued_work(ex_env, "hello", try_number=3)
+    stale = dataclasses.replace(current, try_number=2)
+    ex_env.executor.queue(stale)  # first in the batch
+    ex_env.executor.queue(current)
+    events = _events(ex_env, 2)
+    assert sorted((e.try_number, e.outcome, e.state) for e in events) == [(2, "unclaimed", None),
+                                                                           (3, "recorded", "success")]
+    assert [c["try_number"] for c in ex_env.marks("calls")] == [3]
+    with transaction(ex_env.factory) as s:
+        row = s.get(TaskInstance, current.ti_id)
+        assert (row.state, row.try_number) == ("success", 3)
 
 
 def test_try_output_goes_to_airflow_log_layout(ex_env):
