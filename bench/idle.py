@@ -121,8 +121,8 @@ def main() -> None:
     if args.postgres:
         env["WINDSOCK__DATABASE__SQL_ALCHEMY_CONN"] = args.postgres
     cmd = [sys.executable, "-m", "runtime.cli.main", "standalone"] + (["--examples"] if args.examples else [])
-    log = open(home / "standalone.log", "wb")
-    proc = subprocess.Popen(cmd, env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(home / "standalone.log", "wb") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(cmd, env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_web(port, 120)
         time.sleep(args.settle)
@@ -153,7 +153,6 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        log.close()
 
 
 def _has_psutil() -> bool:

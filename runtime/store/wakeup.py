@@ -51,7 +51,7 @@ def notify(session: Session) -> None:
     if name == "postgresql":
         session.execute(sa.text(f"NOTIFY {CHANNEL}"))
     elif name == "sqlite":
-        address = sqlite_address(bind.url)
+        address = sqlite_address(bind.engine.url)
         if address is not None:
             event.listen(session, "after_commit", lambda _s: send(address), once=True)
 

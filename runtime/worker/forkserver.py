@@ -32,7 +32,16 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from runtime import procs
-from runtime.executors.messages import RECORDED, STARTED, UNCLAIMED, CallbackWork, TaskEvent, TaskWork, decode, iso
+from runtime.executors.messages import (
+    RECORDED,
+    STARTED,
+    UNCLAIMED,
+    CallbackWork,
+    TaskEvent,
+    TaskWork,
+    decode,
+    iso,
+)
 from runtime.paths import UnsafePathError, dag_callback_log_path, task_log_path
 from runtime.sdk import timezone
 from runtime.settings import Settings
