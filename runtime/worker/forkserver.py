@@ -271,14 +271,18 @@ class ForkServer:
             if id(work) not in chosen:  # its claim lost (a duplicate message, or the try moved on)
                 self._emit(TaskEvent(ti_id=work.ti_id, try_number=work.try_number, outcome=UNCLAIMED,
                                      dag_id=work.dag_id, run_id=work.run_id, task_id=work.task_id))
-        pids = {w.ti_id: pid for w in claimed if (pid := self._fork_try(w, now)) > 0}
+        self._fork_all(claimed, now)
+        return claimed
+
+    def _fork_all(self, works: list[TaskWork], now: datetime) -> None:
+        """Fork a child per claimed try and note their pids (for people to read: a failure is only printed)."""
+        pids = {w.ti_id: pid for w in works if (pid := self._fork_try(w, now)) > 0}
         if pids:
             try:
                 with transaction(self.factory) as session:
                     tries_store.set_pids(session, pids)
             except Exception as exc:  # noqa: BLE001 - the pid is for people to read; the try runs anyway
                 print(f"[windsock] executor: recording pids failed: {_first_line(exc)}", file=sys.stderr)
-        return claimed
 
     def _preload(self, fileloc: str, dag_id: str) -> None:
         """Load a DAG file here, before forking, so that every child inherits it (errors: the child reports)."""
@@ -538,14 +542,7 @@ class ForkServer:
         for fileloc, dag_id in {(w.fileloc, w.dag_id) for w in works}:
             self._preload(fileloc, dag_id)
         gc.freeze()
-        now = timezone.utcnow()
-        pids = {w.ti_id: pid for w in works if (pid := self._fork_try(w, now)) > 0}
-        if pids:
-            try:
-                with transaction(self.factory) as session:
-                    tries_store.set_pids(session, pids)
-            except Exception as exc:  # noqa: BLE001 - the pid is for people to read; the try runs anyway
-                print(f"[windsock] executor: recording pids failed: {_first_line(exc)}", file=sys.stderr)
+        self._fork_all(works, timezone.utcnow())
 
     def _after_record(self, batch: list[tuple[record.TryOutcome, TaskWork]], won: list[record.TryOutcome]) -> None:
         """Tell the scheduler; start the callbacks of dead tries; stop tries a fail_stop ended."""
