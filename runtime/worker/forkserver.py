@@ -256,7 +256,10 @@ class ForkServer:
                 won = transitions.claim(session, [(w.ti_id, w.try_number) for w in works], job_id=self.job_id,
                                         hostname=self.hostname, pid=None, now=now)
                 works = [_with_conf(session, w) if w.run.get("conf_in_db") else w for w in works]
-                works = [_with_next_kwargs(session, w) if w.run.get("next_kwargs_in_db") else w for w in works]
+                if self.job_type == JobType.WORKER:  # a queue may redeliver a stale message: resume from the row
+                    works = _with_resume(session, works, list(won))
+                else:
+                    works = [_with_next_kwargs(session, w) if w.run.get("next_kwargs_in_db") else w for w in works]
         except Exception as exc:  # noqa: BLE001 - claim them again once the database answers
             print(f"[windsock] executor: claiming {len(works)} tries failed, will retry: {_first_line(exc)}",
                   file=sys.stderr)
@@ -640,6 +643,31 @@ def _with_next_kwargs(session: Any, work: TaskWork) -> TaskWork:
     kwargs = session.scalar(sa.select(TaskInstance.next_kwargs).where(TaskInstance.id == work.ti_id))
     run = {k: v for k, v in work.run.items() if k != "next_kwargs_in_db"}
     return dataclasses.replace(work, run=run, next_kwargs=kwargs or {})
+
+
+def _with_resume(session: Any, works: list[TaskWork], won: list[tuple[int, int]]) -> list[TaskWork]:
+    """``works`` whose claim won, with the method they resume at (and its arguments) read from their task
+    instances: a message sent before a deferral and delivered again after the resume (same try number) must
+    resume the try, not run ``execute`` from the start; the task instance, not the message, says which."""
+    import dataclasses
+
+    import sqlalchemy as sa
+
+    from runtime.store.models import TaskInstance
+
+    ids = sorted({ti_id for ti_id, _ in won})
+    rows = {r.id: r for r in session.execute(sa.select(TaskInstance.id, TaskInstance.next_method,
+                                                       TaskInstance.next_kwargs).where(TaskInstance.id.in_(ids)))}
+    out = []
+    for work in works:
+        row = rows.get(work.ti_id)
+        if row is None:
+            out.append(work)
+            continue
+        run = {k: v for k, v in work.run.items() if k != "next_kwargs_in_db"}
+        out.append(dataclasses.replace(work, run=run, next_method=row.next_method,
+                                       next_kwargs=(row.next_kwargs or {}) if row.next_method else None))
+    return out
 
 
 def _decode_event(data: bytes) -> TaskEvent | None:

@@ -19,6 +19,15 @@ from runtime.store.models import TaskInstance
 from runtime.store.session import transaction
 
 DAG_BODY = """
+from airflow.models.baseoperator import BaseOperator
+
+class Resumable(BaseOperator):
+    def execute(self, context):
+        mark("resumable", how="execute")
+
+    def done(self, context, event=None):
+        mark("resumable", how="done", event=event)
+
 def hello(**ctx):
     print("hello from", ctx["ti"].task_id)
     mark("calls", task=ctx["ti"].task_id, pid=os.getpid(), try_number=ctx["ti"].try_number)
@@ -29,6 +38,7 @@ def on_fail(context):
 with DAG("ex", start_date=datetime(2024, 1, 1), schedule=None, on_failure_callback=on_fail) as dag:
     PythonOperator(task_id="hello", python_callable=hello)
     PythonOperator(task_id="crash", python_callable=crash)
+    Resumable(task_id="resumable")
 """
 
 
@@ -92,6 +102,27 @@ def test_a_stale_message_for_an_earlier_try_never_starts_it_again(ex_env):
     with transaction(ex_env.factory) as s:
         row = s.get(TaskInstance, current.ti_id)
         assert (row.state, row.try_number) == ("success", 3)
+
+
+def test_a_worker_resumes_a_deferred_try_even_from_a_message_sent_before_the_deferral(make):
+    """A deferred try keeps its number when it resumes, so SQS may hand a worker the message sent before
+    the deferral (never deleted by a worker that died) once the try is queued again to resume: the worker
+    takes the method to resume at from the task instance, not from the message, and resumes it."""
+    from runtime.executors.local import LocalExecutor
+    from runtime.store.states import JobType
+
+    env = make("local")
+    env.executor.end()
+    env.executor = LocalExecutor(env.settings, 2, job_type=JobType.WORKER)  # an SQS worker's fork server
+    env.executor.start()
+    stale = _queued_work(env, "resumable")  # the message as first sent: execute from the start
+    with transaction(env.factory) as s:  # meanwhile the try deferred and its trigger fired: resume at done()
+        row = s.get(TaskInstance, stale.ti_id)
+        row.next_method, row.next_kwargs = "done", {"event": "fired"}
+    env.executor.queue(stale)
+    (event,) = _events(env, 1)
+    assert (event.outcome, event.state) == ("recorded", "success")
+    assert [(m["how"], m.get("event")) for m in env.marks("resumable")] == [("done", "fired")]
 
 
 def test_try_output_goes_to_airflow_log_layout(ex_env):
