@@ -58,13 +58,12 @@ def task_queue_url(settings: Settings) -> str:
 
 def slim(work: TaskWork) -> str:
     """The message body of ``work``; a run conf (or a resumed method's arguments) too large for SQS is left for
-    the worker to read from the DB."""
+    the worker to read from the DB (a worker always takes the method it resumes at, and its arguments, from
+    the task instance)."""
     body = work.encode().decode()
     if len(body.encode()) <= MAX_BODY:
         return body
     run = {**work.run, "conf": {}, "conf_in_db": True}
-    if work.next_kwargs:
-        run["next_kwargs_in_db"] = True
     return json.dumps({**json.loads(body), "run": run, "next_kwargs": None})
 
 

@@ -258,8 +258,6 @@ class ForkServer:
                 works = [_with_conf(session, w) if w.run.get("conf_in_db") else w for w in works]
                 if self.job_type == JobType.WORKER:  # a queue may redeliver a stale message: resume from the row
                     works = _with_resume(session, works, list(won))
-                else:
-                    works = [_with_next_kwargs(session, w) if w.run.get("next_kwargs_in_db") else w for w in works]
         except Exception as exc:  # noqa: BLE001 - claim them again once the database answers
             print(f"[windsock] executor: claiming {len(works)} tries failed, will retry: {_first_line(exc)}",
                   file=sys.stderr)
@@ -632,19 +630,6 @@ def _with_conf(session: Session, work: TaskWork) -> TaskWork:
     return dataclasses.replace(work, run={**run, "conf": conf or {}})
 
 
-def _with_next_kwargs(session: Any, work: TaskWork) -> TaskWork:
-    """``work`` with the arguments of the method it resumes at, read from its task instance."""
-    import dataclasses
-
-    import sqlalchemy as sa
-
-    from runtime.store.models import TaskInstance
-
-    kwargs = session.scalar(sa.select(TaskInstance.next_kwargs).where(TaskInstance.id == work.ti_id))
-    run = {k: v for k, v in work.run.items() if k != "next_kwargs_in_db"}
-    return dataclasses.replace(work, run=run, next_kwargs=kwargs or {})
-
-
 def _with_resume(session: Any, works: list[TaskWork], won: list[tuple[int, int]]) -> list[TaskWork]:
     """``works`` whose claim won, with the method they resume at (and its arguments) read from their task
     instances: a message sent before a deferral and delivered again after the resume (same try number) must
@@ -664,8 +649,7 @@ def _with_resume(session: Any, works: list[TaskWork], won: list[tuple[int, int]]
         if row is None:
             out.append(work)
             continue
-        run = {k: v for k, v in work.run.items() if k != "next_kwargs_in_db"}
-        out.append(dataclasses.replace(work, run=run, next_method=row.next_method,
+        out.append(dataclasses.replace(work, next_method=row.next_method,
                                        next_kwargs=(row.next_kwargs or {}) if row.next_method else None))
     return out
 
