@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from contextvars import ContextVar
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from runtime.sdk import macros, timezone
@@ -89,6 +89,8 @@ def build_context(ti: TaskInstance, params: dict[str, Any]) -> dict[str, Any]:
     start = timezone.to_utc(run.data_interval_start)
     end = timezone.to_utc(run.data_interval_end)
     ds = logical.strftime("%Y-%m-%d")
+    day = date(logical.year, logical.month, logical.day)  # plain dates: pendulum's arithmetic is slow
+    yesterday, tomorrow = day - timedelta(days=1), day + timedelta(days=1)
     prev_date, next_date = _prev_next(dag, run, logical)
     ctx: dict[str, Any] = {
         "conf": _ConfView(),
@@ -123,10 +125,10 @@ def build_context(ti: TaskInstance, params: dict[str, Any]) -> dict[str, Any]:
         "next_ds": next_date.strftime("%Y-%m-%d") if next_date else None,
         "next_ds_nodash": next_date.strftime("%Y%m%d") if next_date else None,
         "next_execution_date": next_date,
-        "yesterday_ds": (logical - timedelta(days=1)).strftime("%Y-%m-%d"),
-        "yesterday_ds_nodash": (logical - timedelta(days=1)).strftime("%Y%m%d"),
-        "tomorrow_ds": (logical + timedelta(days=1)).strftime("%Y-%m-%d"),
-        "tomorrow_ds_nodash": (logical + timedelta(days=1)).strftime("%Y%m%d"),
+        "yesterday_ds": yesterday.strftime("%Y-%m-%d"),
+        "yesterday_ds_nodash": yesterday.strftime("%Y%m%d"),
+        "tomorrow_ds": tomorrow.strftime("%Y-%m-%d"),
+        "tomorrow_ds_nodash": tomorrow.strftime("%Y%m%d"),
         "prev_data_interval_start_success": None,
         "prev_data_interval_end_success": None,
         "prev_start_date_success": None,

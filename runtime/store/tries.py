@@ -19,9 +19,10 @@ ROW_COLS = (TaskInstance.id, TaskInstance.dag_id, TaskInstance.run_id, TaskInsta
 
 
 def set_pids(session: Session, pids: dict[int, int]) -> None:
-    """Record the process id of each claimed try (``task_instance.pid``)."""
+    """Record the process id of each claimed try (``task_instance.pid``) still running."""
     if pids:
-        stmt = sa.update(TaskInstance).where(TaskInstance.id == sa.bindparam("ti")).values(pid=sa.bindparam("p"))
+        stmt = (sa.update(TaskInstance).where(TaskInstance.id == sa.bindparam("ti"), TaskInstance.state == TI.RUNNING)
+                .values(pid=sa.bindparam("p")))
         session.connection().execute(stmt, [{"ti": ti, "p": pid} for ti, pid in pids.items()])
 
 

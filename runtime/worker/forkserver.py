@@ -60,6 +60,7 @@ WARM_MODULES = (
 )
 TERM_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL when children are stopped
 RECORD_GIVE_UP = 30.0  # seconds a stopping server keeps retrying to record before it exits anyway
+PID_NOTE_DELAY = 0.5  # seconds a started try's pid may wait to ride along with the next write
 
 
 @dataclass
@@ -102,6 +103,8 @@ class ForkServer:
         self.pending: list[tuple[record.TryOutcome, TaskWork]] = []  # ends not yet recorded
         self.retry_record_at = 0.0
         self.record_backoff = 0.0
+        self.pids: dict[int, int] = {}  # task_instance.pid of started tries, not yet written
+        self.pids_due = 0.0
         self.to_claim: list[TaskWork] = []  # works whose claim failed on a database error
         self.retry_claim_at = 0.0
         self.inbuf = b""
@@ -178,6 +181,8 @@ class ForkServer:
         self._enforce_deadlines()
         self._beat()
         self._record_pending()
+        if self.pids and time.monotonic() >= self.pids_due:
+            self._write_pids()
         if self.to_claim and time.monotonic() >= self.retry_claim_at:
             self.start_tries([])
         self._flush()
@@ -189,6 +194,8 @@ class ForkServer:
         times += [c.deadline for c in self.children.values() if c.deadline is not None]
         if self.pending:
             times.append(self.retry_record_at)
+        if self.pids:
+            times.append(self.pids_due)
         if self.stopping is not None:
             times.append(self.stop_started + self.drain_grace)
         return max(0.0, min(times) - time.monotonic())
@@ -276,21 +283,29 @@ class ForkServer:
         return claimed
 
     def _fork_all(self, works: list[TaskWork], now: datetime) -> None:
-        """Fork a child per claimed try and note their pids (for people to read: a failure is only printed)."""
+        """Fork a child per claimed try; their pids are written with the next record of try ends (most
+        no-op tries end within milliseconds) or on their own within ``PID_NOTE_DELAY``."""
         pids = {w.ti_id: pid for w in works if (pid := self._fork_try(w, now)) > 0}
-        if pids:
-            try:
-                with transaction(self.factory) as session:
-                    tries_store.set_pids(session, pids)
-            except Exception as exc:  # noqa: BLE001 - the pid is for people to read; the try runs anyway
-                print(f"[windsock] executor: recording pids failed: {_first_line(exc)}", file=sys.stderr)
+        if pids and not self.pids:
+            self.pids_due = time.monotonic() + PID_NOTE_DELAY
+        self.pids.update(pids)
+
+    def _write_pids(self) -> None:
+        """Write the noted pids in a transaction of their own (for people to read: a failure is only printed)."""
+        pids, self.pids = self.pids, {}
+        try:
+            with transaction(self.factory) as session:
+                tries_store.set_pids(session, pids)
+        except Exception as exc:  # noqa: BLE001 - the pid is for people to read; the try runs anyway
+            print(f"[windsock] executor: recording pids failed: {_first_line(exc)}", file=sys.stderr)
 
     def _preload(self, fileloc: str, dag_id: str) -> None:
         """Load a DAG file here, before forking, so that every child inherits it (errors: the child reports)."""
         previous = signal.signal(signal.SIGALRM, _parse_timeout)
         signal.setitimer(signal.ITIMER_REAL, self.parse_timeout)
         try:
-            self.dag_files.get(fileloc, dag_id)
+            # its Jinja environment too: built here once, not in every child (a fifth of a no-op try)
+            self.dag_files.get(fileloc, dag_id).get_template_env()
         except BaseException as exc:  # noqa: BLE001 - user code at import time; the child reports it
             print(f"[windsock] executor: cannot load {fileloc}: {exc}", file=sys.stderr)
             self.dag_files.forget(fileloc)
@@ -380,7 +395,8 @@ class ForkServer:
             dag = self.dag_files.get(work.fileloc, work.dag_id)
         except Exception as exc:  # noqa: BLE001 - a missing or broken file fails the try
             return tries.load_failed_event(work, f"cannot load DAG {work.dag_id!r}: {exc}", hostname=self.hostname)
-        return tries.run_work(work, dag, DbServices(self.settings), hostname=self.hostname, settings=self.settings)
+        return tries.run_work(work, dag, DbServices(self.settings), hostname=self.hostname, settings=self.settings,
+                              private_copy=False)
 
     def _callback(self, callback: CallbackWork) -> None:  # pragma: no cover - child
         from runtime.worker.services import DbServices
@@ -520,6 +536,7 @@ class ForkServer:
         after: list[TaskWork] = []
         try:
             with transaction(self.factory) as session:
+                tries_store.set_pids(session, self.pids)  # before the record, which sets the ended ones' pid too
                 won = record.record(session, [o for o, _ in batch])
                 if self.mini is not None and self.stopping is None:  # their slots go to their ready downstream
                     after = self.mini.follow(session, won, slots=len(won), job_id=self.job_id,
@@ -530,7 +547,7 @@ class ForkServer:
                   f"{self.record_backoff:g}s: {_first_line(exc)}", file=sys.stderr)
             self.retry_record_at = time.monotonic() + self.record_backoff
             return
-        self.pending, self.record_backoff = [], 0.0
+        self.pending, self.record_backoff, self.pids = [], 0.0, {}
         for work in after:  # first: the scheduler counts the handed-over slots as taken all along
             self._emit(TaskEvent(ti_id=work.ti_id, try_number=work.try_number, outcome=STARTED, dag_id=work.dag_id,
                                  run_id=work.run_id, task_id=work.task_id, map_index=work.map_index))
@@ -709,7 +726,11 @@ def warm_up() -> None:
     """Import what tasks use and run a throw-away task once, so children inherit every lazy import."""
     import contextlib
     import io
+    import logging
 
+    # Children log at INFO (logs.redirect_to). Setting the level here, once, spares each child
+    # a walk over every logger of every loaded library to clear their level caches.
+    logging.getLogger().setLevel(logging.INFO)
     for name in WARM_MODULES:
         try:
             __import__(name)

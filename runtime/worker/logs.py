@@ -82,7 +82,8 @@ def redirect_to(path: str) -> None:
     handler.setFormatter(_UtcFormatter(LOG_FORMAT))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
+    if root.level != logging.INFO:  # a warm parent set it already (setLevel walks every logger)
+        root.setLevel(logging.INFO)
 
 
 def header(work: Any, *, hostname: str, executor: str, job_id: int | None) -> str:

@@ -74,8 +74,11 @@ class DagFiles:
         return {d.dag_id: d for d in result.dags}, (str(result.error) if result.error else None)
 
 
-def run_work(work: TaskWork, dag: DAG, services: Any, *, hostname: str, settings: Any = None) -> TaskEvent:
-    """Run the claimed try in this process; the ``result`` event that reports its end."""
+def run_work(work: TaskWork, dag: DAG, services: Any, *, hostname: str, settings: Any = None,
+             private_copy: bool = True) -> TaskEvent:
+    """Run the claimed try in this process; the ``result`` event that reports its end.
+
+    ``private_copy=False``: this process is a forked child that owns ``dag`` (see ``run_task``)."""
     from runtime.worker.runner import run_task
 
     task = dag.get_task(work.task_id)
@@ -84,7 +87,7 @@ def run_work(work: TaskWork, dag: DAG, services: Any, *, hostname: str, settings
     start = timezone.utcnow()
     result = run_task(task, dag_run_info(work.run), services, map_index=work.map_index, try_number=work.try_number,
                       hostname=hostname, first_try_start=parse_iso(work.first_try_start),
-                      next_method=work.next_method, next_kwargs=work.next_kwargs)
+                      next_method=work.next_method, next_kwargs=work.next_kwargs, private_copy=private_copy)
     if settings is not None and result.state in (TI.FAILED, TI.UP_FOR_RETRY):
         _mail(settings, task, work, result.state, result.error)
     return TaskEvent(
