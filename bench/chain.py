@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
-from fanout import drive, setup, trigger  # noqa: E402
+from fanout import drive, setup, trigger, wait_ready  # noqa: E402
 
 from runtime.executors.local import LocalExecutor  # noqa: E402
 from runtime.scheduler import Scheduler  # noqa: E402
@@ -49,6 +49,7 @@ def main() -> None:
         executor.start()
         scheduler = Scheduler(settings, factory, executor)  # type: ignore[arg-type]
         scheduler.run_once(timezone.utcnow())
+        wait_ready(factory, executor)
         run_id = trigger(factory, "chain")
         state, loops = drive(scheduler, factory, run_id)
         executor.end()

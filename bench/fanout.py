@@ -24,7 +24,7 @@ from runtime.scheduler import Scheduler  # noqa: E402
 from runtime.sdk import timezone  # noqa: E402
 from runtime.settings import Settings  # noqa: E402
 from runtime.store import db, runs  # noqa: E402
-from runtime.store.models import DagModel, DagRun, TaskInstance  # noqa: E402
+from runtime.store.models import DagModel, DagRun, Job, TaskInstance  # noqa: E402
 from runtime.store.session import open_store, transaction  # noqa: E402
 
 DAG = '''
@@ -54,6 +54,18 @@ def setup(home: Path, dag_source: str, **overrides: object) -> tuple[Settings, o
     with transaction(factory) as s:
         s.execute(sa.update(DagModel).values(is_paused=False))
     return settings, factory
+
+
+def wait_ready(factory: object, executor: LocalExecutor, timeout: float = 60.0) -> None:
+    """Until the fork server is up (imports done, warm-up run, its job row written), as it is in a
+    running deployment: the figure is the run's, not the start of a Python process."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with transaction(factory) as s:  # type: ignore[arg-type]
+            if s.scalar(sa.select(Job.id).where(Job.pid == executor.pid, Job.state == "running")) is not None:
+                return
+        time.sleep(0.05)
+    raise SystemExit(f"the fork server did not start within {timeout:g} s")
 
 
 def trigger(factory: object, dag_id: str) -> str:
@@ -103,7 +115,8 @@ def main() -> None:
         executor = LocalExecutor(settings)
         executor.start()
         scheduler = Scheduler(settings, factory, executor)  # type: ignore[arg-type]
-        scheduler.run_once(timezone.utcnow())  # warm: the executor is up, the DAG cached
+        scheduler.run_once(timezone.utcnow())  # warm: the DAG cached
+        wait_ready(factory, executor)
         profiler = _profiler(args.profile)
         began = time.perf_counter()
         cpu0, server0 = os.times(), proc_cpu(executor.pid)  # type: ignore[arg-type]

@@ -283,8 +283,8 @@ class ForkServer:
         return claimed
 
     def _fork_all(self, works: list[TaskWork], now: datetime) -> None:
-        """Fork a child per claimed try; their pids are written with the next record of try ends (most
-        no-op tries end within milliseconds) or on their own within ``PID_NOTE_DELAY``."""
+        """Fork a child per claimed try; the pids of those still running after ``PID_NOTE_DELAY`` are
+        written then (a try that ends sooner gets its pid with the record of its end)."""
         pids = {w.ti_id: pid for w in works if (pid := self._fork_try(w, now)) > 0}
         if pids and not self.pids:
             self.pids_due = time.monotonic() + PID_NOTE_DELAY
@@ -536,7 +536,6 @@ class ForkServer:
         after: list[TaskWork] = []
         try:
             with transaction(self.factory) as session:
-                tries_store.set_pids(session, self.pids)  # before the record, which sets the ended ones' pid too
                 won = record.record(session, [o for o, _ in batch])
                 if self.mini is not None and self.stopping is None:  # their slots go to their ready downstream
                     after = self.mini.follow(session, won, slots=len(won), job_id=self.job_id,
@@ -547,7 +546,9 @@ class ForkServer:
                   f"{self.record_backoff:g}s: {_first_line(exc)}", file=sys.stderr)
             self.retry_record_at = time.monotonic() + self.record_backoff
             return
-        self.pending, self.record_backoff, self.pids = [], 0.0, {}
+        self.pending, self.record_backoff = [], 0.0
+        for o, _ in batch:  # the record wrote its pid
+            self.pids.pop(o.ti_id, None)
         for work in after:  # first: the scheduler counts the handed-over slots as taken all along
             self._emit(TaskEvent(ti_id=work.ti_id, try_number=work.try_number, outcome=STARTED, dag_id=work.dag_id,
                                  run_id=work.run_id, task_id=work.task_id, map_index=work.map_index))
