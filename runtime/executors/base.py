@@ -12,8 +12,9 @@ from runtime.executors.messages import CallbackWork, TaskEvent, TaskWork
 class BaseExecutor:
     """Runs claimed tries somewhere; subclasses say where. Hooks do nothing by default."""
 
-    # Whether every end of a try it runs wakes ``wait`` (a socket event): then an idle scheduler may
-    # sleep until something is due. Otherwise the scheduler keeps polling every ``loop_interval``.
+    # Whether every end of a try it runs wakes the scheduler (a socket event, or an ``ENDS`` wake-up
+    # from the store, then :meth:`poke`): then an idle scheduler sleeps until something is due
+    # (:meth:`next_due` included). Otherwise the scheduler keeps polling every ``loop_interval``.
     wakes_on_events = False
 
     def __init__(self, parallelism: int = 32) -> None:
@@ -47,6 +48,16 @@ class BaseExecutor:
 
     def terminate(self, ti_id: int) -> None:
         """Kill the try of ``ti_id`` if it runs here."""
+
+    def use_wakeups(self, available: bool) -> None:
+        """The scheduler says whether the store's wake-up channel reaches it (:mod:`runtime.store.wakeup`)."""
+
+    def poke(self) -> None:
+        """Try ends were recorded in the store outside this process (an ``ENDS`` wake-up): look at the next sync."""
+
+    def next_due(self) -> float | None:
+        """Seconds until this executor needs a scheduler step of its own (None: its events wake the scheduler)."""
+        return None
 
     def end(self) -> None:
         """Stop, waiting for nothing: running tries are killed."""

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from runtime import aws
 from runtime.executors.messages import TaskWork, decode
 from runtime.sdk import timezone
+from runtime.store import wakeup
 from runtime.store.session import transaction
 from runtime.worker.record import dead_letter
 
@@ -75,5 +76,6 @@ class DeadLetterWatcher:
                   "(its workers died or could not claim it)")
         with transaction(self.factory) as session:
             if dead_letter(session, work.ti_id, work.try_number, timezone.utcnow(), reason):
+                wakeup.notify(session, wakeup.ENDS)
                 self.failed.append((work.ti_id, work.try_number))
                 print(f"[windsock] scheduler: {work.label} failed: {reason}", file=sys.stderr)

@@ -70,13 +70,21 @@ def slim(work: TaskWork) -> str:
 class SqsExecutor(BaseExecutor):
     """Sends tries to SQS; follows their ends in the database."""
 
+    wakes_on_events = True  # an ENDS wake-up, or its own next poll (``next_due``)
+
     def __init__(self, settings: Settings, session_factory: sessionmaker[Session], parallelism: int | None = None) -> None:
         super().__init__(parallelism or int(settings.get("core", "parallelism")))
         self.settings = settings
         self.session_factory = session_factory
         self.default_url = task_queue_url(settings)
         self.urls = queue_map(settings)
-        self.poll_every = float(settings.get("scheduler", "loop_interval"))
+        # Workers wake the scheduler when they record try ends (``ENDS`` over the store's wake-up
+        # channel); the database is then read at once, and at least every ``scheduler.idle_poll``
+        # as a backstop. Without a wake-up channel (MySQL): every ``scheduler.loop_interval``.
+        self.loop_interval = float(settings.get("scheduler", "loop_interval"))
+        self.backstop = max(self.loop_interval, float(settings.get("scheduler", "idle_poll")))
+        self.poll_every = self.loop_interval
+        self._poked = False
         self.sqs: Any = None
         self.outbox: dict[str, list[str]] = defaultdict(list)
         self._next_poll = 0.0
@@ -133,11 +141,24 @@ class SqsExecutor(BaseExecutor):
         self._send_errors = 0
         return [bodies[int(f["Id"])] for f in reply.get("Failed", [])]
 
+    def use_wakeups(self, available: bool) -> None:
+        """With wake-ups, read try ends when workers say so (and on the backstop); else poll each loop."""
+        self.poll_every = self.backstop if available else self.loop_interval
+
+    def poke(self) -> None:
+        """A worker recorded try ends: read them at the next sync."""
+        self._poked = True
+
+    def next_due(self) -> float | None:
+        """Seconds until the next read of the tries in flight (None when none is)."""
+        return max(0.0, self._next_poll - time.monotonic()) if self.running else None
+
     def sync(self) -> list[TaskEvent]:
         """Send what is buffered; report the tries sent whose end the workers recorded."""
         self.flush()
-        if not self.running or time.monotonic() < self._next_poll:
+        if not self.running or (time.monotonic() < self._next_poll and not self._poked):
             return []
+        self._poked = False
         self._next_poll = time.monotonic() + self.poll_every
         return self.forget(self._ended())
 
@@ -170,8 +191,9 @@ class SqsExecutor(BaseExecutor):
         return events
 
     def wait(self, timeout: float, fds: Sequence[int] = ()) -> bool:
-        """Sleep until the next poll of the tries in flight (or ``timeout`` when none is), or one of ``fds`` is readable."""
-        return wait_readable(fds, min(timeout, self.poll_every) if self.running else timeout)
+        """Sleep until the next read of the tries in flight (or ``timeout`` when none is), or one of ``fds`` is readable."""
+        due = self.next_due()
+        return wait_readable(fds, timeout if due is None else min(timeout, due))
 
     def end(self) -> None:
         """Send what is left (the tries run on in the workers); stop watching the dead-letter queue."""

@@ -347,6 +347,7 @@ class Scheduler:
         if self.metrics is not None:
             self.metrics.start()
         listener = wakeup.Listener(self.session_factory.kw["bind"])
+        self.executor.use_wakeups(listener.available)
         backoff = 0.0
         try:
             while not stop.is_set() and (num_runs < 0 or self.loops < num_runs):
@@ -363,10 +364,10 @@ class Scheduler:
                     if self.executor.wakes_on_events:
                         fallback = None if listener.available else self._conf.sweep_every
                         self._sleep(stop, self._idle_wait(clock(), fallback), listener)
-                    else:  # the SqsExecutor polls its tries' ends from the database: keep the old loop
+                    else:  # an executor that must be polled: keep the old loop
                         self.executor.wait(self._conf.loop_interval, [listener.fileno()])
-                if listener.drain():
-                    self._woken()
+                if kinds := listener.drain():
+                    self._woken(kinds)
         finally:
             listener.close()
             self.executor.end()
@@ -382,8 +383,12 @@ class Scheduler:
             if left <= 0 or self.executor.wait(min(left, 1.0), [listener.fileno()]):
                 return
 
-    def _woken(self) -> None:
-        """Someone changed the store (a trigger, clear, mark, resume or DAG change): look at everything now."""
+    def _woken(self, kinds: set[str]) -> None:
+        """Someone changed the store: workers recorded try ends (the executor reads them now), or a
+        trigger, clear, mark, resume or DAG change (look at everything now)."""
+        self.executor.poke()
+        if kinds <= {wakeup.ENDS}:
+            return
         self._runs_checked = None
         self._plan_new = True
         for ctx in self.registry.runs.values():
@@ -398,6 +403,8 @@ class Scheduler:
             wait = min(wait, self._next_sweep - mono)
         if self.processor is not None:
             wait = min(wait, self.processor.interval)
+        if (due := self.executor.next_due()) is not None:
+            wait = min(wait, due)
         try:
             with transaction(self.session_factory) as session:
                 retry, run = _next_due(session, self.dag_ids, self.create_runs)

@@ -11,6 +11,9 @@ transaction; the scheduler's :class:`Listener` becomes readable once that transa
   after commit. SQLite has one scheduler.
 - Other databases: no wake-up; the scheduler's ``scheduler.idle_poll`` bounds the delay.
 
+A wake-up has a kind: ``WAKE`` (look at everything: runs, DAGs, tries) or ``ENDS`` (a worker
+recorded try ends: the SqsExecutor reads them now instead of polling the database).
+
 A lost wake-up only costs a delay (the safety poll), never a result: the store stays the truth.
 """
 
@@ -31,6 +34,9 @@ from sqlalchemy.orm import Session
 log = logging.getLogger(__name__)
 
 CHANNEL = "windsock_scheduler"
+WAKE = "wake"  # something changed: look at everything
+ENDS = "ends"  # try ends were recorded outside the scheduler's executor (SQS workers)
+KINDS = (WAKE, ENDS)
 
 
 def sqlite_address(url: URL) -> str | bytes | None:
@@ -44,24 +50,26 @@ def sqlite_address(url: URL) -> str | bytes | None:
     return path + ".wake"
 
 
-def notify(session: Session) -> None:
+def notify(session: Session, kind: str = WAKE) -> None:
     """Wake the scheduler(s) once ``session``'s transaction commits (nothing happens on rollback)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown wake-up kind {kind!r}")
     bind = session.get_bind()
     name = bind.dialect.name
     if name == "postgresql":
-        session.execute(sa.text(f"NOTIFY {CHANNEL}"))
+        session.execute(sa.text(f"NOTIFY {CHANNEL}, '{kind}'"))
     elif name == "sqlite":
         address = sqlite_address(bind.engine.url)
         if address is not None:
-            event.listen(session, "after_commit", lambda _s: send(address), once=True)
+            event.listen(session, "after_commit", lambda _s: send(address, kind), once=True)
 
 
-def send(address: str | bytes) -> bool:
+def send(address: str | bytes, kind: str = WAKE) -> bool:
     """One datagram to a SQLite scheduler's socket; False when no scheduler listens."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
             sock.setblocking(False)
-            sock.sendto(b"w", address)
+            sock.sendto(kind.encode(), address)
         return True
     except OSError:  # nobody listens (no scheduler), or its buffer is full (it is awake anyway)
         return False
@@ -71,7 +79,7 @@ class Listener:
     """The scheduler's end: a file descriptor that becomes readable on a wake-up.
 
     ``fileno()`` is -1 when this database has no wake-up channel (or it could not be opened:
-    e.g. a second SQLite scheduler on one file); ``drain()`` says whether a wake-up came.
+    e.g. a second SQLite scheduler on one file); ``drain()`` gives the kinds of the wake-ups that came.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -124,27 +132,27 @@ class Listener:
                 self._drop()
         return -1
 
-    def drain(self) -> bool:
-        """Consume pending wake-ups; whether there was any."""
-        got = False
+    def drain(self) -> set[str]:
+        """Consume pending wake-ups; their kinds (empty: none came; an unknown one counts as ``WAKE``)."""
+        got: set[str] = set()
         if self._sock is not None:
             while True:
                 try:
-                    self._sock.recv(64)
+                    data = self._sock.recv(64)
                 except (BlockingIOError, InterruptedError):
                     break
                 except OSError:
                     break
-                got = True
+                got.add(_kind(data.decode(errors="replace")))
         elif self._conn is not None:
             try:
                 raw = self._conn.connection.driver_connection
                 raw.poll()
-                got = bool(raw.notifies)
+                got.update(_kind(getattr(n, "payload", "")) for n in raw.notifies)
                 raw.notifies.clear()
             except Exception:  # noqa: BLE001 - the connection broke: wake-ups may have been lost
                 self._drop()
-                got = True
+                got.add(WAKE)
         return got
 
     def _drop(self) -> None:
@@ -165,3 +173,7 @@ class Listener:
             if isinstance(address, str) and address and os.path.exists(address):
                 os.unlink(address)
         self._drop()
+
+
+def _kind(text: str) -> str:
+    return text if text in KINDS else WAKE

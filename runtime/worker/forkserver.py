@@ -45,7 +45,7 @@ from runtime.executors.messages import (
 from runtime.paths import UnsafePathError, dag_callback_log_path, task_log_path
 from runtime.sdk import timezone
 from runtime.settings import Settings
-from runtime.store import jobs, transitions
+from runtime.store import jobs, transitions, wakeup
 from runtime.store import tries as tries_store
 from runtime.store.engine import make_engine, make_session_factory
 from runtime.store.session import transaction
@@ -537,6 +537,8 @@ class ForkServer:
         try:
             with transaction(self.factory) as session:
                 won = record.record(session, [o for o, _ in batch])
+                if won and self.job_type == JobType.WORKER:  # its scheduler reads the ends now, not at a poll
+                    wakeup.notify(session, wakeup.ENDS)
                 if self.mini is not None and self.stopping is None:  # their slots go to their ready downstream
                     after = self.mini.follow(session, won, slots=len(won), job_id=self.job_id,
                                              hostname=self.hostname, now=timezone.utcnow())
