@@ -27,12 +27,17 @@ def main() -> None:
     factory, run_id, state, _ = c.run_once(DAG.format(n=args.tasks), "chain", postgres=args.postgres,
                                            workers_count=args.workers, concurrency=4, parallelism=32)
     with c.transaction(factory) as s:
-        rows = s.execute(sa.select(TaskInstance.start_date, TaskInstance.end_date)
+        rows = s.execute(sa.select(TaskInstance.start_date, TaskInstance.end_date, TaskInstance.queued_dttm)
                          .where(TaskInstance.run_id == run_id).order_by(TaskInstance.task_id)).all()
-    gaps = [(b.start_date - a.end_date).total_seconds() * 1000 for a, b in zip(rows, rows[1:], strict=False)]
+    pairs = list(zip(rows, rows[1:], strict=False))
+    gaps = [(b.start_date - a.end_date).total_seconds() * 1000 for a, b in pairs]
+    # the scheduler's part (end recorded -> next try queued) and the queue's (queued -> claimed by a worker)
+    seen = [(b.queued_dttm - a.end_date).total_seconds() * 1000 for a, b in pairs]
     print(f"sqs_chain: {args.tasks} no-op tasks in a line through SQS (moto), {c.describe(args.postgres or 'sqlite')}, "
           f"run {state}: end -> next start gap mean {statistics.mean(gaps):.1f} ms, median "
-          f"{statistics.median(gaps):.1f} ms, max {max(gaps):.1f} ms  target mean <= 100 ms")
+          f"{statistics.median(gaps):.1f} ms, max {max(gaps):.1f} ms (end -> next queued median "
+          f"{statistics.median(seen):.1f} ms, queued -> claimed median "
+          f"{statistics.median(g - q for g, q in zip(gaps, seen, strict=True)):.1f} ms)  target mean <= 100 ms")
     print(c.json_line(figure="sqs_chain", tasks=args.tasks, mean_ms=round(statistics.mean(gaps), 1), state=state))
 
 

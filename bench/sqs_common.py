@@ -123,17 +123,24 @@ def trigger(factory: Any, dag_id: str) -> str:
 
 
 def drive(scheduler: Scheduler, factory: Any, run_id: str, timeout: float = 300.0) -> str:
-    """Step like run_forever until the run finishes; its final state."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        stats = scheduler.run_once(timezone.utcnow())
-        if stats.finished_runs or not stats.busy:
+    """The scheduler's own ``run_forever`` (its wake-ups: workers' ENDS notifications) in a thread
+    until the run finishes; its final state. This side reads the run's state every 20 ms."""
+    import threading
+
+    stop = threading.Event()
+    thread = threading.Thread(target=scheduler.run_forever, args=(stop, timezone.utcnow), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and thread.is_alive():
             with transaction(factory) as s:
                 state = s.scalar(sa.select(DagRun.state).where(DagRun.run_id == run_id))
             if state in ("success", "failed"):
                 return str(state)
-        if not stats.busy:
-            scheduler.executor.wait(scheduler._conf.loop_interval)
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        thread.join(60)
     raise SystemExit(f"run {run_id} not finished after {timeout}s")
 
 
@@ -172,8 +179,7 @@ def run_once(dag_source: str, dag_id: str, *, postgres: str | None, workers_coun
         with workers(env, workers_count, concurrency):
             began = time.perf_counter()
             run_id = trigger(factory, dag_id)
-            state = drive(scheduler, factory, run_id)
+            state = drive(scheduler, factory, run_id)  # run_forever ends the executor
             wall = time.perf_counter() - began
-        executor.end()
     return factory, run_id, state, wall
 
