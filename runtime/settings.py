@@ -77,12 +77,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "scheduler": {
         "loop_interval": _k(0.05, float, False,
                             "Least seconds between two looks for due and queued runs; also the SqsExecutor's poll of "
-                            "tries in flight."),
+                            "tries in flight on a database without wake-ups (MySQL)."),
         "idle_poll": _k(5.0, float, False,
                         "Safety poll: most seconds an idle scheduler sleeps. It wakes earlier on its executor's "
                         "events, a DAG file change, a trigger/clear/mark (PostgreSQL LISTEN/NOTIFY; SQLite a unix "
-                        "socket), the next due run or retry, and its heartbeat and sweep periods. (With the SqsExecutor "
-                        "the scheduler still loops every loop_interval.)"),
+                        "socket), the next due run or retry, and its heartbeat and sweep periods. With the SqsExecutor "
+                        "workers wake it when they record try ends; this is then also its backstop read of them."),
         "dag_dir_list_interval": _k(5.0, float, True, "Seconds between DAG folder re-scans."),
         "schedule_after_task_execution": _k(
             True, bool, True,
