@@ -9,6 +9,7 @@ socket, a changed parent pid).
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # signal's C half (procs.set_handler)
 import ctypes
 import ctypes.util
 import os
@@ -64,6 +65,13 @@ def stop_child(proc: subprocess.Popen[Any], timeout: float = 10.0) -> int | None
             proc.kill()
             proc.wait()
     return proc.returncode
+
+
+def set_handler(sig: int, handler: Any) -> None:
+    """``signal.signal`` without its return value: that wraps the previous handler in an enum, and a
+    Python-level previous handler makes it raise and catch a ValueError (pages a forked child copies)."""
+    raw = {signal.SIG_DFL: _signal.SIG_DFL, signal.SIG_IGN: _signal.SIG_IGN}.get(handler, handler)
+    _signal.signal(int(sig), raw)
 
 
 def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:

@@ -115,6 +115,7 @@ class ForkServer:
         self.next_beat = self.next_job_beat = 0.0
         self.mini = _mini_scheduler(settings) if job_type == JobType.EXECUTOR and sock is not None else None
         self.selector = selectors.DefaultSelector()
+        self.redirect = logs.Redirect()  # what each child writes its log through
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -364,17 +365,16 @@ class ForkServer:
             procs.die_with_parent(signal.SIGKILL)
             os.setpgid(0, 0)  # its own process group: a stop reaches what it started too
             for sig in (signal.SIGINT, signal.SIGCHLD):
-                signal.signal(sig, signal.SIG_DFL)
+                procs.set_handler(sig, signal.SIG_DFL)
             from runtime.worker.runner import on_sigterm
 
-            signal.signal(signal.SIGTERM, on_sigterm)
+            procs.set_handler(signal.SIGTERM, on_sigterm)
             signal.set_wakeup_fd(-1)
-            if self.sock is not None:
-                self.sock.close()
-            self.selector.close()
-            for fd in [self.wake_r, self.wake_w, *self.by_fd]:
+            # close this server's descriptors, not its Python objects: freeing them would write (copy) their pages
+            for fd in [self.selector.fileno(), self.wake_r, self.wake_w, *self.by_fd] + (
+                    [self.sock.fileno()] if self.sock is not None else []):
                 _close(fd)
-            logs.redirect_to(log)
+            logs.redirect_to(log, self.redirect)
             if work is not None:
                 _write_all(write_fd, self._run(work).encode())
             elif callback is not None:

@@ -67,23 +67,39 @@ class StampedStream(io.TextIOBase):
         return "utf-8"
 
 
-def redirect_to(path: str) -> None:
+class Redirect:
+    """The streams and the logging handler a try's child writes through, over file descriptor 1.
+
+    A fork server builds one before forking (:meth:`prepare`), so that each child only points fds 1
+    and 2 at its log file and installs these objects: building them in every child costs page
+    copies (a forked child pays for every page it writes)."""
+
+    def __init__(self) -> None:
+        self.raw = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
+                                    line_buffering=False, write_through=True)
+        self.stdout = StampedStream(self.raw, "stdout")
+        self.stderr = StampedStream(self.raw, "stderr")
+        self.handler = logging.StreamHandler(self.raw)
+        self.handler.setFormatter(_UtcFormatter(LOG_FORMAT))
+
+    def install(self, path: str) -> None:
+        """Point fds 1 and 2 at ``path`` (appending); Python's output and logging become Airflow-style lines there."""
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+        sys.stdout = self.stdout  # type: ignore[assignment]
+        sys.stderr = self.stderr  # type: ignore[assignment]
+        root = logging.getLogger()
+        root.handlers[:] = [self.handler]
+        if root.level != logging.INFO:  # a warm parent set it already (setLevel walks every logger)
+            root.setLevel(logging.INFO)
+
+
+def redirect_to(path: str, prepared: Redirect | None = None) -> None:
     """Point fds 1 and 2 at ``path`` (appending) and make Python's output and logging Airflow-style lines."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
-    raw = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
-                           line_buffering=False, write_through=True)
-    sys.stdout = StampedStream(raw, "stdout")  # type: ignore[assignment]
-    sys.stderr = StampedStream(raw, "stderr")  # type: ignore[assignment]
-    handler = logging.StreamHandler(raw)
-    handler.setFormatter(_UtcFormatter(LOG_FORMAT))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    if root.level != logging.INFO:  # a warm parent set it already (setLevel walks every logger)
-        root.setLevel(logging.INFO)
+    (prepared or Redirect()).install(path)
 
 
 def header(work: Any, *, hostname: str, executor: str, job_id: int | None) -> str:
