@@ -26,15 +26,20 @@ print("\\n" + json.dumps({"code": code, "heavy": heavy}))
 """
 
 
-def imported(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
-    """Exit code of ``windsock ARGS`` in a fresh interpreter and the heavy top-level modules it loaded."""
+def loaded(tmp_path: Path, prefixes: tuple[str, ...], *args: str) -> tuple[int, set[str]]:
+    """Exit code of ``windsock ARGS`` in a fresh interpreter and the modules under ``prefixes`` it loaded."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WINDSOCK", "AIRFLOW__"))}
     env.update(WINDSOCK_HOME=str(tmp_path), PYTHONPATH=str(REPO))
-    done = subprocess.run([sys.executable, "-c", PROBE % (HEAVY,), *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", PROBE % (prefixes,), *args], capture_output=True, text=True,
                           env=env, timeout=60)
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    tops = {name for name in report["heavy"] if name in HEAVY or name.split(".")[0] in HEAVY}
-    return report["code"], {t if t in HEAVY else t.split(".")[0] for t in tops}
+    return report["code"], set(report["heavy"])
+
+
+def imported(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
+    """Exit code of ``windsock ARGS`` in a fresh interpreter and the heavy top-level modules it loaded."""
+    code, names = loaded(tmp_path, HEAVY, *args)
+    return code, {top for top in HEAVY if any(name == top or name.startswith(top + ".") for name in names)}
 
 
 def test_help_imports_no_sqlalchemy_jinja2_or_sdk(tmp_path: Path) -> None:
@@ -53,12 +58,43 @@ def test_commands_that_read_only_settings_load_nothing_heavy(tmp_path: Path, arg
     assert heavy == set()
 
 
-def test_db_verbs_load_the_store_but_not_the_sdk(tmp_path: Path) -> None:
-    """``dags list-runs X`` loads SQLAlchemy for the store, never Jinja2, the SDK or pendulum."""
+def _init_store(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WINDSOCK", "AIRFLOW__"))}
     env.update(WINDSOCK_HOME=str(tmp_path), PYTHONPATH=str(REPO))
     subprocess.run([sys.executable, "-m", "runtime.cli.main", "db", "init"], env=env, check=True,
                    capture_output=True, timeout=60)
+
+
+def test_db_verbs_load_the_store_but_not_the_sdk(tmp_path: Path) -> None:
+    """``dags list-runs X`` loads SQLAlchemy for the store, never Jinja2, the SDK or pendulum."""
+    _init_store(tmp_path)
     code, heavy = imported(tmp_path, "dags", "list-runs", "no_such_dag")
     assert code == 1  # the DAG is not there: one line, exit 1
     assert heavy == {"sqlalchemy"}
+
+
+ORM_AND_POSTGRES = ("sqlalchemy.orm", "sqlalchemy.dialects.postgresql", "runtime.store.models")
+
+
+@pytest.fixture(scope="module")
+def home_with_a_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite home with the example DAG parsed and one manual run ``r1`` (made by other processes)."""
+    home = tmp_path_factory.mktemp("fast-start-home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WINDSOCK", "AIRFLOW__"))}
+    env.update(WINDSOCK_HOME=str(home), PYTHONPATH=str(REPO))
+    for args in (["db", "init"], ["dag-processor", "-n", "1"], ["dags", "trigger", "example_windsock", "-r", "r1"]):
+        subprocess.run([sys.executable, "-m", "runtime.cli.main", *args], env=env, check=True, capture_output=True,
+                       timeout=120)
+    return home
+
+
+@pytest.mark.parametrize(("args", "exit_code"), [
+    (["dags", "list-runs", "example_windsock"], 0), (["dags", "list-runs", "-d", "example_windsock", "-o", "json"], 0),
+    (["dags", "state", "example_windsock", "r1"], 0), (["dags", "list-runs", "no_such_dag"], 1),
+    (["tasks", "state", "example_windsock", "start", "r1"], 1),  # queued run: no task instance yet, one line
+    (["tasks", "states-for-dag-run", "example_windsock", "r1", "-o", "yaml"], 0)])
+def test_read_verbs_on_sqlite_query_through_core(home_with_a_run: Path, args: list[str], exit_code: int) -> None:
+    """The read-only verbs on SQLite load neither the ORM (models, mapper set-up) nor the PostgreSQL dialect."""
+    code, names = loaded(home_with_a_run, ORM_AND_POSTGRES, *args)
+    assert code == exit_code
+    assert names == set()
