@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
 import os
 import subprocess
@@ -9,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from runtime.cli.main import REGISTERS, CommandTree, build_parser, main
 
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("sqlalchemy", "jinja2", "runtime.sdk", "pendulum", "croniter", "boto3", "alembic", "cryptography")
@@ -98,3 +102,33 @@ def test_read_verbs_on_sqlite_query_through_core(home_with_a_run: Path, args: li
     code, names = loaded(home_with_a_run, ORM_AND_POSTGRES, *args)
     assert code == exit_code
     assert names == set()
+
+
+@pytest.mark.parametrize("module", list(REGISTERS))
+def test_each_command_module_registers_the_commands_main_expects(module: str) -> None:
+    """``windsock NAME`` registers only the modules listed for NAME: the list must be what each one adds."""
+    tree = CommandTree(argparse.ArgumentParser(prog="windsock"))
+    importlib.import_module(module).register(tree)
+    assert set(tree._top.choices) == set(REGISTERS[module])
+
+
+def test_a_command_loads_only_its_own_command_modules(tmp_path: Path) -> None:
+    """``dags list-runs`` registers the ``dags`` modules, not the scheduler's, the web server's or the container's."""
+    _init_store(tmp_path)
+    code, names = loaded(tmp_path, ("runtime.cli", "runtime.container", "dag_sync", "runtime.procs"),
+                         "dags", "list-runs", "no_such_dag")
+    assert code == 1
+    own = {m for m, commands in REGISTERS.items() if "dags" in commands}
+    assert {m for m in names if m in REGISTERS} == own
+    assert "runtime.procs" not in names and "runtime.container.cli" not in names
+
+
+def test_help_and_unknown_commands_still_see_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    """The top-level help and the error for a mistyped command list all commands, as before."""
+    with pytest.raises(SystemExit) as exc:
+        main(["dgas"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert all(name in err for commands in REGISTERS.values() for name in commands)
+    assert set(build_parser()._subparsers._group_actions[0].choices) == {  # type: ignore[union-attr]
+        name for commands in REGISTERS.values() for name in commands}
