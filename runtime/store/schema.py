@@ -64,6 +64,11 @@ def _str(name: str, length: int | None = None, nullable: bool = True) -> sa.Colu
     return sa.Column(name, sa.String(length) if length else sa.Text(), nullable=nullable)
 
 
+def _task_key() -> list[sa.Column[Any]]:
+    """``id`` and the dag_id, run_id, task_id of a row about one task of one run (map_index follows)."""
+    return [_pk(), _id("dag_id"), _id("run_id"), _id("task_id")]
+
+
 def _run_fk() -> sa.ForeignKeyConstraint:
     """Rows of a run go when the run goes."""
     return sa.ForeignKeyConstraint(("dag_id", "run_id"), ("dag_run.dag_id", "dag_run.run_id"), ondelete="CASCADE")
@@ -129,10 +134,7 @@ dag_run = sa.Table(
 # One task (or mapped index) of one run; ``state`` None is Airflow's "none".
 task_instance = sa.Table(
     "task_instance", metadata,
-    _pk(),
-    _id("dag_id"),
-    _id("run_id"),
-    _id("task_id"),
+    *_task_key(),
     _int("map_index", default=-1, server_default="-1"),
     sa.Column("state", StateString(), nullable=True),
     _int("try_number", default=0, server_default="0"),
@@ -184,10 +186,7 @@ job = sa.Table(
 # One row per finished try of a task instance.
 task_instance_history = sa.Table(
     "task_instance_history", metadata,
-    _pk(),
-    _id("dag_id"),
-    _id("run_id"),
-    _id("task_id"),
+    *_task_key(),
     _int("map_index", default=-1),
     _int("try_number"),
     sa.Column("state", StateString(), nullable=True),
@@ -203,10 +202,7 @@ task_instance_history = sa.Table(
 # A sensor's reschedule request (mode="reschedule"): when it poked and when to poke again.
 task_reschedule = sa.Table(
     "task_reschedule", metadata,
-    _pk(),
-    _id("dag_id"),
-    _id("run_id"),
-    _id("task_id"),
+    *_task_key(),
     _int("map_index", default=-1),
     _int("try_number"),
     _when("start_date", nullable=False),
@@ -219,10 +215,7 @@ task_reschedule = sa.Table(
 # A value pushed by a task (JSON text), keyed by run, task, map index and key.
 xcom = sa.Table(
     "xcom", metadata,
-    _pk(),
-    _id("dag_id"),
-    _id("run_id"),
-    _id("task_id"),
+    *_task_key(),
     _int("map_index", default=-1),
     _str("key", 512, nullable=False),
     _str("value"),
