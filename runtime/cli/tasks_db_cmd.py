@@ -121,12 +121,12 @@ def _regex(text: str | None) -> re.Pattern[str] | None:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from runtime.store.session import store_session
+    from runtime.store.session import store_connection
 
     settings = common.load_settings()
-    with store_session(settings) as session:
-        run = dbview.find_run(session, args.dag_id, args.run)
-        match = [ti for ti in dbview.task_instances(session, args.dag_id, run.run_id) if ti.task_id == args.task_id and ti.map_index == args.map_index]
+    with store_connection(settings) as conn:  # Core only: no ORM to load
+        run = dbview.find_run(conn, args.dag_id, args.run)
+        match = [ti for ti in dbview.task_instances(conn, args.dag_id, run.run_id) if ti.task_id == args.task_id and ti.map_index == args.map_index]
         if not match:
             raise UserError(f"run {run.run_id} of {args.dag_id!r} has no task instance {args.task_id!r}")
         state, tries = match[0].state, int(match[0].try_number or 0)

@@ -17,7 +17,7 @@ from runtime.cli.main import REGISTERS, CommandTree, build_parser, main
 REPO = Path(__file__).resolve().parents[2]
 HEAVY = ("sqlalchemy", "jinja2", "runtime.sdk", "pendulum", "croniter", "boto3", "alembic", "cryptography")
 
-# Runs a command in-process, then prints which heavy modules it imported.
+# Runs a command in-process, then prints which modules under the given prefixes it imported.
 PROBE = """
 import json, sys
 from runtime.cli.main import main
@@ -96,7 +96,8 @@ def home_with_a_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (["dags", "list-runs", "example_windsock"], 0), (["dags", "list-runs", "-d", "example_windsock", "-o", "json"], 0),
     (["dags", "state", "example_windsock", "r1"], 0), (["dags", "list-runs", "no_such_dag"], 1),
     (["tasks", "state", "example_windsock", "start", "r1"], 1),  # queued run: no task instance yet, one line
-    (["tasks", "states-for-dag-run", "example_windsock", "r1", "-o", "yaml"], 0)])
+    (["tasks", "states-for-dag-run", "example_windsock", "r1", "-o", "yaml"], 0),
+    (["tasks", "logs", "example_windsock", "start", "r1"], 1)])  # no try yet: one line saying so
 def test_read_verbs_on_sqlite_query_through_core(home_with_a_run: Path, args: list[str], exit_code: int) -> None:
     """The read-only verbs on SQLite load neither the ORM (models, mapper set-up) nor the PostgreSQL dialect."""
     code, names = loaded(home_with_a_run, ORM_AND_POSTGRES, *args)
