@@ -24,7 +24,8 @@ class NotFound(UserError):
 class Executor(Protocol):
     """A Connection or a Session."""
 
-    def execute(self, statement: Any, /) -> Any: ...  # noqa: D102
+    def execute(self, statement: Any, /) -> Any:
+        """Run a Core statement."""
 
 
 def dag_missing(dag_id: str) -> NotFound:
