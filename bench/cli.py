@@ -30,7 +30,11 @@ EXAMPLE = REPO / "runtime" / "example_dags" / "example_windsock.py"
 
 
 def windsock_cmd() -> list[str]:
-    """The ``windsock`` console script beside this interpreter (not a pyenv shim), else ``-m``."""
+    """The ``windsock`` console script beside this interpreter (not a pyenv shim), else ``-m``.
+
+    Either way it runs this checkout's ``runtime`` (PYTHONPATH puts it before an editable install
+    of another clone); the first line printed names the folder it ran.
+    """
     script = Path(sys.executable).parent / "windsock"
     return [str(script)] if script.exists() else [sys.executable, "-m", "runtime.cli.main"]
 
@@ -105,8 +109,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ws-bench-cli-") as tmp:
         env = windsock_home(Path(tmp) / "home")
         cmd = windsock_cmd()
-        print(f"windsock: {' '.join(cmd)} (Python {sys.version.split()[0]}), {os.cpu_count()} cores, "
-              f"load {os.getloadavg()[0]:.2f}")
+        code = subprocess.run([sys.executable, "-c", "import runtime; print(runtime.__file__)"], env=env, check=True,
+                              capture_output=True, text=True).stdout.strip()  # this checkout's code, not another clone's
+        print(f"windsock: {' '.join(cmd)} running {Path(code).parents[1]} (Python {sys.version.split()[0]}), "
+              f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
         ours = (figure("windsock --help", wall([*cmd, "--help"], env, args.n)),
                 figure("windsock dags list-runs example_windsock", wall([*cmd, "dags", "list-runs", "example_windsock"],
                                                                         env, args.n)))

@@ -78,29 +78,24 @@ def cmd_pause(args: argparse.Namespace) -> int:
 
 
 def cmd_state(args: argparse.Namespace) -> int:
-    from runtime.store.session import store_session
+    from runtime.store.session import store_connection
 
-    with store_session(common.load_settings()) as session:
-        run = dbview.find_run(session, args.dag_id, args.run)
+    with store_connection(common.load_settings()) as conn:  # Core only: no ORM to load
+        run = dbview.find_run(conn, args.dag_id, args.run)
         print(run.state)
     return 0
 
 
 def cmd_list_runs(args: argparse.Namespace) -> int:
-    import sqlalchemy as sa
-
-    from runtime.store.models import DagRun
-    from runtime.store.session import store_session
+    from runtime.store import reads
+    from runtime.store.session import store_connection
 
     dag_id = args.dag_id or args.dag_id_opt
     if not dag_id:
         raise UserError("list-runs needs a DAG id (windsock dags list-runs DAG_ID)")
-    with store_session(common.load_settings()) as session:
-        dbview.dag_row(session, dag_id)
-        stmt = sa.select(DagRun).where(DagRun.dag_id == dag_id)
-        if args.state:
-            stmt = stmt.where(DagRun.state == args.state)
-        rows = [_run_row(r) for r in session.scalars(stmt.order_by(DagRun.logical_date.desc()))]
+    with store_connection(common.load_settings()) as conn:  # Core only: no ORM to load
+        reads.dag(conn, dag_id)
+        rows = [_run_row(r) for r in reads.runs(conn, dag_id, state=args.state)]
     render(rows, ["dag_id", "run_id", "state", "run_type", "logical_date", "start_date", "end_date"], args.output)
     return 0
 

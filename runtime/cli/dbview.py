@@ -1,4 +1,8 @@
-"""Small read helpers the DB-backed CLI commands share (session-first, no commit)."""
+"""Small read helpers the DB-backed CLI commands share (connection or session first, no commit).
+
+The lookups go through Core (``runtime.store.reads``), so a read-only verb opened with
+``store_connection`` never loads the ORM; given a Session (write verbs) they work the same.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,11 @@ from runtime.errors import UserError
 if TYPE_CHECKING:  # imported by the handlers that use them, not by ``windsock --help``
     from sqlalchemy.orm import Session
 
+    from runtime.store.reads import Executor
+
 
 def dag_row(session: Session, dag_id: str) -> Any:
-    """The ``dag`` row; a UserError saying how to get it there when absent."""
+    """The ``dag`` row (ORM object, for verbs that change it); a UserError saying how to get it there when absent."""
     from runtime.store import actions
 
     return actions.dag_row(session, dag_id)
@@ -25,29 +31,26 @@ def serialized(session: Session, dag_id: str) -> Any:
     return actions.serialized(session, dag_id)
 
 
-def find_run(session: Session, dag_id: str, run_id_or_date: str) -> Any:
-    """A run by run_id, or by logical date when the text is a date."""
+def find_run(conn: Executor, dag_id: str, run_id_or_date: str) -> Any:
+    """A run (a Row) by run_id, or by logical date when the text is a date."""
     from runtime.cli.common import parse_date
-    from runtime.store import runs
+    from runtime.store import reads
 
-    run = runs.find_run(session, dag_id, run_id_or_date)
+    run = reads.run(conn, dag_id, run_id_or_date)
     if run is None and run_id_or_date[:1].isdigit():
         logical = parse_date(run_id_or_date, "run id or logical date")
         assert logical is not None
-        run = runs.find_run_at(session, dag_id, logical)
+        run = reads.run_at(conn, dag_id, logical)
     if run is None:
         raise UserError(f"DAG {dag_id!r} has no run {run_id_or_date!r}")
     return run
 
 
-def task_instances(session: Session, dag_id: str, run_id: str) -> list[Any]:
-    """Task instances of a run, ordered by task id and map index."""
-    import sqlalchemy as sa
+def task_instances(conn: Executor, dag_id: str, run_id: str) -> list[Any]:
+    """Task instances (Rows) of a run, ordered by task id and map index."""
+    from runtime.store import reads
 
-    from runtime.store.models import TaskInstance
-
-    stmt = sa.select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == run_id)
-    return list(session.scalars(stmt.order_by(TaskInstance.task_id, TaskInstance.map_index)))
+    return reads.task_instances(conn, dag_id, run_id)
 
 
 def audit(session: Session, event: str, **fields: Any) -> None:

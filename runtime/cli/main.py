@@ -10,31 +10,35 @@ from typing import Any
 
 from runtime.errors import WindsockError
 
-# Each module has ``register(tree: CommandTree)``. Imports inside handlers stay lazy so
-# that ``windsock --help`` does not pay for SQLAlchemy, Jinja2, the SDK or boto3
-# (tests/cli/test_fast_start.py checks it).
-COMMAND_MODULES = [
-    "runtime.cli.version_cmd",
-    "runtime.container.cli",
-    "runtime.cli.dags_cmd",
-    "runtime.cli.tasks_cmd",
-    "runtime.cli.dags_db_cmd",
-    "runtime.cli.tasks_db_cmd",
-    "runtime.cli.config_cmd",
-    "dag_sync.cli",
-    "runtime.cli.db_cmd",
-    "runtime.cli.variables_cmd",
-    "runtime.cli.connections_cmd",
-    "runtime.cli.providers_cmd",
-    "runtime.cli.pools_cmd",
-    "runtime.cli.scheduler_cmd",
-    "runtime.cli.worker_cmd",
-    "runtime.cli.triggerer_cmd",
-    "runtime.cli.backfill_cmd",
-    "runtime.cli.webserver_cmd",
-    "runtime.cli.assets_cmd",
-    "runtime.cli.login_cmd",
-]
+# Each module has ``register(tree: CommandTree)`` and adds the top-level commands listed here
+# (tests/cli/test_fast_start.py checks the list against what it registers). ``windsock NAME ...``
+# imports and registers only the modules that add NAME; ``--help`` and unknown names build all.
+# Imports inside handlers stay lazy so that ``windsock --help`` does not pay for SQLAlchemy,
+# Jinja2, the SDK or boto3 (tests/cli/test_fast_start.py checks it too).
+REGISTERS: dict[str, tuple[str, ...]] = {
+    "runtime.cli.version_cmd": ("version",),
+    "runtime.container.cli": ("container",),
+    "runtime.cli.dags_cmd": ("dags",),
+    "runtime.cli.tasks_cmd": ("tasks",),
+    "runtime.cli.dags_db_cmd": ("dags",),
+    "runtime.cli.tasks_db_cmd": ("tasks",),
+    "runtime.cli.config_cmd": ("config",),
+    "dag_sync.cli": ("sync", "dags"),
+    "runtime.cli.db_cmd": ("db",),
+    "runtime.cli.variables_cmd": ("variables",),
+    "runtime.cli.connections_cmd": ("connections",),
+    "runtime.cli.providers_cmd": ("providers",),
+    "runtime.cli.pools_cmd": ("pools",),
+    "runtime.cli.scheduler_cmd": ("scheduler", "standalone", "dag-processor"),
+    "runtime.cli.worker_cmd": ("worker",),
+    "runtime.cli.triggerer_cmd": ("triggerer",),
+    "runtime.cli.backfill_cmd": ("dags", "tasks"),
+    "runtime.cli.webserver_cmd": ("webserver",),
+    "runtime.cli.assets_cmd": ("assets",),
+    "runtime.cli.login_cmd": ("login",),
+}
+COMMAND_MODULES = list(REGISTERS)
+SEES_ALL = ("container",)  # ``windsock container ROLE`` runs the other commands: it needs them registered
 
 
 class CommandTree:
@@ -87,8 +91,8 @@ class _VersionAction(argparse.Action):
         parser.exit(0)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full parser with every command module registered."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every command module registered, or only those that add top-level ``command``."""
     parser = _Parser(prog="windsock", description="Windsock: run Airflow DAGs, locally or on AWS.")
     parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("--env", metavar="NAME", help="run the command in deployed environment NAME through its CLI "
@@ -96,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(func=lambda args: _usage(parser))
     tree = CommandTree(parser)
     tree._top._parser_class = _Parser  # sub-parsers share the terse error
-    for name in COMMAND_MODULES:
+    modules = [name for name, commands in REGISTERS.items() if command in commands and command not in SEES_ALL]
+    for name in modules or COMMAND_MODULES:
         importlib.import_module(name).register(tree)
     return parser
 
@@ -121,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_remote(env_name, rest)
     except WindsockError as exc:
         return _fail(str(exc))
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv else None)  # only the command's own modules: no options before it
     args = parser.parse_args(argv)
     try:
         _configure_logging(args.command)

@@ -48,11 +48,11 @@ def register(tree: Any) -> None:
 
 
 def cmd_state(args: argparse.Namespace) -> int:
-    from runtime.store.session import store_session
+    from runtime.store.session import store_connection
 
-    with store_session(common.load_settings()) as session:
-        run = dbview.find_run(session, args.dag_id, args.run)
-        match = [ti for ti in dbview.task_instances(session, args.dag_id, run.run_id) if ti.task_id == args.task_id and ti.map_index == args.map_index]
+    with store_connection(common.load_settings()) as conn:  # Core only: no ORM to load
+        run = dbview.find_run(conn, args.dag_id, args.run)
+        match = [ti for ti in dbview.task_instances(conn, args.dag_id, run.run_id) if ti.task_id == args.task_id and ti.map_index == args.map_index]
         if not match:
             raise UserError(f"run {run.run_id} of {args.dag_id!r} has no task instance {args.task_id!r} (map_index {args.map_index})")
         print(match[0].state or "none")
@@ -60,14 +60,14 @@ def cmd_state(args: argparse.Namespace) -> int:
 
 
 def cmd_states_for_run(args: argparse.Namespace) -> int:
-    from runtime.store.session import store_session
+    from runtime.store.session import store_connection
 
-    with store_session(common.load_settings()) as session:
-        run = dbview.find_run(session, args.dag_id, args.run)
+    with store_connection(common.load_settings()) as conn:  # Core only: no ORM to load
+        run = dbview.find_run(conn, args.dag_id, args.run)
         rows = [
             {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id, "map_index": ti.map_index, "state": ti.state or "none",
              "try_number": ti.try_number, "start_date": _iso(ti.start_date), "end_date": _iso(ti.end_date)}
-            for ti in dbview.task_instances(session, args.dag_id, run.run_id)
+            for ti in dbview.task_instances(conn, args.dag_id, run.run_id)
         ]
     render(rows, ["dag_id", "run_id", "task_id", "map_index", "state", "try_number", "start_date", "end_date"], args.output)
     return 0
@@ -121,12 +121,12 @@ def _regex(text: str | None) -> re.Pattern[str] | None:
 
 
 def cmd_logs(args: argparse.Namespace) -> int:
-    from runtime.store.session import store_session
+    from runtime.store.session import store_connection
 
     settings = common.load_settings()
-    with store_session(settings) as session:
-        run = dbview.find_run(session, args.dag_id, args.run)
-        match = [ti for ti in dbview.task_instances(session, args.dag_id, run.run_id) if ti.task_id == args.task_id and ti.map_index == args.map_index]
+    with store_connection(settings) as conn:  # Core only: no ORM to load
+        run = dbview.find_run(conn, args.dag_id, args.run)
+        match = [ti for ti in dbview.task_instances(conn, args.dag_id, run.run_id) if ti.task_id == args.task_id and ti.map_index == args.map_index]
         if not match:
             raise UserError(f"run {run.run_id} of {args.dag_id!r} has no task instance {args.task_id!r}")
         state, tries = match[0].state, int(match[0].try_number or 0)

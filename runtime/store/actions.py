@@ -19,6 +19,7 @@ from runtime.errors import UserError
 from runtime.paths import DEFAULT_RUN_ID_PATTERN
 from runtime.store import clear, transitions, wakeup
 from runtime.store.models import DagModel, DagRun, SerializedDagModel, TaskInstance
+from runtime.store.reads import NotFound, dag_missing
 from runtime.store.states import (
     ACTIVE,
     DAGRUN_FINISHED,
@@ -31,10 +32,6 @@ if TYPE_CHECKING:  # the SDK loads only for the actions that read a DAG (the CLI
     from runtime.sdk.serialization import SerializedDag
 
 
-class NotFound(UserError):
-    """The DAG, run or task instance named does not exist."""
-
-
 # a marked try no longer waits on a trigger (the triggerer drops the trigger no try waits on)
 NOT_DEFERRED: dict[str, Any] = {"trigger_id": None, "trigger_timeout": None, "next_method": None, "next_kwargs": None}
 
@@ -43,7 +40,7 @@ def dag_row(session: Session, dag_id: str) -> DagModel:
     """The ``dag`` row of ``dag_id``; NotFound otherwise."""
     row = session.get(DagModel, dag_id)
     if row is None:
-        raise NotFound(f"DAG {dag_id!r} is not in the metadata database; it appears once its file is parsed")
+        raise dag_missing(dag_id)
     return row
 
 

@@ -5,22 +5,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from runtime.store.models import (
-    AssetDagCursor,
-    DagModel,
-    DagRun,
-    DagRunAssetEvent,
-    SerializedDagModel,
-    TaskInstance,
-    TaskInstanceHistory,
-    TaskReschedule,
-    XCom,
-)
+from runtime.store import schema as t
 from runtime.store.sql import rowcount
 
 # Children before parents, so that each count is what this call removed (not a cascade).
-DAG_TABLES = (XCom, TaskReschedule, TaskInstanceHistory, TaskInstance, DagRunAssetEvent, DagRun, SerializedDagModel,
-              AssetDagCursor, DagModel)
+DAG_TABLES = (t.xcom, t.task_reschedule, t.task_instance_history, t.task_instance, t.dag_run_asset_event, t.dag_run,
+              t.serialized_dag, t.asset_dag_cursor, t.dag)
 
 
 def delete_dag(session: Session, dag_id: str) -> dict[str, int]:
@@ -30,6 +20,6 @@ def delete_dag(session: Session, dag_id: str) -> dict[str, int]:
     belong to files, not DAGs, and stay until the file parses or goes away.
     """
     counts: dict[str, int] = {}
-    for model in DAG_TABLES:
-        counts[model.__tablename__] = rowcount(session, sa.delete(model).where(model.dag_id == dag_id))
+    for table in DAG_TABLES:
+        counts[table.name] = rowcount(session, sa.delete(table).where(table.c.dag_id == dag_id))
     return counts

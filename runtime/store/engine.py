@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
+
+if TYPE_CHECKING:  # the ORM loads only when a session factory is made: Core readers never pay for it
+    from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -76,4 +78,6 @@ def _dispose_after_fork(engine: Engine) -> None:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions bound to ``engine``; objects stay readable after commit."""
+    from sqlalchemy.orm import sessionmaker
+
     return sessionmaker(bind=engine, expire_on_commit=False, future=True)

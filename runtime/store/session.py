@@ -5,25 +5,37 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.engine import Connection, Engine
 
 from runtime.errors import WindsockError
 from runtime.settings import Settings
 from runtime.store.engine import make_engine, make_session_factory
 
+if TYPE_CHECKING:  # the ORM loads with the first session factory; store_connection() never loads it
+    from sqlalchemy.orm import Session, sessionmaker
+
+
+@functools.lru_cache(maxsize=32)
+def _engine(url: str) -> Engine:
+    return make_engine(url)
+
 
 @functools.lru_cache(maxsize=32)
 def _open(url: str) -> tuple[Engine, sessionmaker[Session]]:
-    engine = make_engine(url)
+    engine = _engine(url)
     return engine, make_session_factory(engine)
 
 
 def open_store(settings: Settings) -> tuple[Engine, sessionmaker[Session]]:
     """The engine and session factory of ``[database] sql_alchemy_conn``, cached per URL."""
-    return _open(str(settings.get("database", "sql_alchemy_conn")))
+    return _open(_url(settings))
+
+
+def _url(settings: Settings) -> str:
+    return str(settings.get("database", "sql_alchemy_conn"))
 
 
 @contextmanager
@@ -40,6 +52,20 @@ def store_session(settings: Settings) -> Iterator[Session]:
     try:
         with transaction(factory) as session:
             yield session
+    except sa.exc.DBAPIError as exc:
+        raise WindsockError(describe_db_error(engine, exc)) from None
+
+
+@contextmanager
+def store_connection(settings: Settings) -> Iterator[Connection]:
+    """A Core connection to the settings' store for reading (rolled back at the end); no ORM is loaded.
+
+    Database errors become one-line WindsockErrors, as with :func:`store_session`.
+    """
+    engine = _engine(_url(settings))
+    try:
+        with engine.connect() as conn:
+            yield conn
     except sa.exc.DBAPIError as exc:
         raise WindsockError(describe_db_error(engine, exc)) from None
 

@@ -18,8 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from runtime.store import cas
-from runtime.store.models import TaskInstance
+from runtime.store import cas, schema
 from runtime.store.sql import rowcount
 from runtime.store.states import ACTIVE, FINISHED, RUN, TI
 
@@ -116,7 +115,7 @@ def run(session: Session, transition: Transition, run_pk: int, *, to: State = No
 
 # --- transitions of one try: the try number is part of the guard ----------------------------------
 
-_TI: sa.Table = TaskInstance.__table__  # type: ignore[assignment]
+_TI = schema.task_instance
 
 
 def claim(session: Session, keys: Sequence[tuple[int, int]], *, job_id: int | None, hostname: str,

@@ -95,7 +95,7 @@ def test_trigger_run_inspect_clear_and_delete(cli: Env, capsys: pytest.CaptureFi
     code, out, _ = run(capsys, "dags", "delete", "cli_dag", "-y")
     assert code == 0 and "Removed DAG cli_dag" in out
     with transaction(cli.factory) as s:
-        left = {m.__tablename__: s.scalar(sa.select(sa.func.count()).select_from(m).where(m.dag_id == "cli_dag")) for m in DAG_TABLES}
+        left = {t.name: s.scalar(sa.select(sa.func.count()).select_from(t).where(t.c.dag_id == "cli_dag")) for t in DAG_TABLES}
     assert set(left.values()) == {0}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from runtime.store import schema
 from runtime.store.models import Base
 
 
@@ -14,6 +15,8 @@ def run_online() -> None:
         raise RuntimeError(
             "run migrations through runtime.store.db (windsock db upgrade), not the alembic CLI"
         )
+    if connection.dialect.name == "postgresql":  # autogenerate sees the partial index as create_all makes it
+        schema.postgresql_options()
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
