@@ -64,6 +64,17 @@ PID_NOTE_DELAY = 0.5  # seconds a started try's pid may wait to ride along with 
 
 
 @dataclass
+class _Plan:
+    """A child to fork: a try (or a callback), its log, its deadline."""
+
+    work: TaskWork | None
+    callback: CallbackWork | None
+    log: str
+    deadline: float | None
+    started: datetime
+
+
+@dataclass
 class Child:
     """A forked try (or callback) and the read end of its result pipe."""
 
@@ -286,7 +297,9 @@ class ForkServer:
     def _fork_all(self, works: list[TaskWork], now: datetime) -> None:
         """Fork a child per claimed try; the pids of those still running after ``PID_NOTE_DELAY`` are
         written then (a try that ends sooner gets its pid with the record of its end)."""
-        pids = {w.ti_id: pid for w in works if (pid := self._fork_try(w, now)) > 0}
+        plans = [plan for w in works if (plan := self._plan_try(w, now)) is not None]
+        pids = {plan.work.ti_id: child.pid for plan, child in zip(plans, self._fork_batch(plans), strict=True)
+                if plan.work is not None}
         if pids and not self.pids:
             self.pids_due = time.monotonic() + PID_NOTE_DELAY
         self.pids.update(pids)
@@ -316,17 +329,17 @@ class ForkServer:
 
     # --- children -------------------------------------------------------------------------
 
-    def _fork_try(self, work: TaskWork, claimed_at: datetime) -> int:
-        """Fork the child of a claimed try; its pid, or -1 when the try failed before it could start."""
+    def _plan_try(self, work: TaskWork, claimed_at: datetime) -> _Plan | None:
+        """What the child of a claimed try needs; None when the try failed before it could start."""
         try:
             log = task_log_path(self.log_folder, work.dag_id, work.run_id, work.task_id, work.map_index,
                                 work.try_number)
         except UnsafePathError as exc:
             self._lost(work, claimed_at, f"refused to run: {exc}")
-            return -1
+            return None
         timeout = work.execution_timeout
         deadline = time.monotonic() + timeout + self.grace if timeout else None
-        return self._fork(work, None, log, deadline, claimed_at)
+        return _Plan(work, None, log, deadline, claimed_at)
 
     def run_callback(self, callback: CallbackWork) -> None:
         """Fork a child for a DAG callback or a dead try's callback (never in the scheduler)."""
@@ -339,26 +352,37 @@ class ForkServer:
         except UnsafePathError as exc:
             print(f"[windsock] executor: callback refused: {exc}", file=sys.stderr)
             return
-        self._fork(None, callback, log, None, timezone.utcnow())
+        self._fork_batch([_Plan(None, callback, log, None, timezone.utcnow())])
 
-    def _fork(self, work: TaskWork | None, callback: CallbackWork | None, log: str, deadline: float | None,
-              started: datetime) -> int:
-        read_fd, write_fd = os.pipe()
+    def _fork_batch(self, plans: list[_Plan]) -> list[Child]:
+        """Fork a child per plan, in a tight loop, then note them.
+
+        After each fork every page of this process is shared with the new child, and the first write
+        to a page copies it: so between two forks this process only makes a pipe and forks. The
+        bookkeeping (objects, dictionaries, the selector) comes once the batch is forked."""
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child never returns
-            os.close(read_fd)
-            self._child_main(work, callback, write_fd, log)
-        os.close(write_fd)
-        os.set_blocking(read_fd, False)
-        child = Child(pid, read_fd, work, log, deadline, started)
-        self.children[pid] = child
-        self.by_fd[read_fd] = child
-        self.selector.register(read_fd, selectors.EVENT_READ)
-        return pid
+        forked: list[tuple[int, int]] = []  # (pid, read end)
+        for plan in plans:
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child never returns
+                self._child_main(plan.work, plan.callback, write_fd, plan.log,
+                                 [read_fd] + [fd for _, fd in forked])  # its siblings' read ends too
+            os.close(write_fd)
+            forked.append((pid, read_fd))
+        children = []
+        for plan, (pid, read_fd) in zip(plans, forked, strict=True):
+            os.set_blocking(read_fd, False)
+            child = Child(pid, read_fd, plan.work, plan.log, plan.deadline, plan.started)
+            self.children[pid] = child
+            self.by_fd[read_fd] = child
+            self.selector.register(read_fd, selectors.EVENT_READ)
+            children.append(child)
+        return children
 
-    def _child_main(self, work: TaskWork | None, callback: CallbackWork | None, write_fd: int, log: str) -> None:  # pragma: no cover
+    def _child_main(self, work: TaskWork | None, callback: CallbackWork | None, write_fd: int, log: str,
+                    close_fds: list[int]) -> None:  # pragma: no cover
         code = 0
         try:
             gc.disable()  # a short-lived child: a collection would only copy shared pages
@@ -371,7 +395,7 @@ class ForkServer:
             procs.set_handler(signal.SIGTERM, on_sigterm)
             signal.set_wakeup_fd(-1)
             # close this server's descriptors, not its Python objects: freeing them would write (copy) their pages
-            for fd in [self.selector.fileno(), self.wake_r, self.wake_w, *self.by_fd] + (
+            for fd in [*close_fds, self.selector.fileno(), self.wake_r, self.wake_w, *self.by_fd] + (
                     [self.sock.fileno()] if self.sock is not None else []):
                 _close(fd)
             logs.redirect_to(log, self.redirect)
