@@ -37,7 +37,7 @@ class LocalExecutor(BaseExecutor):
         self.settings = settings
         self.job_type = job_type
         self.final_events: list[TaskEvent] = []  # what the fork server reported while it stopped
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | procs.ForkedChild | None = None
         self.sock: socket.socket | None = None
         self._inbuf = b""
         self._outbuf = bytearray()
@@ -46,8 +46,11 @@ class LocalExecutor(BaseExecutor):
     def start(self) -> None:
         """Start the fork server and hand it the settings."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        cmd = [sys.executable, "-m", "runtime.worker.forkserver", str(theirs.fileno())]
-        self.proc = procs.start_child(cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        if procs.can_fork():  # a fork of this process: it shares the pages of what both imported
+            self.proc = procs.fork_child(lambda: _serve_forked(theirs), name="forkserver", keep_fds=(theirs.fileno(),))
+        else:
+            cmd = [sys.executable, "-m", "runtime.worker.forkserver", str(theirs.fileno())]
+            self.proc = procs.start_child(cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
         theirs.close()
         self.sock = ours
         blob = base64.b64encode(pickle.dumps(self.settings)).decode()
@@ -171,7 +174,19 @@ class LocalExecutor(BaseExecutor):
             _stop(proc)
 
 
-def _stop(proc: subprocess.Popen[Any]) -> None:
+def _serve_forked(sock: socket.socket) -> None:  # pragma: no cover - runs in the forked child
+    """The fork server's main in a fork of the executor's process (stdin from /dev/null, as when spawned)."""
+    import os
+
+    from runtime.worker import forkserver
+
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    forkserver.main([str(sock.detach())])
+
+
+def _stop(proc: subprocess.Popen[Any] | procs.ForkedChild) -> None:
     """Wait for the fork server's handover (it stops its children and records them), then make sure."""
     try:
         proc.wait(timeout=20)
