@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import os
 import signal
 import stat
@@ -160,6 +161,7 @@ def fork_child(target: Callable[[], int | None], *, name: str, sig: int = signal
     code: int = 1  # pragma: no cover - the child never returns (coverage of forks is not collected)
     try:  # pragma: no cover
         die_with_parent(sig, expected_parent=parent)
+        gc.enable()  # as in a fresh interpreter (a warm parent may hold it until its forks are done)
         _fresh_signals()
         set_name(name)
         _detach_inherited(set(keep_fds))

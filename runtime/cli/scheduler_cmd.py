@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import signal
 import subprocess
 import sys
@@ -64,6 +65,7 @@ def _run(settings: Any, *, include_examples: bool | None, num_runs: int) -> int:
     if num_runs >= 0:  # a bounded run (tests, one-off checks): parse first, deterministically
         _start_processor(settings, include_examples, num_runs=1).wait()
     processor = _start_processor(settings, include_examples)
+    gc.enable()  # after the forks (see _hold_gc); later collections never walk the frozen objects
     triggerer = _Triggerer(settings)
     scheduler.on_triggers = triggerer.ensure
     say(f"scheduler: executor {settings.get('core', 'executor')}, parallelism {executor.parallelism}; "
@@ -121,6 +123,23 @@ def _start_processor(settings: Any, include_examples: bool | None, *,
     return procs.start_child(_processor_cmd(include_examples) + (["-n", str(num_runs)] if num_runs >= 0 else []))
 
 
+# What uvicorn and anyio import only once they serve (h11 protocol, asyncio loop and backend,
+# lifespan): loaded in the warm parent, the web server's first requests copy fewer shared pages.
+_SERVING_MODULES = (
+    "uvicorn.lifespan.on", "uvicorn.loops.auto", "uvicorn.loops.asyncio", "uvicorn.protocols.http.auto",
+    "uvicorn.protocols.http.h11_impl", "uvicorn.protocols.websockets.auto", "anyio._backends._asyncio",
+    "anyio.streams.memory", "anyio.streams.stapled", "encodings.idna",
+)
+
+
+def _hold_gc() -> None:
+    """No collection until the components are forked: a collection frees objects between the ones
+    that stay, and a child's new objects would then fill those holes, copying the shared pages they
+    sit in (Python's advice for ``gc.freeze``). ``_run`` enables it again; forked children start with
+    it enabled."""
+    gc.disable()
+
+
 def warm_parent(engine: Any, *, web: bool) -> None:
     """Make this process the warm parent of the components it forks (DAG processor, fork server, and
     with ``web`` the web server): import once what they use (SQLAlchemy's ORM, the models, the SDK,
@@ -133,12 +152,10 @@ def warm_parent(engine: Any, *, web: bool) -> None:
     fork, it would also copy the shared pages its import touches (measured: importing the web app
     in a fresh fork copied 17 MB of the parent's pages on top of its own 16 MB).
     """
-    import gc
-
     from runtime.processor import parse
     from runtime.worker import forkserver
 
-    web_modules = ("runtime.web.app", "uvicorn") if web else ()
+    web_modules = ("runtime.web.app", "uvicorn", *_SERVING_MODULES) if web else ()
     for name in (*parse.WARM_MODULES, *forkserver.WARM_MODULES, "runtime.processor.processor",
                  "runtime.scheduler", "runtime.executors.local", *web_modules):
         try:
@@ -146,7 +163,6 @@ def warm_parent(engine: Any, *, web: bool) -> None:
         except ImportError:  # an optional module: only warmth is lost
             continue
     engine.dispose()
-    gc.collect()
     gc.freeze()
 
 
@@ -189,6 +205,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     from runtime.store import db
     from runtime.store.session import open_store
 
+    _hold_gc()
     settings = common.load_settings()
     engine = open_store(settings)[0]
     db.check(engine)
@@ -203,6 +220,7 @@ def cmd_standalone(args: argparse.Namespace) -> int:
     from runtime.store import db
     from runtime.store.session import open_store
 
+    _hold_gc()
     settings = common.load_settings()
     engine, _ = open_store(settings)
     db.init(engine)
