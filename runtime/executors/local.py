@@ -93,7 +93,8 @@ class LocalExecutor(BaseExecutor):
         left to record); wait for its answer: True when it exited, False when it stays (busy).
 
         The answer is awaited here, before anything else is sent, so no work can be sent to a fork server
-        that is on its way out."""
+        that is on its way out; without an answer within ``timeout`` its socket is closed (it stops as
+        when its scheduler goes away) and the next try starts a new one."""
         if self.sock is None:
             return True
         self._last_busy = time.monotonic()
@@ -120,7 +121,9 @@ class LocalExecutor(BaseExecutor):
                     self._held.append(msg)
                 elif isinstance(msg, dict) and msg.get("op") == "busy":
                     return False
-        return self.sock is None
+        if self.sock is not None:  # no answer (a database call stuck): close our end, so it stops and
+            self._died()  # hands over on EOF, and never sees work that it might not start
+        return True
 
     def _parse_all(self) -> list[Any]:
         lines, self._inbuf = self._inbuf.split(b"\n"), b""

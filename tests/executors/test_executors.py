@@ -188,3 +188,28 @@ def test_an_idle_fork_server_retires_and_the_next_try_starts_a_new_one(make):
     env.executor.queue(again)
     (event,) = _events(env, 1)
     assert event.outcome == "recorded" and env.executor.pid not in (None, first)
+
+
+def test_a_fork_server_that_does_not_answer_retire_is_let_go_and_a_new_one_runs_the_next_try(make):
+    """A fork server stuck (here: stopped by SIGSTOP) gets no more work after an unanswered retire: its
+    socket is closed (once running again it sees EOF, stops and exits) and the next try gets a new one."""
+    import signal
+    import threading
+
+    env = make("local", core__fork_server_idle_exit=3600)
+    first_work = _queued_work(env, "hello")
+    env.executor.queue(first_work)
+    (event,) = _events(env, 1)
+    stuck = env.executor.pid
+    assert stuck is not None
+    os.kill(stuck, signal.SIGSTOP)
+    threading.Timer(1.5, os.kill, (stuck, signal.SIGCONT)).start()  # the executor waits for its exit
+    assert env.executor.retire(timeout=0.5) is True
+    assert env.executor.pid is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(stuck, 0)  # it exited (and was reaped)
+    work = _queued_work(env, "crash")
+    env.executor.queue(work)
+    (event,) = _events(env, 1)
+    assert event.ti_id == work.ti_id and event.outcome == "recorded"
+    assert env.executor.pid not in (None, stuck)
