@@ -46,6 +46,7 @@ def setup(home: Path, dag_source: str, **overrides: object) -> tuple[Settings, o
     dags = home / "dags"
     dags.mkdir(parents=True)
     (dags / "bench_dag.py").write_text(dag_source)
+    overrides = {"core__fork_server_idle_exit": 0, **overrides}  # the fork server runs from start() (its pid is read)
     settings = Settings(home, environ={"WINDSOCK_HOME": str(home)}).with_overrides(
         core__dags_folder=str(dags), core__load_examples=False, **overrides)
     engine, factory = open_store(settings)

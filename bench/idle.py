@@ -72,7 +72,15 @@ def pss_mib(pid: int) -> float:
 
 
 def name_of(pid: int) -> str:
-    """A short name: the windsock verb or module of the process."""
+    """A short name: the kernel name a forked component set (``/proc/PID/comm``), else the windsock
+    verb or module of the process."""
+    try:
+        with open(f"/proc/{pid}/comm") as handle:
+            comm = handle.read().strip()
+        if comm and not comm.startswith("python"):
+            return comm
+    except OSError:
+        pass
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
             argv = [a.decode(errors="replace") for a in handle.read().split(b"\0") if a]

@@ -41,5 +41,6 @@ def configure(settings: Settings, command: str | None) -> None:
     root, task = levels_for(settings, command)
     if root:
         logging.basicConfig(level=root, format=FORMAT, stream=sys.stderr)
+        logging.getLogger().setLevel(root)  # a forked component (basicConfig done by its parent) takes its own
     if task:
         logging.getLogger(TASK_LOGGER).setLevel(task)

@@ -51,6 +51,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "fernet_key": _k("", str, True, "Key that encrypts connection passwords and secret variables."),
         "executor": _k("LocalExecutor", str, True, "SequentialExecutor | LocalExecutor | SqsExecutor."),
         "default_task_retries": _k(0, int, True, "Default retries of a task."),
+        "fork_server_idle_exit": _k(
+            60.0, float, False,
+            "LocalExecutor: its fork server starts with the first try (a fork of the warm scheduler, a few ms) and "
+            "exits after this many seconds without a try or callback, so an idle environment holds no fork server; "
+            "0 = start it with the scheduler and keep it."),
     },
     "database": {
         "sql_alchemy_conn": _k(None, str, True, "Metadata DB URL; default sqlite in $WINDSOCK_HOME."),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import subprocess
 import sys
 from typing import Any
 
@@ -82,16 +81,21 @@ def cmd_api_token(args: argparse.Namespace) -> int:
 
 def cmd_webserver(args: argparse.Namespace) -> int:
     """Serve until SIGTERM/SIGINT; the schema must be initialised."""
+    settings = common.load_settings()
+    return serve(settings, args.hostname, args.port)
+
+
+def serve(settings: Any, hostname: str | None = None, port: int | None = None) -> int:
+    """Check the schema, then serve the app with uvicorn until SIGTERM/SIGINT."""
     import uvicorn
 
     from runtime.store import db
     from runtime.store.session import open_store
     from runtime.web.app import create_app
 
-    settings = common.load_settings()
     db.check(open_store(settings)[0])
-    host = args.hostname or str(settings.get("webserver", "web_server_host"))
-    port = args.port or int(settings.get("webserver", "web_server_port"))
+    host = hostname or str(settings.get("webserver", "web_server_host"))
+    port = port or int(settings.get("webserver", "web_server_port"))
     app = create_app(settings)
     print(f"[windsock] webserver: http://{host}:{port}  (sign in with a link from "
           "`windsock webserver login-link --role Admin`)", file=sys.stderr, flush=True)
@@ -100,8 +104,12 @@ def cmd_webserver(args: argparse.Namespace) -> int:
     return 0
 
 
-def start_child(port: int | None = None) -> subprocess.Popen[bytes]:
-    """``windsock webserver`` as a child that gets SIGTERM when this process dies (standalone)."""
+def start_child(port: int | None = None, *, settings: Any = None) -> Any:
+    """``windsock webserver`` as a child that gets SIGTERM when this process dies (standalone): a fork
+    of this process serving ``settings`` when it may fork (a ``procs.ForkedChild``), else a fresh
+    interpreter (a ``Popen``) that loads the settings from the environment."""
     from runtime import procs
 
+    if settings is not None and procs.can_fork():
+        return procs.fork_child(lambda: serve(settings, None, port), name="webserver")
     return procs.start_child([sys.executable, "-m", "runtime.cli.main", "webserver"] + (["--port", str(port)] if port else []))

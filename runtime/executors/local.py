@@ -4,6 +4,10 @@ The scheduler side only writes work lines to a socket and reads event lines back
 imports user code. The fork server records how each try ended before it says so. If the fork
 server dies, its tries are reported lost (the scheduler's sweep finds them as zombies of a dead
 job) and a new one is started on the next queue. It dies with this process (after a handover).
+
+It starts with the first try (or callback), not with the executor, and retires after
+``core.fork_server_idle_exit`` seconds with nothing running, so an idle scheduler holds no fork
+server (as it holds no triggerer); the next try forks a new one from the warm scheduler.
 """
 
 from __future__ import annotations
@@ -37,17 +41,27 @@ class LocalExecutor(BaseExecutor):
         self.settings = settings
         self.job_type = job_type
         self.final_events: list[TaskEvent] = []  # what the fork server reported while it stopped
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | procs.ForkedChild | None = None
         self.sock: socket.socket | None = None
         self._inbuf = b""
         self._outbuf = bytearray()
-        self._lost: list[TaskEvent] = []
+        self._held: list[TaskEvent] = []  # events the next sync returns (lost tries, ends read while retiring)
+        self.idle_exit = float(settings.get("core", "fork_server_idle_exit"))
+        self._last_busy = time.monotonic()
 
     def start(self) -> None:
+        """Start the fork server now, unless it starts with the first try (``core.fork_server_idle_exit`` > 0)."""
+        if self.idle_exit <= 0 and self.sock is None:
+            self._spawn()
+
+    def _spawn(self) -> None:
         """Start the fork server and hand it the settings."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        cmd = [sys.executable, "-m", "runtime.worker.forkserver", str(theirs.fileno())]
-        self.proc = procs.start_child(cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        if procs.can_fork():  # a fork of this process: it shares the pages of what both imported
+            self.proc = procs.fork_child(lambda: _serve_forked(theirs), name="forkserver", keep_fds=(theirs.fileno(),))
+        else:
+            cmd = [sys.executable, "-m", "runtime.worker.forkserver", str(theirs.fileno())]
+            self.proc = procs.start_child(cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
         theirs.close()
         self.sock = ours
         blob = base64.b64encode(pickle.dumps(self.settings)).decode()
@@ -68,6 +82,53 @@ class LocalExecutor(BaseExecutor):
         """Buffer a callback line."""
         self._send(callback.encode())
 
+    def heartbeat(self) -> None:
+        """Retire an idle fork server (see :meth:`retire`)."""
+        if (self.idle_exit > 0 and self.sock is not None and not self.running and not self._outbuf
+                and time.monotonic() - self._last_busy >= self.idle_exit):
+            self.retire()
+
+    def retire(self, timeout: float = 10.0) -> bool:
+        """Ask the fork server to exit if it has nothing to do (no child, a try or a callback, and nothing
+        left to record); wait for its answer: True when it exited, False when it stays (busy).
+
+        The answer is awaited here, before anything else is sent, so no work can be sent to a fork server
+        that is on its way out; without an answer within ``timeout`` its socket is closed (it stops as
+        when its scheduler goes away) and the next try starts a new one."""
+        if self.sock is None:
+            return True
+        self._last_busy = time.monotonic()
+        self._send(json.dumps({"v": 1, "op": "retire"}).encode() + b"\n")
+        self.flush()
+        deadline = time.monotonic() + timeout
+        while self.sock is not None and time.monotonic() < deadline:
+            select.select([self.sock], [], [], max(0.0, deadline - time.monotonic()))
+            try:
+                chunk = self.sock.recv(1 << 18)
+            except BlockingIOError:
+                continue
+            except OSError:
+                chunk = b""
+            if not chunk:  # it exited
+                self._held += [e for e in self._parse_all() if isinstance(e, TaskEvent)]
+                self._died()
+                return True
+            self._inbuf += chunk
+            *lines, self._inbuf = self._inbuf.split(b"\n")
+            for line in lines:
+                msg = decode(line) if line.strip() else None
+                if isinstance(msg, TaskEvent):
+                    self._held.append(msg)
+                elif isinstance(msg, dict) and msg.get("op") == "busy":
+                    return False
+        if self.sock is not None:  # no answer (a database call stuck): close our end, so it stops and
+            self._died()  # hands over on EOF, and never sees work that it might not start
+        return True
+
+    def _parse_all(self) -> list[Any]:
+        lines, self._inbuf = self._inbuf.split(b"\n"), b""
+        return [decode(line) for line in lines if line.strip()]
+
     def terminate(self, ti_id: int) -> None:
         """Ask the fork server to kill the try of ``ti_id``."""
         if ti_id in self.running:
@@ -75,7 +136,8 @@ class LocalExecutor(BaseExecutor):
 
     def _send(self, data: bytes) -> None:
         if self.sock is None:
-            self.start()
+            self._spawn()
+        self._last_busy = time.monotonic()
         self._outbuf += data
 
     def flush(self) -> None:
@@ -100,7 +162,9 @@ class LocalExecutor(BaseExecutor):
         """
         self.flush()
         events = self._read() if self.sock is not None else []
-        events, self._lost = events + self._lost, []
+        events, self._held = events + self._held, []
+        if events or self.running:
+            self._last_busy = time.monotonic()
         out: list[TaskEvent] = []
         for event in events:
             if event.outcome == STARTED:
@@ -136,7 +200,7 @@ class LocalExecutor(BaseExecutor):
     def _died(self) -> None:
         """The fork server is gone: its tries are lost here (the sweep decides); the next queue starts a new one."""
         self._close()
-        self._lost.extend(TaskEvent(ti_id=w.ti_id, try_number=w.try_number, outcome=LOST, dag_id=w.dag_id,
+        self._held.extend(TaskEvent(ti_id=w.ti_id, try_number=w.try_number, outcome=LOST, dag_id=w.dag_id,
                                     run_id=w.run_id, task_id=w.task_id, map_index=w.map_index)
                           for w in self.running.values())
         self._copies.clear()
@@ -171,7 +235,19 @@ class LocalExecutor(BaseExecutor):
             _stop(proc)
 
 
-def _stop(proc: subprocess.Popen[Any]) -> None:
+def _serve_forked(sock: socket.socket) -> None:  # pragma: no cover - runs in the forked child
+    """The fork server's main in a fork of the executor's process (stdin from /dev/null, as when spawned)."""
+    import os
+
+    from runtime.worker import forkserver
+
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    forkserver.main([str(sock.detach())])
+
+
+def _stop(proc: subprocess.Popen[Any] | procs.ForkedChild) -> None:
     """Wait for the fork server's handover (it stops its children and records them), then make sure."""
     try:
         proc.wait(timeout=20)

@@ -65,7 +65,11 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, **kwargs: Any) -> Engine:
 
 
 def _dispose_after_fork(engine: Engine) -> None:
-    """Forked children (local executor, DAG processor) must not reuse the parent's connections."""
+    """Forked children (local executor, DAG processor) must not reuse the parent's connections; before
+    a long-lived component is forked (``procs.fork_child``) the pooled connections are closed, so that
+    the component inherits no open SQLite connection at all (SQLite's lock bookkeeping is per process)."""
+    from runtime import procs
+
     ref = weakref.ref(engine)
 
     def _reset() -> None:
@@ -73,7 +77,13 @@ def _dispose_after_fork(engine: Engine) -> None:
         if alive is not None:
             alive.dispose(close=False)
 
+    def _close_pooled() -> None:
+        alive = ref()
+        if alive is not None and not isinstance(alive.pool, StaticPool):  # closing it would drop an in-memory DB
+            alive.dispose()
+
     os.register_at_fork(after_in_child=_reset)
+    procs.before_fork_child(_close_pooled)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -256,6 +256,16 @@ class ForkServer:
             self._kill_ti(int(msg["ti_id"]), str(msg.get("reason") or "killed by the scheduler"))
         elif isinstance(msg, dict) and msg.get("op") == "stop":
             self.stop("its scheduler stopped")
+        elif isinstance(msg, dict) and msg.get("op") == "retire":
+            self._retire(works)
+
+    def _retire(self, works: list[TaskWork]) -> None:
+        """The executor finds this server idle: exit if nothing runs or waits here (the executor starts a new
+        one for the next try), else say ``busy``."""
+        if self.stopping is None and not self.children and not self.pending and not self.to_claim and not works:
+            self.stop("idle (retired by its executor)")
+        else:
+            self.outbuf += json.dumps({"v": 1, "op": "busy"}).encode() + b"\n"
 
     def start_tries(self, works: list[TaskWork]) -> list[TaskWork]:
         """Claim a batch in one transaction and fork the winners; the works claimed (none while stopping).

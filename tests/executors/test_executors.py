@@ -33,11 +33,14 @@ def hello(**ctx):
     mark("calls", task=ctx["ti"].task_id, pid=os.getpid(), try_number=ctx["ti"].try_number)
 def crash():
     os._exit(3)
+def slow():
+    __import__("time").sleep(1)
 def on_fail(context):
     mark("callback", pid=os.getpid(), reason=context["reason"])
 with DAG("ex", start_date=datetime(2024, 1, 1), schedule=None, on_failure_callback=on_fail) as dag:
     PythonOperator(task_id="hello", python_callable=hello)
     PythonOperator(task_id="crash", python_callable=crash)
+    PythonOperator(task_id="slow", python_callable=slow)
     Resumable(task_id="resumable")
 """
 
@@ -158,3 +161,55 @@ def test_local_child_crash_is_reported_and_callbacks_run_in_a_child(make):
     (call,) = env.marks("callback")
     assert call["reason"] == "task_failure" and call["pid"] not in (os.getpid(), env.executor.pid)
 
+
+
+def test_an_idle_fork_server_retires_and_the_next_try_starts_a_new_one(make):
+    """The local executor starts its fork server with the first try, not before; asked to retire, a fork
+    server with a running try says it is busy and the try ends normally; idle, it exits (its job row
+    ended) and the next try starts a new fork server."""
+    from runtime.store.models import Job
+
+    env = make("local", core__fork_server_idle_exit=3600)
+    env.executor.start()
+    assert env.executor.pid is None  # nothing to run yet
+    slow = _queued_work(env, "slow")
+    env.executor.queue(slow)
+    env.executor.flush()
+    first = env.executor.pid
+    assert first is not None
+    assert env.executor.retire() is False  # the try is running (or being claimed): busy
+    (event,) = _events(env, 1)
+    assert (event.outcome, event.state) == ("recorded", "success")
+    assert env.executor.retire() is True
+    assert env.executor.pid is None and env.executor.sync() == []
+    with transaction(env.factory) as s:
+        assert [j.state for j in s.query(Job).filter(Job.job_type == "executor")] == ["success"]
+    again = _queued_work(env, "crash")
+    env.executor.queue(again)
+    (event,) = _events(env, 1)
+    assert event.outcome == "recorded" and env.executor.pid not in (None, first)
+
+
+def test_a_fork_server_that_does_not_answer_retire_is_let_go_and_a_new_one_runs_the_next_try(make):
+    """A fork server stuck (here: stopped by SIGSTOP) gets no more work after an unanswered retire: its
+    socket is closed (once running again it sees EOF, stops and exits) and the next try gets a new one."""
+    import signal
+    import threading
+
+    env = make("local", core__fork_server_idle_exit=3600)
+    first_work = _queued_work(env, "hello")
+    env.executor.queue(first_work)
+    (event,) = _events(env, 1)
+    stuck = env.executor.pid
+    assert stuck is not None
+    os.kill(stuck, signal.SIGSTOP)
+    threading.Timer(1.5, os.kill, (stuck, signal.SIGCONT)).start()  # the executor waits for its exit
+    assert env.executor.retire(timeout=0.5) is True
+    assert env.executor.pid is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(stuck, 0)  # it exited (and was reaped)
+    work = _queued_work(env, "crash")
+    env.executor.queue(work)
+    (event,) = _events(env, 1)
+    assert event.ti_id == work.ti_id and event.outcome == "recorded"
+    assert env.executor.pid not in (None, stuck)
