@@ -6,7 +6,7 @@ they hold before exiting; short-lived ones (task and parse children, their subpr
 SIGKILL. On other systems the children notice their parent leaving by other means (a closed
 socket, a changed parent pid).
 
-``fork_child`` starts a long-lived component (web server, DAG processor, fork server) as a fork
+``fork_child`` starts a long-lived component (web server, DAG processor) as a fork
 of a warm parent instead of a fresh interpreter, so the pages of the modules they all import
 (SQLAlchemy, the models, the SDK) are shared copy-on-write rather than loaded once per process,
 as ``gunicorn --preload`` does. It returns a :class:`ForkedChild`, which the callers poll, wait

@@ -53,7 +53,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "default_task_retries": _k(0, int, True, "Default retries of a task."),
         "fork_server_idle_exit": _k(
             60.0, float, False,
-            "LocalExecutor: its fork server starts with the first try (a fork of the warm scheduler, a few ms) and "
+            "LocalExecutor: its fork server starts with the first try (a fresh interpreter, ~0.4 CPU-s) and "
             "exits after this many seconds without a try or callback, so an idle environment holds no fork server; "
             "0 = start it with the scheduler and keep it."),
     },

@@ -55,13 +55,16 @@ class LocalExecutor(BaseExecutor):
             self._spawn()
 
     def _spawn(self) -> None:
-        """Start the fork server and hand it the settings."""
+        """Start the fork server (a fresh interpreter) and hand it the settings.
+
+        Not a fork of this process, unlike the web server and DAG processor: a task child forked from
+        a fork of the scheduler (its heap grown and scattered by scheduling) copies more pages than
+        one forked from a fresh fork server, +20 % CPU per no-op try (bench/README.md). The fresh
+        start (~0.4 CPU-s of imports) is paid once per fork server, so at most once per
+        ``core.fork_server_idle_exit`` idle seconds."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        if procs.can_fork():  # a fork of this process: it shares the pages of what both imported
-            self.proc = procs.fork_child(lambda: _serve_forked(theirs), name="forkserver", keep_fds=(theirs.fileno(),))
-        else:
-            cmd = [sys.executable, "-m", "runtime.worker.forkserver", str(theirs.fileno())]
-            self.proc = procs.start_child(cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        cmd = [sys.executable, "-m", "runtime.worker.forkserver", str(theirs.fileno())]
+        self.proc = procs.start_child(cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
         theirs.close()
         self.sock = ours
         blob = base64.b64encode(pickle.dumps(self.settings)).decode()
@@ -233,18 +236,6 @@ class LocalExecutor(BaseExecutor):
         proc, self.proc = self.proc, None
         if proc is not None:
             _stop(proc)
-
-
-def _serve_forked(sock: socket.socket) -> None:  # pragma: no cover - runs in the forked child
-    """The fork server's main in a fork of the executor's process (stdin from /dev/null, as when spawned)."""
-    import os
-
-    from runtime.worker import forkserver
-
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    forkserver.main([str(sock.detach())])
 
 
 def _stop(proc: subprocess.Popen[Any] | procs.ForkedChild) -> None:
