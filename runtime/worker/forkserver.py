@@ -127,6 +127,7 @@ class ForkServer:
         self.mini = _mini_scheduler(settings) if job_type == JobType.EXECUTOR and sock is not None else None
         self.selector = selectors.DefaultSelector()
         self.redirect = logs.Redirect()  # what each child writes its log through
+        self._frozen = False  # gc.freeze() done since the last DAG load (_preload_all)
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -276,9 +277,7 @@ class ForkServer:
         self.to_claim = []
         if not works or self.stopping is not None:
             return []
-        for fileloc, dag_id in {(w.fileloc, w.dag_id) for w in works}:
-            self._preload(fileloc, dag_id)
-        gc.freeze()  # children never walk (and so never copy) what this process already holds
+        self._preload_all(works)
         now = timezone.utcnow()
         try:
             with transaction(self.factory) as session:
@@ -322,6 +321,25 @@ class ForkServer:
                 tries_store.set_pids(session, pids)
         except Exception as exc:  # noqa: BLE001 - the pid is for people to read; the try runs anyway
             print(f"[windsock] executor: recording pids failed: {_first_line(exc)}", file=sys.stderr)
+
+    def _preload_all(self, works: list[TaskWork]) -> None:
+        """Load the works' DAG files here; after a (re)load, collect and freeze what this process holds.
+
+        Frozen objects are never walked by this process's collections, which would copy the pages
+        it shares with its children. Freezing only after a load, and collecting first, keeps
+        garbage out of the frozen set (frozen garbage is never freed); a file loaded again
+        replaced its old DAG objects, which only a collection of the frozen set frees."""
+        versions = {fileloc: self.dag_files.version(fileloc) for fileloc in {w.fileloc for w in works}}
+        for fileloc, dag_id in {(w.fileloc, w.dag_id) for w in works}:
+            self._preload(fileloc, dag_id)
+        changed = {f for f, v in versions.items() if self.dag_files.version(f) != v}
+        if not changed and self._frozen:
+            return
+        if any(versions[f] is not None for f in changed):
+            gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+        self._frozen = True
 
     def _preload(self, fileloc: str, dag_id: str) -> None:
         """Load a DAG file here, before forking, so that every child inherits it (errors: the child reports)."""
@@ -594,9 +612,7 @@ class ForkServer:
 
     def _start_claimed(self, works: list[TaskWork]) -> None:
         """Fork the tries the mini scheduler claimed (as ``start_tries`` does after its claim)."""
-        for fileloc, dag_id in {(w.fileloc, w.dag_id) for w in works}:
-            self._preload(fileloc, dag_id)
-        gc.freeze()
+        self._preload_all(works)
         self._fork_all(works, timezone.utcnow())
 
     def _after_record(self, batch: list[tuple[record.TryOutcome, TaskWork]], won: list[record.TryOutcome]) -> None:

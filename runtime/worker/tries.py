@@ -57,6 +57,11 @@ class DagFiles:
             raise RuntimeError(error or f"DAG {dag_id!r} is not in {fileloc} any more")
         return dags[dag_id]
 
+    def version(self, fileloc: str) -> float | None:
+        """The modification time of the loaded copy of ``fileloc`` (None: not loaded)."""
+        cached = self._cache.get(fileloc)
+        return cached[0] if cached else None
+
     def peek(self, fileloc: str, dag_id: str) -> DAG | None:
         """The DAG if it is loaded already (never loads: safe in a process that must not run user code)."""
         cached = self._cache.get(fileloc)
