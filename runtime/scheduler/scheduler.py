@@ -376,11 +376,20 @@ class Scheduler:
             self._stop_quietly()
 
     def _sleep(self, stop: threading.Event, seconds: float, listener: wakeup.Listener) -> None:
-        """Wait on the executor and the wake-up channel for ``seconds``, looking at ``stop`` once a second."""
+        """Wait on the executor and the wake-up channel for ``seconds``, looking at ``stop`` once a second.
+
+        The job heartbeat falls due meanwhile: it is stamped on its own (one UPDATE), not by a
+        whole scheduling step (a dozen queries)."""
         deadline = time.monotonic() + seconds
         while not stop.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0 or self.executor.wait(min(left, 1.0), [listener.fileno()]):
+            now = time.monotonic()
+            if now >= self._next_job_beat:
+                self._beat()
+                if self.job_id is None:  # declared dead: the next step starts a new job
+                    return
+            left = deadline - now
+            beat_in = max(0.0, self._next_job_beat - now)
+            if left <= 0 or self.executor.wait(min(left, 1.0, beat_in), [listener.fileno()]):
                 return
 
     def _woken(self, kinds: set[str]) -> None:
@@ -398,7 +407,7 @@ class Scheduler:
         """Seconds an idle step may sleep: until the next thing due, at most the safety poll (or ``cap``)."""
         c = self._conf
         mono = time.monotonic()
-        wait = min(c.idle_poll, cap if cap is not None else c.idle_poll, self._next_job_beat - mono)
+        wait = min(c.idle_poll, cap if cap is not None else c.idle_poll)
         if self._active or self.executor.running or self.registry.runs:
             wait = min(wait, self._next_sweep - mono)
         if self.processor is not None:
