@@ -130,16 +130,6 @@ class ForkedChild:
         return f"<ForkedChild {self.args} pid={self.pid} returncode={self.returncode}>"
 
 
-_BEFORE_FORK: list[Callable[[], None]] = []
-
-
-def before_fork_child(callback: Callable[[], None]) -> None:
-    """Run ``callback`` in this process before each :func:`fork_child` (e.g. close pooled database
-    connections, so the child inherits none: SQLite's per-process lock state must not be copied with
-    an open connection). Not run for other forks (task and parse children)."""
-    _BEFORE_FORK.append(callback)
-
-
 def can_fork() -> bool:
     """Whether this process may start a component by :func:`fork_child`: Linux, and no thread but this
     one (a fork copies only the calling thread, with whatever locks the others held)."""
@@ -164,8 +154,9 @@ def fork_child(target: Callable[[], int | None], *, name: str, sig: int = signal
     if not can_fork():
         raise RuntimeError("fork_child needs Linux and a process with no other thread running")
     parent = os.getpid()
-    for callback in list(_BEFORE_FORK):
-        callback()
+    store = sys.modules.get("runtime.store.engine")  # loaded only where a database is used
+    if store is not None:  # the component inherits no open database connection (SQLite's locks are per process)
+        store.close_pooled()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()

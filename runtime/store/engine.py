@@ -64,12 +64,20 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, **kwargs: Any) -> Engine:
     return engine
 
 
-def _dispose_after_fork(engine: Engine) -> None:
-    """Forked children (local executor, DAG processor) must not reuse the parent's connections; before
-    a long-lived component is forked (``procs.fork_child``) the pooled connections are closed, so that
-    the component inherits no open SQLite connection at all (SQLite's lock bookkeeping is per process)."""
-    from runtime import procs
+_FORK_AWARE: weakref.WeakSet[Engine] = weakref.WeakSet()  # engines whose pools close before a component fork
 
+
+def close_pooled() -> None:
+    """Close the pooled connections of every engine made here (``procs.fork_child`` calls it before it
+    forks a long-lived component, so that the component inherits no open SQLite connection at all:
+    SQLite's lock bookkeeping is per process). In-memory databases keep theirs (closing would drop them)."""
+    for engine in list(_FORK_AWARE):
+        if not isinstance(engine.pool, StaticPool):
+            engine.dispose()
+
+
+def _dispose_after_fork(engine: Engine) -> None:
+    """Forked children (local executor, DAG processor) must not reuse the parent's connections."""
     ref = weakref.ref(engine)
 
     def _reset() -> None:
@@ -77,13 +85,8 @@ def _dispose_after_fork(engine: Engine) -> None:
         if alive is not None:
             alive.dispose(close=False)
 
-    def _close_pooled() -> None:
-        alive = ref()
-        if alive is not None and not isinstance(alive.pool, StaticPool):  # closing it would drop an in-memory DB
-            alive.dispose()
-
     os.register_at_fork(after_in_child=_reset)
-    procs.before_fork_child(_close_pooled)
+    _FORK_AWARE.add(engine)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
