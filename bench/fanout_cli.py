@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from idle import free_port, wait_web  # noqa: E402
+from idle import free_port, standalone_tree, wait_web  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DAG = '''
@@ -84,10 +83,7 @@ def main() -> None:
     env.update(WINDSOCK_HOME=str(home), PYTHONPATH=args.repo, WINDSOCK__WEBSERVER__WEB_SERVER_PORT=str(port),
                WINDSOCK__CORE__LOAD_EXAMPLES="False")
     cli = [sys.executable, "-m", "runtime.cli.main"]
-    with open(home / "standalone.log", "wb") as log:
-        proc = subprocess.Popen(cli + ["standalone"], env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    try:
+    with standalone_tree(cli + ["standalone"], env, home):
         wait_web(port, 120)
         wait_for("parsing fanout_cli", lambda: query(
             db, "SELECT 1 FROM dag WHERE dag_id = 'fanout_cli' AND is_paused = 0"), 120)
@@ -110,13 +106,6 @@ def main() -> None:
         print(f"fanout_cli: {args.tasks} no-op tasks through `windsock standalone` (SQLite, defaults): "
               f"`windsock dags trigger` started -> run {state} end_date in {epoch(end) - began:.2f} s "
               f"({count} tasks succeeded; the trigger command itself took {trigger_took:.2f} s)")
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ Stops the tree before it returns.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,6 +138,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@contextlib.contextmanager
+def standalone_tree(cmd: list[str], env: dict[str, str], home: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``cmd`` (a ``windsock standalone``) in its own session, its output in ``home/standalone.log``;
+    the whole tree is stopped (SIGTERM, then SIGKILL after 30 s) when the block ends."""
+    with open(home / "standalone.log", "wb") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(cmd, env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=30.0)
@@ -152,9 +171,7 @@ def main() -> None:
     if args.postgres:
         env["WINDSOCK__DATABASE__SQL_ALCHEMY_CONN"] = args.postgres
     cmd = [sys.executable, "-m", "runtime.cli.main", "standalone"] + (["--examples"] if args.examples else [])
-    with open(home / "standalone.log", "wb") as log:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen(cmd, env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
+    with standalone_tree(cmd, env, home) as proc:
         wait_web(port, 120)
         time.sleep(args.settle)
         pids = children(proc.pid)
@@ -180,13 +197,6 @@ def main() -> None:
         print(f"  {'total':<16} {'':<11} CPU {100 * total_cpu / took:5.2f} % of a core   "
               f"PSS {sum(r[3] for r in rows):6.1f} MiB   wake-ups {sum(r[5] for r in rows) / took:5.1f}/s "
               f"({len(rows)} processes)")
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 if __name__ == "__main__":
