@@ -67,6 +67,28 @@ def start_child(argv: Sequence[str], *, sig: int = signal.SIGTERM, **kwargs: Any
     return subprocess.Popen(list(argv), preexec_fn=parent_death_preexec(sig), **kwargs)  # noqa: PLW1509
 
 
+class StopEvent(threading.Event):
+    """A ``threading.Event`` that can also be waited on with ``select()``: ``fileno()`` becomes readable
+    once it is set, so a process sleeping on its sockets needs no periodic look at the flag."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+
+    def set(self) -> None:
+        """Set the flag and make ``fileno()`` readable."""
+        super().set()
+        try:
+            os.write(self._write, b"x")
+        except (BlockingIOError, OSError):  # already readable (or closed at exit)
+            pass
+
+    def fileno(self) -> int:
+        """What to select() on."""
+        return self._read
+
+
 class ForkedChild:
     """A child made by :func:`fork_child`: ``pid``, ``returncode``, ``poll``, ``wait``, ``send_signal``,
     ``terminate`` and ``kill`` behave as a ``subprocess.Popen``'s."""

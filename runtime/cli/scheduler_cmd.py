@@ -38,7 +38,7 @@ def _stop_on_signals(*, abort: bool = False) -> threading.Event:
     ``abort``: also leave whatever is in progress at once (the DAG processor drops a scan: its
     parse children are killed and the next processor parses again).
     """
-    stop = threading.Event()
+    stop = procs.StopEvent()  # a sleeping scheduler wakes on it at once (signals interrupt its select)
 
     def handler(signum: int, frame: Any) -> None:
         stop.set()

@@ -376,10 +376,16 @@ class Scheduler:
             self._stop_quietly()
 
     def _sleep(self, stop: threading.Event, seconds: float, listener: wakeup.Listener) -> None:
-        """Wait on the executor and the wake-up channel for ``seconds``, looking at ``stop`` once a second.
+        """Wait on the executor and the wake-up channel for ``seconds``, and on ``stop`` (a
+        ``procs.StopEvent`` is waited on with them; a plain Event is looked at once a second).
 
         The job heartbeat falls due meanwhile: it is stamped on its own (one UPDATE), not by a
         whole scheduling step (a dozen queries)."""
+        fds = [listener.fileno()]
+        look = 1.0
+        if callable(getattr(stop, "fileno", None)):
+            fds.append(stop.fileno())  # type: ignore[attr-defined]
+            look = seconds
         deadline = time.monotonic() + seconds
         while not stop.is_set():
             now = time.monotonic()
@@ -389,7 +395,7 @@ class Scheduler:
                     return
             left = deadline - now
             beat_in = max(0.0, self._next_job_beat - now)
-            if left <= 0 or self.executor.wait(min(left, 1.0, beat_in), [listener.fileno()]):
+            if left <= 0 or self.executor.wait(min(left, look, beat_in), fds):
                 return
 
     def _woken(self, kinds: set[str]) -> None:

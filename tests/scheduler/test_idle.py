@@ -58,3 +58,38 @@ def test_idle_scheduler_sleeps_and_a_cli_trigger_wakes_it(make):
         stop.set()
         thread.join(timeout=30)
     assert not thread.is_alive()
+
+
+def _wakeups(thread: threading.Thread) -> int:
+    """Times the thread went to sleep and was woken (voluntary context switches, Linux)."""
+    with open(f"/proc/self/task/{thread.native_id}/status") as handle:
+        for line in handle:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    raise AssertionError("no voluntary_ctxt_switches line")
+
+
+def test_a_sleeping_scheduler_does_not_wake_to_look_at_its_stop_flag(make):
+    """With a ``procs.StopEvent`` (what ``windsock scheduler``/``standalone`` use) an idle scheduler
+    sleeps through seconds without waking, and stops as soon as the flag is set."""
+    from runtime.procs import StopEvent
+
+    env = make("local", scheduler__idle_poll=SAFETY_POLL, scheduler__job_heartbeat_sec=SAFETY_POLL,
+               scheduler__job_heartbeat_threshold=4 * SAFETY_POLL)
+    stop = StopEvent()
+    thread = threading.Thread(target=env.scheduler.run_forever, args=(stop, timezone.utcnow), daemon=True)
+    thread.start()
+    try:
+        time.sleep(1.5)  # its first steps are done
+        before = _wakeups(thread)
+        time.sleep(3.0)
+        woke = _wakeups(thread) - before
+        assert woke <= 1, f"an idle scheduler woke {woke} times in 3 s (a plain Event is looked at every second)"
+        asked = time.monotonic()
+        stop.set()
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+        assert time.monotonic() - asked < 0.9  # at once, not at the next once-a-second look
+    finally:
+        stop.set()
+        thread.join(timeout=30)
