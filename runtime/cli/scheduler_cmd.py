@@ -155,8 +155,11 @@ def warm_parent(engine: Any, *, web: bool) -> None:
     from runtime.processor import parse
     from runtime.worker import forkserver
 
+    # the airflow.* import hook first: `import airflow` without it finds the provider packages'
+    # namespace package (airflow/providers/...) and every DAG parsed in a fork would fail
+    parse.warm_up()
     web_modules = ("runtime.web.app", "uvicorn", *_SERVING_MODULES) if web else ()
-    for name in (*parse.WARM_MODULES, *forkserver.WARM_MODULES, "runtime.processor.processor",
+    for name in (*forkserver.WARM_MODULES, "runtime.processor.processor",
                  "runtime.scheduler", "runtime.executors.local", *web_modules):
         try:
             __import__(name)
