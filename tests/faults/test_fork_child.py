@@ -21,7 +21,11 @@ from tests.services import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(not procs.can_fork(), reason="fork_child needs Linux and a single-threaded test process")
+# A whole test session has threads (servers of session fixtures), and a process with threads must
+# not fork: these tests run in a pytest process of their own, started by test_fork_child_runner.py.
+INNER = os.environ.get("WINDSOCK_FORK_CHILD_TESTS") == "1"
+pytestmark = pytest.mark.skipif(not INNER, reason="run in a single-threaded process of their own by "
+                                                  "tests/faults/test_fork_child_runner.py")
 
 
 def _report(fd: int, text: str) -> None:

@@ -1,0 +1,25 @@
+"""Runs tests/faults/test_fork_child.py in a pytest process of its own.
+
+``procs.fork_child`` refuses to fork a process with threads, and a full test session has some
+(the servers of session fixtures), so those tests cannot run inside it; here they run where they
+can, and every one of them must pass (none may skip).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_fork_child_tests_pass_in_a_single_threaded_process() -> None:
+    env = {**os.environ, "WINDSOCK_FORK_CHILD_TESTS": "1"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
+                           "tests/faults/test_fork_child.py"], env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    assert "passed" in summary and "skipped" not in summary and "failed" not in summary, summary
