@@ -41,7 +41,7 @@ class LocalExecutor(BaseExecutor):
         self.settings = settings
         self.job_type = job_type
         self.final_events: list[TaskEvent] = []  # what the fork server reported while it stopped
-        self.proc: subprocess.Popen[bytes] | procs.ForkedChild | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.sock: socket.socket | None = None
         self._inbuf = b""
         self._outbuf = bytearray()
@@ -238,7 +238,7 @@ class LocalExecutor(BaseExecutor):
             _stop(proc)
 
 
-def _stop(proc: subprocess.Popen[Any] | procs.ForkedChild) -> None:
+def _stop(proc: subprocess.Popen[Any]) -> None:
     """Wait for the fork server's handover (it stops its children and records them), then make sure."""
     try:
         proc.wait(timeout=20)

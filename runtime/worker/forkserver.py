@@ -426,7 +426,7 @@ class ForkServer:
             for fd in [*close_fds, self.selector.fileno(), self.wake_r, self.wake_w, *self.by_fd] + (
                     [self.sock.fileno()] if self.sock is not None else []):
                 _close(fd)
-            logs.redirect_to(log, self.redirect)
+            self.redirect.install(log)
             if work is not None:
                 _write_all(write_fd, self._run(work).encode())
             elif callback is not None:
@@ -781,7 +781,7 @@ def warm_up() -> None:
     import io
     import logging
 
-    # Children log at INFO (logs.redirect_to). Setting the level here, once, spares each child
+    # Children log at INFO (logs.Redirect.install). Setting the level here, once, spares each child
     # a walk over every logger of every loaded library to clear their level caches.
     logging.getLogger().setLevel(logging.INFO)
     for name in WARM_MODULES:

@@ -97,10 +97,6 @@ class Redirect:
             root.setLevel(logging.INFO)
 
 
-def redirect_to(path: str, prepared: Redirect | None = None) -> None:
-    """Point fds 1 and 2 at ``path`` (appending) and make Python's output and logging Airflow-style lines."""
-    (prepared or Redirect()).install(path)
-
 
 def header(work: Any, *, hostname: str, executor: str, job_id: int | None) -> str:
     """The try's header lines, as the worker writes them before the task's own output."""
@@ -114,7 +110,7 @@ def header(work: Any, *, hostname: str, executor: str, job_id: int | None) -> st
 
 
 def write_fd1(text: str) -> None:
-    """Write ``text`` to file descriptor 1 (the try's log, after ``redirect_to``)."""
+    """Write ``text`` to file descriptor 1 (the try's log, after ``Redirect.install``)."""
     sys.stdout.flush()
     os.write(1, text.encode("utf-8", "backslashreplace"))
 
