@@ -1,9 +1,10 @@
 """Idle cost of ``windsock standalone``: CPU and PSS of the whole process tree, no DAG running.
 
-    python bench/idle.py [--seconds 30] [--settle 15] [--examples] [--postgres URL] [--repo DIR]
+    python bench/idle.py [--seconds 30] [--settle 15] [--examples] [--web] [--postgres URL] [--repo DIR]
 
 Starts ``windsock standalone`` on a throwaway home (SQLite unless ``--postgres``), waits until
-the web server answers and ``--settle`` seconds more (first parse, job rows), then samples the
+its scheduler runs (with ``--web``: and the web server answered a request, which starts it) and
+``--settle`` seconds more (first parse, job rows), then samples the
 CPU time (``/proc/PID/schedstat``) and wake-ups (voluntary context switches) of every process in
 the tree over ``--seconds`` and their PSS at the end. Prints one line per process (scheduler,
 DAG processor, web, a fork server if one runs...) and the total CPU as % of one core. Bundled
@@ -119,6 +120,16 @@ def name_of(pid: int) -> str:
     return os.path.basename(argv[0]) if argv else "?"
 
 
+def wait_started(log: Path, timeout: float) -> None:
+    """Until standalone says its scheduler runs (its banner and the web port are up before that)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and b"[windsock] scheduler: executor" in log.read_bytes():
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"standalone did not start within {timeout:.0f}s; see {log}")
+
+
 def wait_web(port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -160,6 +171,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--settle", type=float, default=15.0)
     ap.add_argument("--examples", action="store_true", help="also load the bundled example DAGs")
+    ap.add_argument("--web", action="store_true",
+                    help="send one request first: the web server (started by a connection) is then in the sample")
     ap.add_argument("--postgres", metavar="URL", help="run on this (empty, initialised or not) PostgreSQL database")
     ap.add_argument("--repo", default=str(REPO), help="the Windsock checkout to run (e.g. another worktree: before/after)")
     args = ap.parse_args()
@@ -172,7 +185,9 @@ def main() -> None:
         env["WINDSOCK__DATABASE__SQL_ALCHEMY_CONN"] = args.postgres
     cmd = [sys.executable, "-m", "runtime.cli.main", "standalone"] + (["--examples"] if args.examples else [])
     with standalone_tree(cmd, env, home) as proc:
-        wait_web(port, 120)
+        wait_started(home / "standalone.log", 120)
+        if args.web:
+            wait_web(port, 120)  # a request forks the web server (it then stays for standalone_idle_exit)
         time.sleep(args.settle)
         pids = children(proc.pid)
         before = {p: cpu_seconds(p) for p in pids}

@@ -159,6 +159,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "web_server_port": _k(8080, int, True, "Port of the web server."),
         "login_token_seconds": _k(60, int, False, "Lifetime of a one-time web login token (MWAA: 60 s)."),
         "standalone_login_seconds": _k(900, int, False, "Lifetime of the one-time login link standalone prints."),
+        "standalone_idle_exit": _k(300.0, float, False,
+                                   "Seconds without a request after which standalone's web server exits; standalone "
+                                   "keeps its port bound and starts it again at the next connection. 0: it runs "
+                                   "from the start and never exits."),
         "session_lifetime_minutes": _k(720, int, True, "Minutes a web session lasts after sign-in."),
         "api_token_seconds": _k(3600, int, False, "Lifetime of a REST API bearer token."),
         "maximum_page_limit": _k(100, int, False, "Largest `limit` a REST API list accepts."),

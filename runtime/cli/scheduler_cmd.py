@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import signal
 import subprocess
 import sys
@@ -13,6 +14,8 @@ from typing import Any
 from runtime import procs
 from runtime.cli import common
 from runtime.store.states import JobType
+
+log = logging.getLogger(__name__)
 
 
 def register(tree: Any) -> None:
@@ -50,7 +53,7 @@ def _stop_on_signals(*, abort: bool = False) -> threading.Event:
     return stop
 
 
-def _run(settings: Any, *, include_examples: bool | None, num_runs: int) -> int:
+def _run(settings: Any, *, include_examples: bool | None, num_runs: int, companions: list[Any] | None = None) -> int:
     from runtime.executors import make_executor
     from runtime.scheduler import Scheduler
     from runtime.sdk import timezone
@@ -58,18 +61,20 @@ def _run(settings: Any, *, include_examples: bool | None, num_runs: int) -> int:
 
     _, factory = open_store(settings)
     executor = make_executor(settings, factory)
-    scheduler = Scheduler(settings, factory, executor, say=say)
+    # Parsing runs in children of its own, as Airflow's dag-processor: a DAG file that hangs at
+    # import then delays only its own parse, never the scheduling of the other DAGs. The scheduler
+    # forks a scan only when the folder changed (runtime.processor.ondemand).
+    processor = _scans(settings, factory, include_examples)
+    scheduler = Scheduler(settings, factory, executor, processor=processor, say=say)
+    scheduler.companions = companions or []
     stop = _stop_on_signals()
-    # Parsing runs in its own process, as Airflow's dag-processor: a DAG file that hangs at
-    # import then delays only its own parse, never the scheduling of the other DAGs.
     if num_runs >= 0:  # a bounded run (tests, one-off checks): parse first, deterministically
-        _start_processor(settings, include_examples, num_runs=1).wait()
-    processor = _start_processor(settings, include_examples)
+        processor.scan_and_wait(timezone.utcnow())
     gc.enable()  # after the forks (see _hold_gc); later collections never walk the frozen objects
     triggerer = _Triggerer(settings)
     scheduler.on_triggers = triggerer.ensure
     say(f"scheduler: executor {settings.get('core', 'executor')}, parallelism {executor.parallelism}; "
-        f"DAG processor pid {processor.pid}")
+        f"DAG processor forked per change of {processor.dags_folder}")
     from runtime.store.crypto import key_source_problem  # a shared database needs one configured key
 
     if (problem := key_source_problem(settings)) is not None:
@@ -77,7 +82,7 @@ def _run(settings: Any, *, include_examples: bool | None, num_runs: int) -> int:
     try:
         scheduler.run_forever(stop, timezone.utcnow, num_runs=num_runs)
     finally:
-        procs.stop_child(processor)
+        processor.stop()
         triggerer.stop()
     say("scheduler: stopped")
     return 0
@@ -108,19 +113,33 @@ def _processor_cmd(include_examples: bool | None) -> list[str]:
     return [sys.executable, "-m", "runtime.cli.main", "dag-processor"] + (["--examples"] if include_examples else [])
 
 
-def _start_processor(settings: Any, include_examples: bool | None, *,
-                     num_runs: int = -1) -> subprocess.Popen[bytes] | procs.ForkedChild:
-    """``windsock dag-processor`` as a child of this process (same environment and settings), dying with it:
-    a fork of this warm process (see :func:`warm_parent`), or a fresh interpreter where forking is unsafe."""
-    if procs.can_fork():
+def _scans(settings: Any, factory: Any, include_examples: bool | None) -> Any:
+    """The scheduler's DAG processor: a scan forked from this warm process (see :func:`warm_parent`)
+    when the folder changed; a resident ``windsock dag-processor`` where forking is unsafe."""
+    from runtime.processor.ondemand import ScansOnChange
+
+    examples = True if include_examples else None
+
+    def scan_main(last_realpath: str | None) -> int:
         from runtime import logsetup
+        from runtime.processor import DagProcessor
+        from runtime.sdk import timezone
+        from runtime.store.session import open_store
 
-        def processor_main() -> int:
-            logsetup.configure(settings, logsetup.DAG_PROCESSOR_COMMAND)  # its own log level, as the command's
-            return run_dag_processor(settings, True if include_examples else None, num_runs)
+        logsetup.configure(settings, logsetup.DAG_PROCESSOR_COMMAND)  # its own log level, as the command's
+        processor = DagProcessor(settings, open_store(settings)[1], include_examples=examples,
+                                 say=lambda line: say(f"dag-processor: {line}"), last_realpath=last_realpath)
+        try:
+            stats = processor.run_once(timezone.utcnow())
+        except Exception:  # a database hiccup: the scheduler's next look scans again
+            log.exception("DAG folder scan of %s failed", processor.dags_folder)
+            return 1
+        if stats.parsed or stats.dags_deactivated:
+            log.info("DAG processor: %s", stats)
+        return 0
 
-        return procs.fork_child(processor_main, name="dag-processor")
-    return procs.start_child(_processor_cmd(include_examples) + (["-n", str(num_runs)] if num_runs >= 0 else []))
+    return ScansOnChange(settings, factory, include_examples=examples, scan_main=scan_main,
+                         resident=lambda: procs.start_child(_processor_cmd(include_examples)))
 
 
 # What uvicorn and anyio import only once they serve (h11 protocol, asyncio loop and backend,
@@ -235,16 +254,20 @@ def _serve(settings: Any, engine: Any, args: argparse.Namespace, extra: list[str
     from runtime.cli import webserver_cmd
     from runtime.web.auth.roles import Principal, Role
 
-    warm_parent(engine, web=True)
-    web = webserver_cmd.start_child(settings=settings)
+    web = webserver_cmd.OnDemand(settings)  # binds the port now: a clash is one line and an exit
+    # the web server is started by the first connection and retires when idle: the web app's
+    # modules stay out of this process (and its idle PSS) unless the web server runs from the start
+    warm_parent(engine, web=web.idle_exit <= 0)
+    if web.idle_exit <= 0:
+        web.start()
     link = webserver_cmd.login_link(settings, Principal("standalone:admin", Role.ADMIN),
                                     int(settings.get("webserver", "standalone_login_seconds")))
     for line in banner(settings, engine, args.examples) + extra + web_banner(link, settings):
         print(line, flush=True)
     try:
-        return _run(settings, include_examples=True if args.examples else None, num_runs=-1)
+        return _run(settings, include_examples=True if args.examples else None, num_runs=-1, companions=[web])
     finally:
-        procs.stop_child(web)
+        web.stop()
 
 
 def web_banner(link: str, settings: Any) -> list[str]:

@@ -83,3 +83,34 @@ def check_files(
     """``check_file`` for every file that still exists."""
     checks = (check_file(f, known.get(f), force=force, retry_errors=retry_errors) for f in filelocs)
     return [c for c in checks if c is not None]
+
+
+def folder_stamp(folders: Iterable[str]) -> tuple[tuple[str, int, int], ...]:
+    """What changes when anything a scan would see changes: each folder's real path and the path, mtime
+    and size of every file below it (ignore files included; ``__pycache__`` and dot-folders left out, as
+    :func:`runtime.loader.discover` leaves them out). Stats only: no file is read."""
+    seen: list[tuple[str, int, int]] = []
+    for folder in folders:
+        root = os.path.realpath(folder)
+        seen.append((root, 0, 0))
+        if os.path.isfile(root):
+            seen.append(_stat_entry(root))
+            continue
+        walked: set[str] = set()
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+            real = os.path.realpath(dirpath)
+            if real in walked:  # a symlink loop
+                dirnames[:] = []
+                continue
+            walked.add(real)
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "__pycache__")))
+            seen.extend(_stat_entry(os.path.join(dirpath, name)) for name in filenames)
+    return tuple(seen)
+
+
+def _stat_entry(path: str) -> tuple[str, int, int]:
+    try:
+        st = os.stat(path)
+    except OSError:  # vanished since the listing (or a dangling symlink): it counts as absent
+        return (path, -1, -1)
+    return (path, st.st_mtime_ns, st.st_size)

@@ -55,6 +55,7 @@ class DagProcessor:
         dags_folder: str | None = None,
         include_examples: bool | None = None,
         say: Callable[[str], None] | None = None,
+        last_realpath: str | None = None,
     ) -> None:
         self.settings = settings
         self.say = say  # one line per file that fails to import (standalone's console)
@@ -68,7 +69,7 @@ class DagProcessor:
         self.log_folder = os.path.join(str(settings.get("logging", "base_log_folder")), "dag_processor")
         self._stamps: dict[str, FileStamp] | None = None  # None until loaded from the store
         self._last_scan: dt.datetime | None = None
-        self._last_realpath: str | None = None
+        self._last_realpath = last_realpath  # the folder's real path at the last scan (a change: a dag_sync flip)
         self._stale: set[str] = set()  # files only the store knows (dag rows, import errors)
         warm_up()
 

@@ -91,6 +91,9 @@ class Scheduler:
         self._runs_checked: datetime | None = None
         self._conf = _Conf(settings)
         self.on_triggers: Callable[[], None] | None = None  # start a triggerer (scheduler_cmd's child)
+        # what else lives in this process's loop (standalone's web server started by a connection):
+        # each has fds() to wake on and tend(), called after every wake-up
+        self.companions: list[Any] = []
         self.loops = 0  # steps run_forever took (an idle scheduler takes few)
         self._plan_new = False  # woken by a DAG change: plan unplanned DAGs in this step
         self._active = True  # the last sweep saw active tries or runs (then the sweep keeps its period)
@@ -178,7 +181,10 @@ class Scheduler:
             return
         self._next_job_beat = time.monotonic() + self._conf.job_beat_every
         with transaction(self.session_factory) as session:
-            alive = jobs.beat(session, self.job_id, timezone.utcnow())
+            now = timezone.utcnow()
+            alive = jobs.beat(session, self.job_id, now)
+            if (beat := getattr(self.processor, "beat", None)) is not None:
+                beat(session, now)  # a processor forked per scan: its job row lives with the scheduler
         if not alive:
             print("[windsock] scheduler: this scheduler was declared dead (heartbeat too old); "
                   "its queued tries were taken back; starting a new job", file=sys.stderr)
@@ -365,9 +371,11 @@ class Scheduler:
                         fallback = None if listener.available else self._conf.sweep_every
                         self._sleep(stop, self._idle_wait(clock(), fallback), listener)
                     else:  # an executor that must be polled: keep the old loop
-                        self.executor.wait(self._conf.loop_interval, [listener.fileno()])
+                        self.executor.wait(self._conf.loop_interval, [listener.fileno(), *self._companion_fds()])
                 if kinds := listener.drain():
                     self._woken(kinds)
+                for companion in self.companions:
+                    companion.tend()
         finally:
             listener.close()
             self.executor.end()
@@ -381,7 +389,7 @@ class Scheduler:
 
         The job heartbeat falls due meanwhile: it is stamped on its own (one UPDATE), not by a
         whole scheduling step (a dozen queries)."""
-        fds = [listener.fileno()]
+        fds = [listener.fileno(), *self._companion_fds()]
         look = 1.0
         if callable(getattr(stop, "fileno", None)):
             fds.append(stop.fileno())  # type: ignore[attr-defined]
@@ -397,6 +405,9 @@ class Scheduler:
             beat_in = max(0.0, self._next_job_beat - now)
             if left <= 0 or self.executor.wait(min(left, look, beat_in), fds):
                 return
+
+    def _companion_fds(self) -> list[int]:
+        return [fd for companion in self.companions for fd in companion.fds()]
 
     def _woken(self, kinds: set[str]) -> None:
         """Someone changed the store: workers recorded try ends (the executor reads them now), or a

@@ -1,11 +1,16 @@
-"""``windsock standalone`` forks its web server and DAG processor from itself (a warm parent that
-shares its pages with them), starts a fork server with the first try, retires it when idle, keeps
-scheduling when the web server or the DAG processor is killed, and leaves no process behind."""
+"""``windsock standalone`` at rest is one process: it binds the web port and forks the web server at
+the first connection (the server retires when idle and comes back with the next one, also after a
+crash), forks a DAG processor scan only when the DAG folder changed, starts a fork server with
+the first try and retires it when idle, and leaves no process behind."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -58,13 +63,19 @@ def _cmdline(pid: int) -> bytes:
         return handle.read()
 
 
-def test_standalone_forks_its_components_and_survives_their_death(db_url: str, tmp_path: Path) -> None:
+def _get(port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=30) as response:
+        return int(response.status)
+
+
+def test_standalone_starts_its_components_on_demand_and_survives_their_death(db_url: str, tmp_path: Path) -> None:
     dags, marks = tmp_path / "dags", tmp_path / "marks.txt"
     dags.mkdir()
     (dags / "forked.py").write_text(DAG.format(marks=marks))
     env = chaos.environment(db_url, tmp_path / "home", dags)
     port = free_port()
-    env.update(WINDSOCK__WEBSERVER__WEB_SERVER_PORT=str(port), WINDSOCK__CORE__FORK_SERVER_IDLE_EXIT="6")
+    env.update(WINDSOCK__WEBSERVER__WEB_SERVER_PORT=str(port), WINDSOCK__CORE__FORK_SERVER_IDLE_EXIT="6",
+               WINDSOCK__WEBSERVER__STANDALONE_IDLE_EXIT="3")
     factory = make_session_factory(make_engine(db_url))
 
     def runs_ok() -> int:
@@ -78,27 +89,33 @@ def test_standalone_forks_its_components_and_survives_their_death(db_url: str, t
     log = tmp_path / "standalone.log"
     proc = chaos.start_process(env, log, "standalone")
     try:
-        wait_for(lambda: {"webserver", "dag-processor"} <= set(_children(proc.pid)), 60,
-                 "standalone did not start its web server and DAG processor")
-        kids = _children(proc.pid)
-        assert _fork_server(proc.pid) is None  # nothing ran yet: no fork server
-        for name in ("webserver", "dag-processor"):  # forks: the parent's command line, not a fresh `-m ...`
-            assert _cmdline(kids[name]) == _cmdline(proc.pid), name
-            assert os.readlink(f"/proc/{kids[name]}/exe") == os.readlink(f"/proc/{proc.pid}/exe")
-        # the first try starts a fork server, a fresh interpreter (the trigger works once the DAG is parsed)
+        # the first scan parses the folder, then ends: no resident DAG processor, no web server yet
         wait_for(lambda: chaos.run_cli(env, "dags", "trigger", "forked") == 0, 60, "the DAG was never parsed")
         wait_for(lambda: runs_ok() == 1, 60, "run 1 did not succeed")
+        wait_for(lambda: "dag-processor" not in _children(proc.pid), 30, "the DAG processor scan did not end")
+        assert "webserver" not in _children(proc.pid)
         assert _fork_server(proc.pid) is not None  # idle for less than its 6 s: still there
         # idle for its 6 s, the fork server retires (the scheduler looks at least every idle_poll, 5 s)
         wait_for(lambda: _fork_server(proc.pid) is None, 30, "the idle fork server did not retire")
         trigger_and_wait(2)  # the next try forks a new one
 
-        os.kill(kids["webserver"], signal.SIGKILL)  # as before forks: the scheduler goes on without it
-        os.kill(kids["dag-processor"], signal.SIGKILL)
-        wait_for(lambda: not {"webserver", "dag-processor"} & set(_children(proc.pid)), 10, "children not reaped")
+        # the web port answers: the first connection forks the web server from the warm parent
+        assert _get(port) == 200
+        web = _children(proc.pid)["webserver"]
+        assert _cmdline(web) == _cmdline(proc.pid)  # a fork: the parent's command line, not a fresh `-m ...`
+        assert os.readlink(f"/proc/{web}/exe") == os.readlink(f"/proc/{proc.pid}/exe")
+        wait_for(lambda: "webserver" not in _children(proc.pid), 30, "the idle web server did not retire")
+        assert _get(port) == 200  # the next connection starts it again
+        os.kill(_children(proc.pid)["webserver"], signal.SIGKILL)  # a crash: scheduling goes on,
+        wait_for(lambda: "webserver" not in _children(proc.pid), 10, "the killed web server was not reaped")
         trigger_and_wait(3)
+        assert _get(port) == 200  # and the next connection starts a new web server
+
+        # a new file is parsed by a scan forked for the change
+        (dags / "later.py").write_text(DAG.format(marks=marks).replace('"forked"', '"later"'))
+        wait_for(lambda: chaos.run_cli(env, "dags", "trigger", "later") == 0, 60, "the new DAG was never parsed")
+        wait_for(lambda: marks.read_text().split() == ["ran"] * 4, 60, "the new DAG did not run")
         assert proc.poll() is None
-        assert marks.read_text().split() == ["ran", "ran", "ran"]
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
@@ -108,4 +125,21 @@ def test_standalone_forks_its_components_and_survives_their_death(db_url: str, t
             proc.kill()
             proc.wait()
         chaos.wait_gone(env["WINDSOCK_CHAOS_MARK"], 15)
-    assert "Traceback" not in log.read_text(), log.read_text()
+    text = log.read_text()
+    assert "Traceback" not in text, text
+    assert "webserver: exited with -9" in text  # the crash was said, in one line
+
+
+def test_a_taken_web_port_is_one_line_and_an_exit(db_url: str, tmp_path: Path) -> None:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    env = chaos.environment(db_url, tmp_path / "home", dags)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        env["WINDSOCK__WEBSERVER__WEB_SERVER_PORT"] = str(taken.getsockname()[1])
+        done = subprocess.run([sys.executable, "-m", "runtime.cli.main", "standalone"], env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "cannot listen on 127.0.0.1:" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert chaos.wait_gone(env["WINDSOCK_CHAOS_MARK"], 15) == []
