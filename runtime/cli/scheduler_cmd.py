@@ -70,11 +70,14 @@ def _run(settings: Any, *, include_examples: bool | None, num_runs: int, compani
     stop = _stop_on_signals()
     if num_runs >= 0:  # a bounded run (tests, one-off checks): parse first, deterministically
         processor.scan_and_wait(timezone.utcnow())
+    if executor.runs_threads or scheduler.metrics is not None:  # no fork once they run: a resident one
+        processor.start_resident()
     gc.enable()  # after the forks (see _hold_gc); later collections never walk the frozen objects
     triggerer = _Triggerer(settings)
     scheduler.on_triggers = triggerer.ensure
-    say(f"scheduler: executor {settings.get('core', 'executor')}, parallelism {executor.parallelism}; "
-        f"DAG processor forked per change of {processor.dags_folder}")
+    say(f"scheduler: executor {settings.get('core', 'executor')}, parallelism {executor.parallelism}; " + (
+        f"DAG processor pid {processor.resident.pid}" if processor.resident is not None
+        else f"DAG processor forked per change of {processor.dags_folder}"))
     from runtime.store.crypto import key_source_problem  # a shared database needs one configured key
 
     if (problem := key_source_problem(settings)) is not None:
@@ -138,8 +141,18 @@ def _scans(settings: Any, factory: Any, include_examples: bool | None) -> Any:
             log.info("DAG processor: %s", stats)
         return 0
 
-    return ScansOnChange(settings, factory, include_examples=examples, scan_main=scan_main,
-                         resident=lambda: procs.start_child(_processor_cmd(include_examples)))
+    def resident() -> subprocess.Popen[bytes] | procs.ForkedChild:
+        if procs.can_fork():
+            def processor_main() -> int:
+                from runtime import logsetup
+
+                logsetup.configure(settings, logsetup.DAG_PROCESSOR_COMMAND)
+                return run_dag_processor(settings, examples, -1)
+
+            return procs.fork_child(processor_main, name="dag-processor")
+        return procs.start_child(_processor_cmd(include_examples))
+
+    return ScansOnChange(settings, factory, include_examples=examples, scan_main=scan_main, resident=resident)
 
 
 # What uvicorn and anyio import only once they serve (h11 protocol, asyncio loop and backend,

@@ -16,6 +16,9 @@ class BaseExecutor:
     # from the store, then :meth:`poke`): then an idle scheduler sleeps until something is due
     # (:meth:`next_due` included). Otherwise the scheduler keeps polling every ``loop_interval``.
     wakes_on_events = False
+    # Whether start() starts a thread in the scheduler's process (then nothing may be forked from it
+    # afterwards: ``procs.can_fork``; its DAG processor is forked once, before, and stays resident).
+    runs_threads = False
 
     def __init__(self, parallelism: int = 32) -> None:
         self.parallelism = parallelism

@@ -71,6 +71,7 @@ class SqsExecutor(BaseExecutor):
     """Sends tries to SQS; follows their ends in the database."""
 
     wakes_on_events = True  # an ENDS wake-up, or its own next poll (``next_due``)
+    runs_threads = True  # the dead-letter watcher
 
     def __init__(self, settings: Settings, session_factory: sessionmaker[Session], parallelism: int | None = None) -> None:
         super().__init__(parallelism or int(settings.get("core", "parallelism")))

@@ -13,8 +13,9 @@ stamp unaccepted, so the next look scans again; a file that hangs at import hold
 scan child, never a scheduling step.
 
 Forking needs a process with no other thread (:func:`procs.can_fork`); a scheduler that runs
-threads (a metrics publisher, the SQS executor's dead-letter watcher) starts the resident
-``windsock dag-processor`` instead, once, the first time it would have forked a scan.
+threads (a metrics publisher, the SQS executor's dead-letter watcher) forks a resident DAG
+processor before they start (``start_resident``), as a fresh ``windsock dag-processor`` if it
+finds threads running already.
 
 The health page's ``dag_processor`` row stays: this object keeps the job row, beaten with the
 scheduler's own heartbeat (the component that watches the folder lives in the scheduler).
@@ -51,16 +52,16 @@ class ScansOnChange:
 
     def __init__(self, settings: Settings, session_factory: sessionmaker[Session], *,
                  include_examples: bool | None, scan_main: Callable[[str | None], int],
-                 resident: Callable[[], subprocess.Popen[bytes]]) -> None:
+                 resident: Callable[[], subprocess.Popen[bytes] | procs.ForkedChild]) -> None:
         """``scan_main(last_realpath)`` is the body of a scan child; ``resident()`` starts a resident
-        processor (a fresh interpreter) for when this process cannot fork."""
+        processor (for a process that runs, or will run, threads)."""
         self.session_factory = session_factory
         self._folders = DagProcessor(settings, session_factory, include_examples=include_examples)._folders()
         self.dags_folder = self._folders[0]
         self.interval = float(settings.get("scheduler", "dag_dir_list_interval"))
         self._scan_main, self._start_resident = scan_main, resident
         self.child: procs.ForkedChild | None = None
-        self.resident: subprocess.Popen[bytes] | None = None
+        self.resident: subprocess.Popen[bytes] | procs.ForkedChild | None = None
         self.scans = 0  # scan children forked (a quiet folder forks none after the first)
         self._accepted: Stamp | None = None  # the stamp of the last scan that finished well
         self._pending: Stamp | None = None  # the stamp the running scan started from
@@ -94,12 +95,17 @@ class ScansOnChange:
                 self.job_id = jobs.start(session, JobType.DAG_PROCESSOR, now)
         if not procs.can_fork():
             log.info("DAG processor: this scheduler runs threads; starting a resident DAG processor")
-            self.resident = self._start_resident()
-            self._end_job()  # the resident processor keeps a job row of its own
+            self.start_resident()
             return
         last = self._realpath
         self.child = procs.fork_child(lambda: self._scan_main(last), name="dag-processor")
         self.scans += 1
+
+    def start_resident(self) -> None:
+        """Hand the folder to a resident DAG processor (a scheduler that will run threads starts it
+        while it still may fork); this object then only stops it."""
+        self.resident = self._start_resident()
+        self._end_job()  # the resident processor keeps a job row of its own
 
     def scan_and_wait(self, now: dt.datetime) -> None:
         """One scan now, waited for (a bounded scheduler run parses before its first step)."""
