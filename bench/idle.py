@@ -187,7 +187,9 @@ def main() -> None:
     with standalone_tree(cmd, env, home) as proc:
         wait_started(home / "standalone.log", 120)
         if args.web:
+            asked = time.monotonic()
             wait_web(port, 120)  # a request forks the web server (it then stays for standalone_idle_exit)
+            print(f"first web request answered in {time.monotonic() - asked:.2f} s")
         time.sleep(args.settle)
         pids = children(proc.pid)
         before = {p: cpu_seconds(p) for p in pids}

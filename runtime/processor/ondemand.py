@@ -116,9 +116,12 @@ class ScansOnChange:
             self._reaped()
 
     def beat(self, session: Session, now: dt.datetime) -> None:
-        """Stamp the processor's job row in the scheduler's heartbeat transaction."""
-        if self.job_id is not None and not jobs.beat(session, self.job_id, now):
-            self.job_id = None  # declared dead (the scheduler stalled): the next scan starts a new row
+        """Stamp the processor's job row in the scheduler's heartbeat transaction (a row declared dead,
+        when the scheduler stalled, is replaced by a new one)."""
+        if self.resident is not None:
+            return
+        if self.job_id is None or not jobs.beat(session, self.job_id, now):
+            self.job_id = jobs.start(session, JobType.DAG_PROCESSOR, now)
 
     def stop(self) -> None:
         """Stop a running scan (its transaction is not committed: the next scheduler scans again)
