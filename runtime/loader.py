@@ -13,7 +13,7 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,6 +78,19 @@ def _ignored(path: str, patterns: Iterable[tuple[str, re.Pattern[str] | str]]) -
     return False
 
 
+def walk(root: str) -> Iterator[tuple[str, list[str], list[str]]]:
+    """``os.walk`` of ``root`` following symlinks, each real folder once (a symlink loop ends); the
+    caller may prune ``dirnames`` in place, as with ``os.walk``."""
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            dirnames[:] = []
+            continue
+        seen.add(real)
+        yield dirpath, dirnames, filenames
+
+
 def discover(folder: str | os.PathLike[str], *, safe_mode: bool = True, ignore_syntax: str | None = None) -> list[str]:
     """Python DAG files under ``folder`` (sub-folders and symlinks followed), sorted."""
     root = os.path.realpath(folder)
@@ -87,14 +100,8 @@ def discover(folder: str | os.PathLike[str], *, safe_mode: bool = True, ignore_s
         return []
     syntax = ignore_syntax or os.environ.get("WINDSOCK__CORE__DAG_IGNORE_FILE_SYNTAX") or os.environ.get("AIRFLOW__CORE__DAG_IGNORE_FILE_SYNTAX") or "regexp"
     found: list[str] = []
-    seen_dirs: set[str] = set()
     patterns_at: dict[str, list[tuple[str, re.Pattern[str] | str]]] = {}
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        real = os.path.realpath(dirpath)
-        if real in seen_dirs:  # a symlink loop
-            dirnames[:] = []
-            continue
-        seen_dirs.add(real)
+    for dirpath, dirnames, filenames in walk(root):
         parent = patterns_at.get(os.path.dirname(dirpath), [])
         patterns = parent + _ignore_patterns(dirpath, syntax)
         patterns_at[dirpath] = patterns

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from runtime.loader import discover
+from runtime.loader import discover, walk
 
 
 @dataclass(frozen=True)
@@ -96,13 +96,7 @@ def folder_stamp(folders: Iterable[str]) -> tuple[tuple[str, int, int], ...]:
         if os.path.isfile(root):
             seen.append(_stat_entry(root))
             continue
-        walked: set[str] = set()
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-            real = os.path.realpath(dirpath)
-            if real in walked:  # a symlink loop
-                dirnames[:] = []
-                continue
-            walked.add(real)
+        for dirpath, dirnames, filenames in walk(root):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "__pycache__")))
             seen.extend(_stat_entry(os.path.join(dirpath, name)) for name in filenames)
     return tuple(seen)
