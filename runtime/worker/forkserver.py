@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from runtime import procs
 from runtime.executors.messages import (
     RECORDED,
+    RESULT,
     STARTED,
     UNCLAIMED,
     CallbackWork,
@@ -88,6 +89,7 @@ class Child:
     eof: bool = False
     killed_why: str | None = None  # we killed it: a crash with this reason
     stopping_why: str | None = None  # we stopped it (handover): an interruption with this reason
+    reported: bool = False  # its result arrived whole and its end is pending: its exit changes nothing
 
 
 class ForkServer:
@@ -468,10 +470,19 @@ class ForkServer:
             child.chunks.append(chunk)
 
     def _pipe_closed(self, child: Child) -> None:
+        """The child closed its result pipe. A try's child does so right after writing its result,
+        before it exits: a whole result is its end, recorded now (the exit of a big process takes
+        a millisecond or two of the chain gap). Without one, its exit decides (``_ended``)."""
         child.eof = True
         self.selector.unregister(child.fd)
         os.close(child.fd)
         del self.by_fd[child.fd]
+        if child.work is None or child.killed_why is not None or child.stopping_why is not None:
+            return
+        event = _decode_event(b"".join(child.chunks))
+        if event is not None and event.outcome == RESULT and event.state:
+            self._pend(child, event, "reported")
+            child.reported = True
 
     def _reap(self) -> None:
         while self.children:
@@ -492,12 +503,17 @@ class ForkServer:
             if not child.eof:  # a grandchild still holds the pipe: stop listening
                 self._pipe_closed(child)
         procs.kill_group(child.pid)  # whatever it started in its group goes with it
-        if child.work is None:
+        if child.work is None or child.reported:
             return
         event = _decode_event(b"".join(child.chunks))
         why = child.killed_why or child.stopping_why or _death(status)
         if event is None:
             logs.append(child.log, f"task process {child.pid} {why} without reporting a result")
+        self._pend(child, event, why)
+
+    def _pend(self, child: Child, event: TaskEvent | None, why: str) -> None:
+        """The try's outcome (from its result, or from how it died) joins the next batch of records."""
+        assert child.work is not None
         dag = self.dag_files.peek(child.work.fileloc, child.work.dag_id)
         outcome = tries.outcome_of(child.work, event, start=child.started, now=timezone.utcnow(), dag=dag,
                                    hostname=self.hostname, pid=child.pid, why=f"task process {child.pid} {why}",

@@ -213,3 +213,67 @@ def test_a_fork_server_that_does_not_answer_retire_is_let_go_and_a_new_one_runs_
     (event,) = _events(env, 1)
     assert event.ti_id == work.ti_id and event.outcome == "recorded"
     assert env.executor.pid not in (None, stuck)
+
+
+LINGER_BODY = """
+import sys
+
+class HoldsExit:
+    '''stdout whose flush (the child's last act after reporting, before its exit) waits for a file.'''
+    def __init__(self, raw, release):
+        self.raw, self.release = raw, release
+    def write(self, text):
+        return self.raw.write(text)
+    def flush(self):
+        deadline = time.monotonic() + 60
+        while not os.path.exists(self.release) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.raw.flush()
+
+def lingers():
+    mark("lingers", pid=os.getpid())
+    sys.stdout = HoldsExit(sys.stdout, os.path.join(OUT, "release"))
+    return "done"
+
+with DAG("lingers", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    PythonOperator(task_id="t", python_callable=lingers)
+"""
+
+
+def test_a_try_ends_when_its_result_arrives_not_when_its_process_is_gone(make):
+    """The fork server records a try's end as soon as the child's whole result is in (the child
+    closes its pipe right after writing it); the child's exit, which for a big process takes a
+    millisecond or two of every chain gap, is not waited for."""
+    env = make("local")
+    path = env.write_dag("lingers", LINGER_BODY)
+    env.sync()
+    now = timezone.utcnow()
+    with transaction(env.factory) as s:
+        run = runs.create_dag_run(s, dag_id="lingers", run_type="manual", logical_date=now, data_interval=None,
+                                  now=now, state="running")
+        ti = TaskInstance(dag_id="lingers", run_id=run.run_id, task_id="t", state="queued", try_number=1, queued_dttm=now)
+        s.add(ti)
+        s.flush()
+        work = TaskWork(ti_id=ti.id, dag_id="lingers", task_id="t", run_id=run.run_id, map_index=-1, try_number=1,
+                        max_tries=0, fileloc=str(path), run=run_info(run))
+    env.executor.queue(work)
+    try:
+        (event,) = _events(env, 1, timeout=30)
+        assert (event.outcome, event.state) == ("recorded", "success")
+        (child,) = env.marks("lingers")
+        assert _alive(child["pid"])  # still in its last flush: the end did not wait for its exit
+    finally:
+        (env.out / "release").write_text("")
+    deadline = time.monotonic() + 30
+    while _alive(child["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child["pid"])
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
