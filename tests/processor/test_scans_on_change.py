@@ -38,6 +38,15 @@ def _scanner(store: Any, folder: Path, **overrides: Any) -> Any:
     return _scans(settings, store.session_factory, None)
 
 
+def _first_scan(store: Any, tmp_path: Path) -> tuple[Path, Any]:
+    """A folder with DAG ``a`` and a scanner that has scanned it once."""
+    folder = tmp_path / "dags"
+    write(folder / "a.py", dag_source("a"))
+    scans = _scanner(store, folder)
+    scans.scan_and_wait(timezone.utcnow())
+    return folder, scans
+
+
 def _finish(scans: Any) -> None:
     """Wait for the running scan and let the scanner collect it (as the scheduler's next step does)."""
     assert scans.child is not None
@@ -53,10 +62,7 @@ def _processor_jobs(store: Any) -> list[Job]:
 
 @forks
 def test_a_scan_is_forked_only_when_the_folder_changed(store: Any, tmp_path: Path) -> None:
-    folder = tmp_path / "dags"
-    write(folder / "a.py", dag_source("a"))
-    scans = _scanner(store, folder)
-    scans.scan_and_wait(timezone.utcnow())
+    folder, scans = _first_scan(store, tmp_path)
     assert set(dags(store)) == {"a"} and scans.scans == 1
     for _ in range(3):  # nothing changed: no fork, however often the scheduler looks
         assert not scans.needs_scan(timezone.utcnow())
@@ -115,10 +121,7 @@ def test_a_dag_sync_flip_is_seen_before_the_interval(store: Any, tmp_path: Path)
 
 @forks
 def test_the_processor_job_row_lives_with_the_scheduler(store: Any, tmp_path: Path) -> None:
-    folder = tmp_path / "dags"
-    write(folder / "a.py", dag_source("a"))
-    scans = _scanner(store, folder)
-    scans.scan_and_wait(timezone.utcnow())
+    _, scans = _first_scan(store, tmp_path)
     [job] = _processor_jobs(store)
     assert job.state == "running"
     later = timezone.utcnow()
