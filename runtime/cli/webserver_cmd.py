@@ -163,8 +163,8 @@ class OnDemand:
     the server's exit (a pidfd) instead of the socket, and then on the socket again: connections
     that arrive in between wait in the socket's backlog, none is refused. A server that dies is
     started again by the next connection (at most once a second). An idle environment then holds
-    no web server (~55 MiB of PSS with the UI's modules), at the price of ~1 s on the first
-    request after a quiet period.
+    no web server and no web app modules (~65 MiB of PSS, ``bench/idle.py``), at the price of ~0.5 s
+    on the first request after a quiet period (the web app's imports).
     """
 
     def __init__(self, settings: Any) -> None:
@@ -173,7 +173,6 @@ class OnDemand:
         host = str(settings.get("webserver", "web_server_host"))
         self.sock = bind(host, int(settings.get("webserver", "web_server_port")))
         self.child: Any = None
-        self.starts = 0
         self._pidfd: int | None = None
         self._last_start = -1e9
 
@@ -199,7 +198,6 @@ class OnDemand:
         from runtime import procs
 
         self._last_start = time.monotonic()
-        self.starts += 1
         fd, idle = self.sock.fileno(), self.idle_exit
         if procs.can_fork():
             self.child = procs.fork_child(lambda: serve(self.settings, sock=self.sock, idle_exit=idle),
