@@ -56,7 +56,7 @@ class ScansOnChange:
         """``scan_main(last_realpath)`` is the body of a scan child; ``resident()`` starts a resident
         processor (for a process that runs, or will run, threads)."""
         self.session_factory = session_factory
-        self._folders = DagProcessor(settings, session_factory, include_examples=include_examples)._folders()
+        self._folders = DagProcessor(settings, session_factory, include_examples=include_examples).folders()
         self.dags_folder = self._folders[0]
         self.interval = float(settings.get("scheduler", "dag_dir_list_interval"))
         self._scan_main, self._start_resident = scan_main, resident

@@ -89,7 +89,7 @@ class DagProcessor:
         realpath = os.path.realpath(self.dags_folder)
         flipped = self._last_realpath is not None and realpath != self._last_realpath
         known = self._known_stamps()
-        files = list_files(self._folders())
+        files = list_files(self.folders())
         gone = self._gone(known, set(files))
         # A failed file is parsed again when its stat moves, and also when the folder changed
         # around it (a sync, a removed file freeing a dag_id): it may import fine now.
@@ -149,7 +149,8 @@ class DagProcessor:
 
     # --- helpers ------------------------------------------------------------------------------
 
-    def _folders(self) -> list[str]:
+    def folders(self) -> list[str]:
+        """The folders a scan lists: the DAG folder, and the bundled examples if they are loaded."""
         return [self.dags_folder, EXAMPLES_FOLDER] if self.include_examples else [self.dags_folder]
 
     def _known_stamps(self) -> dict[str, FileStamp]:
