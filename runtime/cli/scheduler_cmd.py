@@ -185,13 +185,13 @@ def warm_parent(engine: Any, *, web: bool) -> None:
     in a fresh fork copied 17 MB of the parent's pages on top of its own 16 MB).
     """
     from runtime.processor import parse
-    from runtime.worker import forkserver
+    from runtime.worker import zygote
 
     # the airflow.* import hook first: `import airflow` without it finds the provider packages'
     # namespace package (airflow/providers/...) and every DAG parsed in a fork would fail
     parse.warm_up()
     web_modules = ("runtime.web.app", "uvicorn", *_SERVING_MODULES) if web else ()
-    for name in (*forkserver.WARM_MODULES, "runtime.processor.processor",
+    for name in (*zygote.WARM_MODULES, "runtime.processor.processor",
                  "runtime.scheduler", "runtime.executors.local", *web_modules):
         try:
             __import__(name)

@@ -1,11 +1,12 @@
-"""The warm parent of task children: imports the SDK once, then forks one child per try.
+"""The executor's side of the tries: claims them, has a child forked for each, records their ends.
 
-The local executor starts it with one end of a socket pair (``python -m
-runtime.worker.forkserver FD``); the SQS worker runs one in its own process. It claims each try
-in the database (queued -> running, a compare-and-set), forks a child that runs it with its
-output in the try's log, stamps heartbeats (its own job row and its tries), kills a child that
-overruns ``execution_timeout`` + grace or whose try was changed from outside, and records how
-every try ended (``record.record``, in batches) before it tells the scheduler.
+The local executor starts it with one end of a socket pair (``python -m runtime.worker FD``,
+which forks the zygote first); the SQS worker runs one in its own process. It claims each try
+in the database (queued -> running, a compare-and-set), has its zygote (:mod:`runtime.worker.zygote`)
+fork a child that runs it with its output in the try's log, answers the child's calls to the
+store (:mod:`runtime.worker.calls`), stamps heartbeats (its own job row and its tries), kills a
+child that overruns ``execution_timeout`` + grace or whose try was changed from outside, and
+records how every try ended (``record.record``, in batches) before it tells the scheduler.
 
 When its scheduler goes away (even by kill -9) or it is told to stop, it stops its children
 (SIGTERM, then SIGKILL), records their ends — an interrupted try runs again without using a
@@ -15,13 +16,13 @@ retry — marks its job done and exits: within seconds, and without losing a rec
 from __future__ import annotations
 
 import base64
-import gc
 import json
 import os
 import pickle
 import selectors
 import signal
 import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -41,7 +42,6 @@ from runtime.executors.messages import (
     TaskEvent,
     TaskWork,
     decode,
-    iso,
 )
 from runtime.paths import UnsafePathError, dag_callback_log_path, task_log_path
 from runtime.sdk import timezone
@@ -51,17 +51,13 @@ from runtime.store import tries as tries_store
 from runtime.store.engine import make_engine, make_session_factory
 from runtime.store.session import transaction
 from runtime.store.states import TI, JobState, JobType
-from runtime.worker import logs, record, tries
+from runtime.worker import calls, logs, record, tries
 
-WARM_MODULES = (
-    "runtime.sdk.operators.bash", "runtime.sdk.operators.python", "runtime.sdk.operators.empty",
-    "runtime.sdk.operators.branch", "runtime.sdk.operators.trigger_dagrun", "runtime.sdk.operators.latest_only",
-    "runtime.sdk.sensors", "runtime.sdk.decorators", "runtime.worker.runner", "runtime.loader",
-    "runtime.worker.services", "runtime.compat",
-)
 TERM_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL when children are stopped
 RECORD_GIVE_UP = 30.0  # seconds a stopping server keeps retrying to record before it exits anyway
 PID_NOTE_DELAY = 0.5  # seconds a started try's pid may wait to ride along with the next write
+ANSWER_TIMEOUT = 10.0  # seconds a child may take to read the answer to its call before it is killed
+ZYGOTE_GRACE = 5.0  # seconds a closed zygote may take to exit before it is killed
 
 
 @dataclass
@@ -77,26 +73,72 @@ class _Plan:
 
 @dataclass
 class Child:
-    """A forked try (or callback) and the read end of its result pipe."""
+    """A try (or callback) given to the zygote to fork, and this side of its socket."""
 
-    pid: int
-    fd: int
+    id: int
+    chan: socket.socket
     work: TaskWork | None
     log: str | None
     deadline: float | None
     started: datetime
-    chunks: list[bytes] = field(default_factory=list)
+    pid: int | None = None  # known once the zygote says it forked
+    fail_stop: bool = False  # its DAG's (as the zygote loaded it)
+    partial: bytes = b""  # an incomplete line read from its socket
+    chunks: list[bytes] = field(default_factory=list)  # what it sent that is not a call: its result
     eof: bool = False
     killed_why: str | None = None  # we killed it: a crash with this reason
     stopping_why: str | None = None  # we stopped it (handover): an interruption with this reason
     reported: bool = False  # its result arrived whole and its end is pending: its exit changes nothing
+
+    @property
+    def fd(self) -> int:
+        """Its socket's descriptor (what the selector reports)."""
+        return self.chan.fileno()
+
+
+class _ZygoteLink:
+    """The fork server's end of its zygote: the process, its socket, what waits to be sent."""
+
+    def __init__(self, pid: int, sock: socket.socket, proc: Any = None) -> None:
+        self.pid = pid
+        self.sock = sock
+        self.proc = proc  # the Popen of a zygote started afresh (None: forked at boot)
+        self.sock.setblocking(False)
+        self.inbuf = b""
+        self.out: list[tuple[bytes, socket.socket | None]] = []  # (data, the child's end to pass with it)
+
+    def send(self, data: bytes, passing: socket.socket | None = None) -> None:
+        """Queue a line (with the child's end of its socket, passed along)."""
+        self.out.append((data, passing))
+        self.flush()
+
+    def flush(self) -> bool:
+        """Send what the socket takes now; False if the zygote is gone."""
+        while self.out:
+            data, passing = self.out[0]
+            try:
+                if passing is not None:
+                    sent = socket.send_fds(self.sock, [data], [passing.fileno()])
+                    passing.close()  # the zygote holds it now (or its part of the line is in flight)
+                else:
+                    sent = self.sock.send(data)
+            except BlockingIOError:
+                return True
+            except OSError:
+                return False
+            if sent < len(data):
+                self.out[0] = (data[sent:], None)
+            else:
+                self.out.pop(0)
+        return True
 
 
 class ForkServer:
     """One process that forks task children on request, records how they ended, and reports."""
 
     def __init__(self, settings: Settings, sock: socket.socket | None, *, job_type: JobType = JobType.EXECUTOR,
-                 drain_grace: float = 0.0, on_recorded: Callable[[list[record.TryOutcome]], None] | None = None) -> None:
+                 drain_grace: float = 0.0, on_recorded: Callable[[list[record.TryOutcome]], None] | None = None,
+                 zygote: tuple[int, socket.socket] | None = None) -> None:
         self.settings = settings
         self.sock = sock
         self.job_type = job_type
@@ -111,8 +153,12 @@ class ForkServer:
         self.beat_every = float(settings.get("scheduler", "heartbeat_interval"))
         self.job_beat_every = float(settings.get("scheduler", "job_heartbeat_sec"))
         self.parse_timeout = float(settings.get("core", "dag_file_processor_timeout"))
-        self.children: dict[int, Child] = {}
+        self.children: dict[int, Child] = {}  # by id, from the request to the zygote until the end is taken
+        self.by_pid: dict[int, Child] = {}
         self.by_fd: dict[int, Child] = {}
+        self.next_child_id = 0
+        self.zygote = _ZygoteLink(*zygote) if zygote is not None else None
+        self._services: Any = None  # what answers the children's calls (DbServices, made on first call)
         self.pending: list[tuple[record.TryOutcome, TaskWork]] = []  # ends not yet recorded
         self.retry_record_at = 0.0
         self.record_backoff = 0.0
@@ -128,8 +174,6 @@ class ForkServer:
         self.next_beat = self.next_job_beat = 0.0
         self.mini = _mini_scheduler(settings) if job_type == JobType.EXECUTOR and sock is not None else None
         self.selector = selectors.DefaultSelector()
-        self.redirect = logs.Redirect()  # what each child writes its log through
-        self._frozen = False  # gc.freeze() done since the last DAG load (_preload_all)
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(self.wake_w, False)
@@ -150,6 +194,26 @@ class ForkServer:
             self.job_id = jobs.start(session, self.job_type, timezone.utcnow())
         now = time.monotonic()
         self.next_beat, self.next_job_beat = now + self.beat_every, now + self.job_beat_every
+        if self.zygote is not None:
+            self._greet(self.zygote)
+
+    def _greet(self, link: _ZygoteLink) -> None:
+        """Watch a zygote's socket and tell it what its children need to know."""
+        self.selector.register(link.sock, selectors.EVENT_READ)
+        blob = base64.b64encode(pickle.dumps(self.settings)).decode()
+        link.send(json.dumps({"op": "hello", "settings": blob, "hostname": self.hostname,
+                              "job_type": self.job_type.value, "job_id": self.job_id}).encode() + b"\n")
+
+    def _zygote(self) -> _ZygoteLink:
+        """The running zygote; a new one (a fresh interpreter) if there is none."""
+        if self.zygote is None:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            proc = procs.start_child([sys.executable, "-m", "runtime.worker.zygote", str(theirs.fileno())],
+                                     sig=signal.SIGKILL, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+            theirs.close()
+            self.zygote = _ZygoteLink(proc.pid, ours, proc)
+            self._greet(self.zygote)
+        return self.zygote
 
     def serve(self) -> None:
         """Run until stopped and every child has ended and been recorded."""
@@ -166,7 +230,8 @@ class ForkServer:
         return not self.pending or time.monotonic() - self.stop_started > RECORD_GIVE_UP
 
     def close(self) -> None:
-        """Mark the job done and send the last events."""
+        """Mark the job done, let the zygote go and send the last events."""
+        self._close_zygote()
         if self.pending:
             print(f"[windsock] executor: could not record {len(self.pending)} try ends; their tries will be "
                   "found as zombies and retried", file=sys.stderr)
@@ -176,6 +241,27 @@ class ForkServer:
         except Exception as exc:  # noqa: BLE001 - the job will be found dead instead
             print(f"[windsock] executor: cannot end its job row: {exc}", file=sys.stderr)
         self._flush_blocking()
+
+    def _close_zygote(self) -> None:
+        """Close the zygote's socket (it exits) and reap it, killing it if it lingers."""
+        link, self.zygote = self.zygote, None
+        if link is None:
+            return
+        self.selector.unregister(link.sock)
+        link.sock.close()
+        deadline = time.monotonic() + ZYGOTE_GRACE
+        while True:
+            try:
+                pid, _ = os.waitpid(link.pid, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == link.pid:
+                return
+            if time.monotonic() > deadline:
+                os.kill(link.pid, signal.SIGKILL)
+                os.waitpid(link.pid, 0)
+                return
+            time.sleep(0.01)
 
     def stop(self, why: str) -> None:
         """Stop taking work; let children finish for ``drain_grace``, then interrupt them."""
@@ -190,6 +276,9 @@ class ForkServer:
         """Wait for a command, a result or a deadline, and handle what came."""
         if self.sock is not None:
             self._watch_writable(bool(self.outbuf))
+        if self.zygote is not None:
+            self.selector.modify(self.zygote.sock,
+                                 selectors.EVENT_READ | (selectors.EVENT_WRITE if self.zygote.out else 0))
         for key, mask in self.selector.select(self._timeout()):
             self._on_ready(key.fileobj, mask)
         self._reap()
@@ -223,7 +312,12 @@ class ForkServer:
                 self._flush()
         elif obj == self.wake_r:
             _drain(self.wake_r)
-        else:
+        elif self.zygote is not None and obj is self.zygote.sock:
+            if mask & selectors.EVENT_WRITE and not self.zygote.flush():
+                self._zygote_gone("its zygote's socket broke")
+            elif mask & selectors.EVENT_READ:
+                self._read_zygote()
+        elif obj in self.by_fd:
             self._read_child(self.by_fd[obj])
 
     # --- commands -------------------------------------------------------------------------
@@ -279,7 +373,6 @@ class ForkServer:
         self.to_claim = []
         if not works or self.stopping is not None:
             return []
-        self._preload_all(works)
         now = timezone.utcnow()
         try:
             with transaction(self.factory) as session:
@@ -306,14 +399,17 @@ class ForkServer:
         return claimed
 
     def _fork_all(self, works: list[TaskWork], now: datetime) -> None:
-        """Fork a child per claimed try; the pids of those still running after ``PID_NOTE_DELAY`` are
-        written then (a try that ends sooner gets its pid with the record of its end)."""
-        plans = [plan for w in works if (plan := self._plan_try(w, now)) is not None]
-        pids = {plan.work.ti_id: child.pid for plan, child in zip(plans, self._fork_batch(plans), strict=True)
-                if plan.work is not None}
-        if pids and not self.pids:
+        """Have a child forked per claimed try (their pids are noted as the zygote reports them)."""
+        self._fork_batch([plan for w in works if (plan := self._plan_try(w, now)) is not None])
+
+    def _note_pid(self, child: Child) -> None:
+        """The pids of tries still running after ``PID_NOTE_DELAY`` are written then (a try that ends
+        sooner gets its pid with the record of its end)."""
+        if child.work is None or child.pid is None:
+            return
+        if not self.pids:
             self.pids_due = time.monotonic() + PID_NOTE_DELAY
-        self.pids.update(pids)
+        self.pids[child.work.ti_id] = child.pid
 
     def _write_pids(self) -> None:
         """Write the noted pids in a transaction of their own (for people to read: a failure is only printed)."""
@@ -324,35 +420,20 @@ class ForkServer:
         except Exception as exc:  # noqa: BLE001 - the pid is for people to read; the try runs anyway
             print(f"[windsock] executor: recording pids failed: {_first_line(exc)}", file=sys.stderr)
 
-    def _preload_all(self, works: list[TaskWork]) -> None:
-        """Load the works' DAG files here; after a (re)load, collect and freeze what this process holds.
-
-        Frozen objects are never walked by this process's collections, which would copy the pages
-        it shares with its children. Freezing only after a load, and collecting first, keeps
-        garbage out of the frozen set (frozen garbage is never freed); a file loaded again
-        replaced its old DAG objects, which only a collection of the frozen set frees."""
-        versions = {fileloc: self.dag_files.version(fileloc) for fileloc in {w.fileloc for w in works}}
-        for fileloc, dag_id in {(w.fileloc, w.dag_id) for w in works}:
-            self._preload(fileloc, dag_id)
-        changed = {f for f, v in versions.items() if self.dag_files.version(f) != v}
-        if not changed and self._frozen:
-            return
-        if any(versions[f] is not None for f in changed):
-            gc.unfreeze()
-        gc.collect()
-        gc.freeze()
-        self._frozen = True
-
-    def _preload(self, fileloc: str, dag_id: str) -> None:
-        """Load a DAG file here, before forking, so that every child inherits it (errors: the child reports)."""
+    def _dag(self, fileloc: str, dag_id: str) -> Any:
+        """The DAG of a try that died without a result (its retry settings and callbacks), loaded here on
+        first need; None if it cannot be loaded. A try that reports its end never needs it here."""
+        dag = self.dag_files.peek(fileloc, dag_id)
+        if dag is not None:
+            return dag
         previous = signal.signal(signal.SIGALRM, _parse_timeout)
         signal.setitimer(signal.ITIMER_REAL, self.parse_timeout)
         try:
-            # its Jinja environment too: built here once, not in every child (a fifth of a no-op try)
-            self.dag_files.get(fileloc, dag_id).get_template_env()
-        except BaseException as exc:  # noqa: BLE001 - user code at import time; the child reports it
+            return self.dag_files.get(fileloc, dag_id)
+        except BaseException as exc:  # noqa: BLE001 - user code at import time: the try ends without it
             print(f"[windsock] executor: cannot load {fileloc}: {exc}", file=sys.stderr)
             self.dag_files.forget(fileloc)
+            return None
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, previous)
@@ -385,99 +466,136 @@ class ForkServer:
         self._fork_batch([_Plan(None, callback, log, None, timezone.utcnow())])
 
     def _fork_batch(self, plans: list[_Plan]) -> list[Child]:
-        """Fork a child per plan, in a tight loop, then note them.
-
-        After each fork every page of this process is shared with the new child, and the first write
-        to a page copies it: so between two forks this process only makes a pipe and forks. The
-        bookkeeping (objects, dictionaries, the selector) comes once the batch is forked."""
-        sys.stdout.flush()
-        sys.stderr.flush()
-        forked: list[tuple[int, int]] = []  # (pid, read end)
-        for plan in plans:
-            read_fd, write_fd = os.pipe()
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - the child never returns
-                self._child_main(plan.work, plan.callback, write_fd, plan.log,
-                                 [read_fd] + [fd for _, fd in forked])  # its siblings' read ends too
-            os.close(write_fd)
-            forked.append((pid, read_fd))
+        """Ask the zygote for a child per plan, each with one end of a socket pair of its own."""
+        link = self._zygote()
         children = []
-        for plan, (pid, read_fd) in zip(plans, forked, strict=True):
-            os.set_blocking(read_fd, False)
-            child = Child(pid, read_fd, plan.work, plan.log, plan.deadline, plan.started)
-            self.children[pid] = child
-            self.by_fd[read_fd] = child
-            self.selector.register(read_fd, selectors.EVENT_READ)
+        for plan in plans:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            ours.setblocking(False)
+            self.next_child_id += 1
+            child = Child(self.next_child_id, ours, plan.work, plan.log, plan.deadline, plan.started)
+            self.children[child.id] = child
+            self.by_fd[child.fd] = child
+            self.selector.register(child.fd, selectors.EVENT_READ)
             children.append(child)
+            request = {"op": "fork", "id": child.id, "log": plan.log,
+                       "work": _fields(plan.work), "callback": _fields(plan.callback)}
+            link.send(json.dumps(request, default=str).encode() + b"\n", theirs)
         return children
 
-    def _child_main(self, work: TaskWork | None, callback: CallbackWork | None, write_fd: int, log: str,
-                    close_fds: list[int]) -> None:  # pragma: no cover
-        code = 0
-        try:
-            gc.disable()  # a short-lived child: a collection would only copy shared pages
-            procs.die_with_parent(signal.SIGKILL)
-            os.setpgid(0, 0)  # its own process group: a stop reaches what it started too
-            for sig in (signal.SIGINT, signal.SIGCHLD):
-                procs.set_handler(sig, signal.SIG_DFL)
-            from runtime.worker.runner import on_sigterm
+    # --- the zygote ---------------------------------------------------------------------------
 
-            procs.set_handler(signal.SIGTERM, on_sigterm)
-            signal.set_wakeup_fd(-1)
-            # close this server's descriptors, not its Python objects: freeing them would write (copy) their pages
-            for fd in [*close_fds, self.selector.fileno(), self.wake_r, self.wake_w, *self.by_fd] + (
-                    [self.sock.fileno()] if self.sock is not None else []):
-                _close(fd)
-            self.redirect.install(log)
-            if work is not None:
-                _write_all(write_fd, self._run(work).encode())
-            elif callback is not None:
-                self._callback(callback)
-        except BaseException:  # noqa: BLE001 - the parent reports a crash
-            import traceback
+    def _read_zygote(self) -> None:
+        """Take the zygote's reports: a child forked (its pid), could not be, or exited (its status)."""
+        link = self.zygote
+        if link is None:
+            return
+        data = _recv_all(link.sock)
+        if data is None:
+            self._zygote_gone("its zygote exited")
+            return
+        link.inbuf += data
+        *lines, link.inbuf = link.inbuf.split(b"\n")
+        for line in lines:
+            if line.strip():
+                self._zygote_said(json.loads(line))
 
-            traceback.print_exc()
-            code = 1
-        _flush_std()
-        os._exit(code)
+    def _zygote_said(self, msg: dict[str, Any]) -> None:
+        op = msg.get("op")
+        if op == "forked":
+            child = self.children.get(int(msg["id"]))
+            if child is None:
+                return
+            child.pid, child.fail_stop = int(msg["pid"]), bool(msg.get("fail_stop"))
+            self.by_pid[child.pid] = child
+            self._note_pid(child)
+            if child.killed_why is not None:  # killed before it had a pid
+                procs.kill_group(child.pid, signal.SIGKILL)
+            elif child.stopping_why is not None:
+                procs.kill_group(child.pid, signal.SIGTERM)
+            if child.eof:  # its result came first
+                self._take_result(child)
+        elif op == "exit":
+            child = self.by_pid.pop(int(msg["pid"]), None)
+            if child is not None:
+                self._ended(child, int(msg["status"]))
+        elif op == "failed":
+            child = self.children.get(int(msg["id"]))
+            if child is not None:
+                self._ended(child, None, str(msg.get("error") or "could not be forked"))
 
-    def _run(self, work: TaskWork) -> TaskEvent:  # pragma: no cover - child
-        from runtime.worker.services import DbServices
-
-        logs.write_fd1(logs.header(work, hostname=self.hostname, executor=self.job_type.value, job_id=self.job_id))
-        try:
-            dag = self.dag_files.get(work.fileloc, work.dag_id)
-        except Exception as exc:  # noqa: BLE001 - a missing or broken file fails the try
-            return tries.load_failed_event(work, f"cannot load DAG {work.dag_id!r}: {exc}", hostname=self.hostname)
-        return tries.run_work(work, dag, DbServices(self.settings), hostname=self.hostname, settings=self.settings,
-                              private_copy=False)
-
-    def _callback(self, callback: CallbackWork) -> None:  # pragma: no cover - child
-        from runtime.worker.services import DbServices
-
-        dag = self.dag_files.get(callback.fileloc, callback.dag_id)
-        tries.run_callback(callback, dag, DbServices(self.settings), self.settings)
+    def _zygote_gone(self, why: str) -> None:
+        """The zygote died (its children with it): every try it held without a result ends as a crash;
+        the next try starts a new zygote."""
+        link, self.zygote = self.zygote, None
+        if link is None:
+            return
+        print(f"[windsock] executor: {why}; {len(self.children)} children ended with it", file=sys.stderr)
+        self.selector.unregister(link.sock)
+        link.sock.close()
+        for _, passing in link.out:
+            if passing is not None:
+                passing.close()
+        for child in list(self.children.values()):
+            if child.pid is not None:
+                procs.kill_group(child.pid, signal.SIGKILL)
+                self.by_pid.pop(child.pid, None)
+            self._ended(child, None, "was killed with its zygote")
+        self._reap()
 
     def _read_child(self, child: Child) -> None:
+        """Read a child's socket: answer its calls; keep the rest (its result) until it closes."""
         while True:
             try:
-                chunk = os.read(child.fd, 1 << 16)
+                chunk = child.chan.recv(1 << 16)
             except BlockingIOError:
                 return
+            except OSError:  # reset: it died mid-write
+                chunk = b""
             if not chunk:
+                if child.partial:
+                    child.chunks.append(child.partial)
+                    child.partial = b""
                 self._pipe_closed(child)
                 return
-            child.chunks.append(chunk)
+            lines = (child.partial + chunk).split(b"\n")
+            child.partial = lines.pop()
+            for line in lines:
+                if line.startswith(calls.PREFIX):
+                    self._answer(child, line)
+                else:
+                    child.chunks.append(line + b"\n")
+
+    def _answer(self, child: Child, line: bytes) -> None:
+        """Run a child's call against the store and send the answer (the child waits for it)."""
+        if self._services is None:
+            from runtime.worker.services import DbServices
+
+            self._services = DbServices(self.settings, self.factory)
+        reply = calls.answer(self._services, line)
+        try:
+            child.chan.settimeout(ANSWER_TIMEOUT)
+            child.chan.sendall(reply)
+        except TimeoutError:
+            self._kill(child, "was killed (it did not read the answer to its call)")
+        except OSError:  # it died waiting: its end tells how
+            pass
+        finally:
+            child.chan.setblocking(False)
 
     def _pipe_closed(self, child: Child) -> None:
-        """The child closed its result pipe. A try's child does so right after writing its result,
-        before it exits: a whole result is its end, recorded now (the exit of a big process takes
-        a millisecond or two of the chain gap). Without one, its exit decides (``_ended``)."""
+        """The child closed its socket. A try's child does so right after writing its result, before
+        it exits: a whole result is its end, recorded now (the exit of a process takes a millisecond
+        or two of the chain gap). Without one, its exit decides (``_ended``)."""
         child.eof = True
         self.selector.unregister(child.fd)
-        os.close(child.fd)
         del self.by_fd[child.fd]
-        if child.work is None or child.killed_why is not None or child.stopping_why is not None:
+        child.chan.close()
+        if child.pid is not None:  # else once the zygote says it forked it (its DAG's fail_stop comes with that)
+            self._take_result(child)
+
+    def _take_result(self, child: Child) -> None:
+        if child.work is None or child.reported or child.killed_why is not None or child.stopping_why is not None:
             return
         event = _decode_event(b"".join(child.chunks))
         if event is not None and event.outcome == RESULT and event.state:
@@ -485,45 +603,55 @@ class ForkServer:
             child.reported = True
 
     def _reap(self) -> None:
-        while self.children:
+        """Reap this process's own children: zygotes (a task child is the zygote's to reap)."""
+        while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, _ = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
-            child = self.children.pop(pid, None)
-            if child is not None:
-                self._ended(child, status)
+            if self.zygote is not None and pid == self.zygote.pid:
+                self._zygote_gone("its zygote exited")
 
-    def _ended(self, child: Child, status: int) -> None:
-        """A child exited: its result (or its death) becomes an outcome to record."""
+    def _ended(self, child: Child, status: int | None, why: str | None = None) -> None:
+        """A child exited (``status``), or never ran (``why``): its result (or its death) becomes an outcome."""
         if not child.eof:
             self._read_child(child)
-            if not child.eof:  # a grandchild still holds the pipe: stop listening
+            if not child.eof:  # a grandchild still holds the socket: stop listening
                 self._pipe_closed(child)
-        procs.kill_group(child.pid)  # whatever it started in its group goes with it
-        if child.work is None or child.reported:
+        self.children.pop(child.id, None)
+        if child.pid is not None:
+            procs.kill_group(child.pid)  # whatever it started in its group goes with it
+        if child.work is None:
+            return
+        if not child.reported and child.pid is None:  # it never ran: its (partial) output is nothing to go by
+            child.chunks.clear()
+        self._take_result(child)
+        if child.reported:
             return
         event = _decode_event(b"".join(child.chunks))
-        why = child.killed_why or child.stopping_why or _death(status)
+        why = child.killed_why or child.stopping_why or why or _death(status or 0)
         if event is None:
             logs.append(child.log, f"task process {child.pid} {why} without reporting a result")
         self._pend(child, event, why)
 
     def _pend(self, child: Child, event: TaskEvent | None, why: str) -> None:
         """The try's outcome (from its result, or from how it died) joins the next batch of records."""
-        assert child.work is not None
-        dag = self.dag_files.peek(child.work.fileloc, child.work.dag_id)
-        outcome = tries.outcome_of(child.work, event, start=child.started, now=timezone.utcnow(), dag=dag,
+        work = child.work
+        assert work is not None
+        interrupted = event is None and child.stopping_why is not None
+        ended = event is not None and event.outcome == RESULT and bool(event.state)
+        dag = None if ended or interrupted else self._dag(work.fileloc, work.dag_id)  # retry settings of a crash
+        outcome = tries.outcome_of(work, event, start=child.started, now=timezone.utcnow(), dag=dag,
                                    hostname=self.hostname, pid=child.pid, why=f"task process {child.pid} {why}",
-                                   interrupted=event is None and child.stopping_why is not None)
-        self.pending.append((outcome, child.work))
+                                   interrupted=interrupted, fail_stop=child.fail_stop or None)
+        self.pending.append((outcome, work))
 
     def _lost(self, work: TaskWork, claimed_at: datetime, why: str) -> None:
         """A claimed try that never got a process: it ends as a crash would."""
         print(f"[windsock] executor: {work.label}: {why}", file=sys.stderr)
-        dag = self.dag_files.peek(work.fileloc, work.dag_id)
+        dag = self._dag(work.fileloc, work.dag_id)
         self.pending.append((tries.outcome_of(work, None, start=claimed_at, now=timezone.utcnow(), dag=dag,
                                               hostname=self.hostname, why=why), work))
 
@@ -533,7 +661,8 @@ class ForkServer:
             if child.deadline is not None and now >= child.deadline:
                 if child.stopping_why is not None:  # SIGTERM did not stop it: kill it
                     child.deadline = None
-                    procs.kill_group(child.pid, signal.SIGKILL)
+                    if child.pid is not None:
+                        procs.kill_group(child.pid, signal.SIGKILL)
                 elif child.killed_why is None:
                     limit = child.work.execution_timeout if child.work else 0
                     self._kill(child, f"was killed after running past execution_timeout={limit:g}s + "
@@ -550,7 +679,8 @@ class ForkServer:
         if child.killed_why is None and child.stopping_why is None:
             child.killed_why = why
         child.deadline = None
-        procs.kill_group(child.pid, signal.SIGKILL)
+        if child.pid is not None:  # else when the zygote says it forked it
+            procs.kill_group(child.pid, signal.SIGKILL)
 
     def _interrupt_all(self, why: str) -> None:
         """SIGTERM every child still running (the task's on_kill runs); SIGKILL after TERM_TIMEOUT."""
@@ -559,7 +689,8 @@ class ForkServer:
             if child.stopping_why is None and child.killed_why is None:
                 child.stopping_why = f"was interrupted ({why})"
                 child.deadline = deadline
-                procs.kill_group(child.pid, signal.SIGTERM)
+                if child.pid is not None:  # else when the zygote says it forked it
+                    procs.kill_group(child.pid, signal.SIGTERM)
 
     # --- heartbeats and records ---------------------------------------------------------------
 
@@ -628,7 +759,6 @@ class ForkServer:
 
     def _start_claimed(self, works: list[TaskWork]) -> None:
         """Fork the tries the mini scheduler claimed (as ``start_tries`` does after its claim)."""
-        self._preload_all(works)
         self._fork_all(works, timezone.utcnow())
 
     def _after_record(self, batch: list[tuple[record.TryOutcome, TaskWork]], won: list[record.TryOutcome]) -> None:
@@ -648,7 +778,7 @@ class ForkServer:
 
     def _crash_callback(self, o: record.TryOutcome, work: TaskWork) -> None:
         """A dead try's own failure/retry callback and e-mail, in a child of their own."""
-        callback = tries.callback_for(o, self.dag_files.peek(work.fileloc, work.dag_id), work.run)
+        callback = tries.callback_for(o, self._dag(work.fileloc, work.dag_id), work.run)
         if callback is not None:
             self.run_callback(callback)
 
@@ -682,6 +812,15 @@ class ForkServer:
         assert self.sock is not None
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if on else 0)
         self.selector.modify(self.sock, events)
+
+
+def _fields(message: TaskWork | CallbackWork | None) -> dict[str, Any] | None:
+    """A work's or callback's fields as the zygote rebuilds it (``from_dict``)."""
+    if message is None:
+        return None
+    import dataclasses
+
+    return {f.name: getattr(message, f.name) for f in dataclasses.fields(message)}
 
 
 def _parse_timeout(signum: int, frame: Any) -> None:
@@ -761,21 +900,6 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _write_all(fd: int, data: bytes) -> None:  # pragma: no cover - child
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-    os.close(fd)
-
-
-def _flush_std() -> None:  # pragma: no cover - child
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # noqa: BLE001
-            pass
-
-
 def _close(fd: int) -> None:
     try:
         os.close(fd)
@@ -791,34 +915,6 @@ def _drain(fd: int) -> None:
         pass
 
 
-def warm_up() -> None:
-    """Import what tasks use and run a throw-away task once, so children inherit every lazy import."""
-    import contextlib
-    import io
-    import logging
-
-    # Children log at INFO (logs.Redirect.install). Setting the level here, once, spares each child
-    # a walk over every logger of every loaded library to clear their level caches.
-    logging.getLogger().setLevel(logging.INFO)
-    for name in WARM_MODULES:
-        try:
-            __import__(name)
-        except Exception as exc:  # noqa: BLE001 - a missing optional module only costs warmth
-            print(f"[windsock] executor: cannot pre-import {name}: {exc}", file=sys.stderr)
-    try:
-        from runtime.inprocess import MemoryServices
-        from runtime.sdk.dag import DAG
-        from runtime.sdk.operators.python import PythonOperator
-        from runtime.worker.runner import run_task
-
-        with DAG("windsock_warm_up", schedule=None, start_date=timezone.utcnow()) as dag:
-            task = PythonOperator(task_id="noop", python_callable=lambda: "{{ ds }}")
-        run = tries.dag_run_info({"dag_id": dag.dag_id, "run_id": "warm", "logical_date": iso(timezone.utcnow())})
-        with contextlib.redirect_stdout(io.StringIO()):
-            run_task(task, run, MemoryServices(environ={}))
-    except Exception as exc:  # noqa: BLE001 - warmth is an optimisation only
-        print(f"[windsock] executor warm-up failed: {exc}", file=sys.stderr)
-
 def _mini_scheduler(settings: Settings) -> Any:
     """The mini scheduler of a local executor's fork server, unless ``scheduler.schedule_after_task_execution`` is off."""
     if not settings.get("scheduler", "schedule_after_task_execution"):
@@ -828,8 +924,9 @@ def _mini_scheduler(settings: Settings) -> Any:
     return MiniScheduler(int(settings.get("core", "max_active_tasks_per_dag")))
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: ``python -m runtime.worker.forkserver FD``; the first line is the settings."""
+def main(argv: list[str] | None = None, zygote: tuple[int, socket.socket] | None = None) -> None:
+    """Serve on the scheduler's socket ``FD`` (``python -m runtime.worker FD`` forks ``zygote`` first); the
+    first line is the settings."""
     procs.die_with_parent(signal.SIGTERM)  # a kill -9 of the scheduler still ends in a handover
     fd = int((argv or sys.argv[1:])[0])
     sock = socket.socket(fileno=fd)
@@ -843,8 +940,8 @@ def main(argv: list[str] | None = None) -> None:
     hello = json.loads(head)
     settings = pickle.loads(base64.b64decode(hello["settings"]))
     os.environ.update({"WINDSOCK_FORKSERVER": "1"})
-    warm_up()
-    server = ForkServer(settings, sock, job_type=JobType(hello.get("job_type", JobType.EXECUTOR.value)))
+    server = ForkServer(settings, sock, job_type=JobType(hello.get("job_type", JobType.EXECUTOR.value)),
+                        zygote=zygote)
     server.open()
     server.inbuf = rest
     server.process_input()

@@ -45,6 +45,7 @@ class TryResult:
     asset_events: list[dict[str, Any]] = field(default_factory=list)  # outlet events of a successful try
     deferral: dict[str, Any] | None = None  # what a deferred try waits on (trigger, method, kwargs, timeout)
     retry_delay: Any = None  # a retry policy's delay for the next try (None: the task's)
+    end: datetime | None = None  # when the try's work ended: its end_date, and what a retry's delay counts from
 
 
 def classify(exc: BaseException) -> tuple[Outcome, str | None, datetime | None]:
@@ -66,3 +67,39 @@ def classify(exc: BaseException) -> tuple[Outcome, str | None, datetime | None]:
 
 def _describe(exc: BaseException) -> str:
     return "".join(traceback.format_exception(exc)).rstrip()
+
+
+@dataclass
+class TryOutcome:
+    """How one try ended, as the side that ran it knows it (what ``record.record`` writes)."""
+
+    ti_id: int
+    try_number: int
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    state: str  # a FINISH target, or scheduled: interrupted (runs again without using a retry)
+    end: datetime
+    start: datetime | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    skip_task_ids: list[str] = field(default_factory=list)
+    rendered_fields: dict[str, Any] | None = None
+    hostname: str | None = None
+    pid: int | None = None
+    crashed: bool = False  # its process died: its own failure/retry callbacks did not run
+    fail_stop: bool = False  # its DAG stops every other task when one fails
+    asset_events: list[dict[str, Any]] = field(default_factory=list)  # outlet events of a successful try
+    deferral: dict[str, Any] | None = None  # a deferred try: its trigger, resume method and deadline
+
+    @property
+    def interrupted(self) -> bool:
+        """The executor stopped the try; it goes back to scheduled as the next try number."""
+        return self.state == TI.SCHEDULED
+
+    @property
+    def label(self) -> str:
+        """``dag.task[map] run try N`` for messages."""
+        index = "" if self.map_index < 0 else f"[{self.map_index}]"
+        return f"{self.dag_id}.{self.task_id}{index} {self.run_id} try {self.try_number}"

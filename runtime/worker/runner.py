@@ -120,7 +120,7 @@ def run_task(
         if token is not None:
             reset_current_context(token)
     end = clock()
-    res = TryResult(outcome, error, reschedule, set(ti.skip_task_ids) if ti else set())
+    res = TryResult(outcome, error, reschedule, set(ti.skip_task_ids) if ti else set(), end=end)
     res.retry_delay = policy_delay if outcome is Outcome.FAILED else None
     res.deferral = deferral if outcome is Outcome.DEFERRED else None
     if outcome is Outcome.SUCCESS and ti is not None:

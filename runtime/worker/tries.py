@@ -19,7 +19,7 @@ from runtime.sdk import timezone
 from runtime.sdk.dag import DAG
 from runtime.sdk.taskinstance import DagRunInfo
 from runtime.store.states import TI
-from runtime.worker.record import TryOutcome
+from runtime.worker.outcome import TryOutcome
 
 
 def dag_run_info(run: dict[str, Any]) -> DagRunInfo:
@@ -99,7 +99,7 @@ def run_work(work: TaskWork, dag: DAG, services: Any, *, hostname: str, settings
         ti_id=work.ti_id, try_number=work.try_number, outcome=RESULT, state=result.state,
         error=_short(result.error), next_attempt_at=iso(result.next_attempt_at),
         skip_task_ids=sorted(result.skip_task_ids), rendered_fields=result.rendered_fields,
-        start_date=iso(start), end_date=iso(timezone.utcnow()), pid=os.getpid(), hostname=hostname,
+        start_date=iso(start), end_date=iso(result.end or timezone.utcnow()), pid=os.getpid(), hostname=hostname,
         dag_id=work.dag_id, run_id=work.run_id, task_id=work.task_id, map_index=work.map_index,
         asset_events=result.asset_events, deferral=result.deferral,
     )
@@ -111,11 +111,15 @@ def retry_policy(task: Any) -> RetryPolicy:
 
 
 def outcome_of(work: TaskWork, event: TaskEvent | None, *, start: datetime | None, now: datetime, dag: DAG | None,
-               hostname: str, pid: int | None = None, why: str = "", interrupted: bool = False) -> TryOutcome:
-    """The outcome of ``work``'s try from its child's ``result`` event, or, without one, from how it died."""
+               hostname: str, pid: int | None = None, why: str = "", interrupted: bool = False,
+               fail_stop: bool | None = None) -> TryOutcome:
+    """The outcome of ``work``'s try from its child's ``result`` event, or, without one, from how it died
+    (``dag``: its retry settings; ``fail_stop``, if given, is the DAG's, else read from ``dag``)."""
+    if fail_stop is None:
+        fail_stop = bool(dag and getattr(dag, "fail_stop", False))
     common: dict[str, Any] = {"ti_id": work.ti_id, "try_number": work.try_number, "dag_id": work.dag_id, "run_id": work.run_id,
               "task_id": work.task_id, "map_index": work.map_index, "start": start, "hostname": hostname,
-              "fail_stop": bool(dag and getattr(dag, "fail_stop", False))}
+              "fail_stop": fail_stop}
     if event is not None and event.outcome == RESULT and event.state:
         return TryOutcome(**common, state=event.state, end=parse_iso(event.end_date) or now, error=event.error,
                           next_attempt_at=parse_iso(event.next_attempt_at), skip_task_ids=list(event.skip_task_ids),
@@ -195,12 +199,12 @@ def _task_callback(cb: CallbackWork, dag: DAG, services: Any, settings: Any) -> 
 
 def _mail(settings: Any, task: Any, work: TaskWork, state: str, error: str | None) -> None:
     """Airflow's failure/retry e-mail, sent from the task side (the scheduler never talks SMTP)."""
-    from runtime.paths import task_log_path
-    from runtime.worker.mail import compose, deliver
-
     flag = task.email_on_failure if state == TI.FAILED else task.email_on_retry
     if not flag or not task.email:
         return
+    from runtime.paths import task_log_path
+    from runtime.worker.mail import compose, deliver
+
     to = [task.email] if isinstance(task.email, str) else list(task.email)
     log = task_log_path(str(settings.get("logging", "base_log_folder")), work.dag_id, work.run_id, work.task_id,
                         work.map_index, work.try_number)

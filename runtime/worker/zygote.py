@@ -1,0 +1,387 @@
+"""The zygote: the small process that forks every task child of a fork server.
+
+A forked try pays for the size of the process it is forked from: the kernel copies that
+process's page tables at the fork and tears them down at the child's exit, and the child copies
+every shared page it writes. The fork server holds SQLAlchemy, the ORM, its sessions and its
+bookkeeping; the zygote holds only what a try runs: the SDK, the runner and the DAG files
+(about 40 % of the fork server's memory). Its heap is moved into huge pages after each DAG load,
+so a fork copies one entry per 2 MiB instead of 512.
+
+The fork server asks for a child with one JSON line on the zygote's socket, passing the child's
+own socket (one end of a socket pair) with it (``SCM_RIGHTS``); the zygote forks, answers
+``forked`` with the pid, reaps its children and answers ``exit`` with their status. The child
+runs the try with its output in the try's log, sends its calls (XCom, variables, ...) and then
+its result over its socket (:mod:`runtime.worker.calls`), and exits. The fork server claims,
+records, enforces deadlines and signals children (by process group); the zygote never touches
+the database.
+
+The zygote dies with its fork server (``PR_SET_PDEATHSIG``) and its children with it, and exits
+when the fork server closes its socket. It ignores SIGTERM and SIGINT: stopping tries is the fork
+server's job (it signals each child's process group), and a zygote stopped under running
+children would kill them without a handover.
+"""
+
+from __future__ import annotations
+
+import base64
+import ctypes
+import gc
+import json
+import os
+import pickle
+import selectors
+import signal
+import socket
+import sys
+from collections import deque
+from typing import Any
+
+from runtime import procs
+from runtime.executors.messages import CallbackWork, TaskEvent, TaskWork
+from runtime.worker import logs, tries
+
+WARM_MODULES = (
+    "runtime.sdk.operators.bash", "runtime.sdk.operators.python", "runtime.sdk.operators.empty",
+    "runtime.sdk.operators.branch", "runtime.sdk.operators.trigger_dagrun", "runtime.sdk.operators.latest_only",
+    "runtime.sdk.sensors", "runtime.sdk.decorators", "runtime.worker.runner", "runtime.loader",
+    "runtime.worker.calls", "runtime.compat",
+)
+_MAX_FDS = 64  # descriptors taken per recvmsg (each fork request carries one)
+
+
+class Zygote:
+    """Forks a child per request of its fork server and reports their pids and exits."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.sock.setblocking(False)
+        self.inbuf = b""
+        self.fds: deque[int] = deque()  # received with their requests, in order
+        self.outbuf = bytearray()
+        self.settings: Any = None
+        self.hostname = ""
+        self.job_type = "executor"
+        self.job_id: int | None = None
+        self.parse_timeout = 30.0
+        self.dag_files = tries.DagFiles()
+        self.redirect = logs.Redirect()
+        self.children: set[int] = set()
+        self._frozen = False
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        self.selector = selectors.DefaultSelector()
+
+    def serve(self) -> None:
+        """Until the fork server closes the socket (or dies: then the kernel ends this process)."""
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_IGN)
+        self.selector.register(self.sock, selectors.EVENT_READ)
+        self.selector.register(self.wake_r, selectors.EVENT_READ)
+        while True:
+            self.selector.modify(self.sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if self.outbuf else 0))
+            for key, mask in self.selector.select():
+                if key.fileobj is self.sock:
+                    if mask & selectors.EVENT_READ and not self._read():
+                        return
+                else:
+                    _drain(self.wake_r)
+            self._reap()
+            self._flush()
+
+    # --- requests -----------------------------------------------------------------------------
+
+    def _read(self) -> bool:
+        """Take what arrived and fork what it asks for; False once the fork server closed the socket."""
+        open_ = True
+        while True:
+            try:
+                data, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 16, _MAX_FDS)
+            except BlockingIOError:
+                break
+            except ConnectionResetError:
+                data, fds = b"", []
+            for fd in fds:
+                os.set_inheritable(fd, False)
+            self.fds.extend(fds)
+            if not data and not fds:
+                open_ = False
+                break
+            self.inbuf += data
+        *lines, self.inbuf = self.inbuf.split(b"\n")
+        batch: list[tuple[dict[str, Any], int]] = []
+        for line in lines:
+            if not line.strip():
+                continue
+            msg = json.loads(line)
+            if msg.get("op") == "hello":
+                self._hello(msg)
+            elif msg.get("op") == "fork":
+                batch.append((msg, self.fds.popleft()))
+        if batch:
+            self._fork_batch(batch)
+        return open_
+
+    def _hello(self, msg: dict[str, Any]) -> None:
+        self.settings = pickle.loads(base64.b64decode(msg["settings"]))  # noqa: S301 - from our fork server
+        self.hostname, self.job_type, self.job_id = msg["hostname"], msg["job_type"], msg.get("job_id")
+        self.parse_timeout = float(self.settings.get("core", "dag_file_processor_timeout"))
+
+    def _fork_batch(self, batch: list[tuple[dict[str, Any], int]]) -> None:
+        """Load the batch's DAG files, then fork a child per request in a tight loop.
+
+        After each fork every page of this process is shared with the new child, and this
+        process's own first write to a page copies it: between two forks it only forks."""
+        requests = [(_work(msg), _callback(msg), msg, fd) for msg, fd in batch]
+        self._preload_all({(w.fileloc, w.dag_id) for w, c, _, _ in requests if w is not None} |
+                          {(c.fileloc, c.dag_id) for w, c, _, _ in requests if c is not None})
+        sys.stdout.flush()
+        sys.stderr.flush()
+        held = [fd for _, fd in batch]
+        forked: list[int | OSError] = []
+        for work, callback, msg, fd in requests:
+            try:
+                pid = os.fork()
+            except OSError as exc:  # no memory or too many processes: the fork server ends the try
+                forked.append(exc)
+                continue
+            if pid == 0:  # pragma: no cover - the child never returns
+                self._child(work, callback, msg["log"], fd, [*held, *self.fds])
+            forked.append(pid)
+        for fd in held:
+            os.close(fd)
+        for (work, callback, msg, _), result in zip(requests, forked, strict=True):
+            if isinstance(result, OSError):
+                self._say({"op": "failed", "id": msg["id"], "error": f"fork failed: {result}"})
+                continue
+            self.children.add(result)
+            named = work or callback
+            dag = self.dag_files.peek(named.fileloc, named.dag_id) if named is not None else None
+            self._say({"op": "forked", "id": msg["id"], "pid": result,
+                       "fail_stop": bool(dag is not None and getattr(dag, "fail_stop", False))})
+
+    def _preload_all(self, files: set[tuple[str, str]]) -> None:
+        """Load the DAG files here before forking, so that every child inherits them; after a (re)load,
+        collect, freeze (a frozen object is never walked by a collection, which would copy its page)
+        and move the heap into huge pages."""
+        versions = {fileloc: self.dag_files.version(fileloc) for fileloc, _ in files}
+        for fileloc, dag_id in files:
+            self._preload(fileloc, dag_id)
+        changed = {f for f, v in versions.items() if self.dag_files.version(f) != v}
+        if not changed and self._frozen:
+            return
+        if any(versions[f] is not None for f in changed):
+            gc.unfreeze()  # the old DAG objects of a reloaded file are garbage now
+        gc.collect()
+        gc.freeze()
+        self._frozen = True
+        huge_pages()
+
+    def _preload(self, fileloc: str, dag_id: str) -> None:
+        """Load a DAG file, its Jinja environment too (errors: the child reports them)."""
+        previous = signal.signal(signal.SIGALRM, _parse_timeout)
+        signal.setitimer(signal.ITIMER_REAL, self.parse_timeout)
+        try:
+            self.dag_files.get(fileloc, dag_id).get_template_env()
+        except BaseException as exc:  # noqa: BLE001 - user code at import time; the child reports it
+            print(f"[windsock] executor: cannot load {fileloc}: {exc}", file=sys.stderr)
+            self.dag_files.forget(fileloc)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self.children.discard(pid)
+            self._say({"op": "exit", "pid": pid, "status": status})
+
+    def _say(self, msg: dict[str, Any]) -> None:
+        self.outbuf += json.dumps(msg).encode() + b"\n"
+
+    def _flush(self) -> None:
+        while self.outbuf:
+            try:
+                sent = self.sock.send(self.outbuf)
+            except BlockingIOError:
+                return
+            except OSError:  # the fork server is gone: the next read says so
+                self.outbuf.clear()
+                return
+            del self.outbuf[:sent]
+
+    # --- the child ----------------------------------------------------------------------------
+
+    def _child(self, work: TaskWork | None, callback: CallbackWork | None, log: str, fd: int,
+               held: list[int]) -> None:  # pragma: no cover - child
+        code = 0
+        try:
+            gc.disable()  # a short-lived child: a collection would only copy shared pages
+            procs.die_with_parent(signal.SIGKILL)
+            os.setpgid(0, 0)  # its own process group: a stop reaches what it started too
+            for sig in (signal.SIGINT, signal.SIGCHLD):
+                procs.set_handler(sig, signal.SIG_DFL)
+            from runtime.worker.runner import on_sigterm
+
+            procs.set_handler(signal.SIGTERM, on_sigterm)
+            signal.set_wakeup_fd(-1)
+            # close this process's descriptors, not its Python objects: freeing them would write (copy) their pages
+            for other in [*held, self.selector.fileno(), self.wake_r, self.wake_w, self.sock.fileno()]:
+                if other != fd:
+                    _close(other)
+            self.redirect.install(log)
+            chan = socket.socket(fileno=fd)
+            if work is not None:
+                chan.sendall(self._run(work, chan).encode())
+                chan.shutdown(socket.SHUT_WR)  # the fork server takes a whole result as the try's end
+                chan.close()
+            elif callback is not None:
+                self._callback(callback, chan)
+        except BaseException:  # noqa: BLE001 - the fork server reports a crash
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+        _flush_std()
+        os._exit(code)
+
+    def _run(self, work: TaskWork, chan: socket.socket) -> TaskEvent:  # pragma: no cover - child
+        from runtime.worker.calls import RemoteServices
+
+        logs.write_fd1(logs.header(work, hostname=self.hostname, executor=self.job_type, job_id=self.job_id))
+        try:
+            dag = self.dag_files.get(work.fileloc, work.dag_id)
+        except Exception as exc:  # noqa: BLE001 - a missing or broken file fails the try
+            return tries.load_failed_event(work, f"cannot load DAG {work.dag_id!r}: {exc}", hostname=self.hostname)
+        return tries.run_work(work, dag, RemoteServices(chan, self.settings), hostname=self.hostname,
+                              settings=self.settings, private_copy=False)
+
+    def _callback(self, callback: CallbackWork, chan: socket.socket) -> None:  # pragma: no cover - child
+        from runtime.worker.calls import RemoteServices
+
+        dag = self.dag_files.get(callback.fileloc, callback.dag_id)
+        tries.run_callback(callback, dag, RemoteServices(chan, self.settings), self.settings)
+
+
+def _work(msg: dict[str, Any]) -> TaskWork | None:
+    return TaskWork.from_dict(msg["work"]) if msg.get("work") else None
+
+
+def _callback(msg: dict[str, Any]) -> CallbackWork | None:
+    return CallbackWork.from_dict(msg["callback"]) if msg.get("callback") else None
+
+
+def _parse_timeout(signum: int, frame: Any) -> None:
+    raise TimeoutError("loading the DAG file took longer than core.dag_file_processor_timeout")
+
+
+_HUGE = 2 << 20
+_MADV_HUGEPAGE, _MADV_COLLAPSE = 14, 25
+
+
+def huge_pages() -> int:
+    """Move this process's anonymous heap into transparent huge pages (``MADV_COLLAPSE``, Linux 6.1+);
+    the MiB moved (0 where the kernel cannot). A fork then copies one page-table entry per 2 MiB of
+    heap instead of 512, and a child's exit tears down as few; a child's first write into a huge
+    page splits only that page's mapping. Measured on a 2-core VM: fork -35 %, a no-op child's
+    exit -25 % (bench/README.md)."""
+    libc = procs._LIBC  # noqa: SLF001 - the one libc handle of this package
+    if libc is None:
+        return 0
+    madvise = libc.madvise
+    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    moved = 0
+    try:
+        with open("/proc/self/maps", encoding="ascii") as maps:
+            regions = [line.split() for line in maps]
+    except OSError:
+        return 0
+    for fields in regions:
+        path = fields[5] if len(fields) > 5 else ""
+        if fields[1] != "rw-p" or (path and path != "[heap]"):
+            continue
+        lo, hi = (int(x, 16) for x in fields[0].split("-"))
+        start, end = (lo + _HUGE - 1) & ~(_HUGE - 1), hi & ~(_HUGE - 1)
+        if end - start < _HUGE:
+            continue
+        madvise(start, end - start, _MADV_HUGEPAGE)
+        if madvise(start, end - start, _MADV_COLLAPSE) == 0:
+            moved += end - start
+    return moved >> 20
+
+
+def warm_up() -> None:
+    """Import what tasks use and run a throw-away task once, so children inherit every lazy import."""
+    import contextlib
+    import io
+    import logging
+
+    # Children log at INFO (logs.Redirect.install). Setting the level here, once, spares each child
+    # a walk over every logger of every loaded library to clear their level caches.
+    logging.getLogger().setLevel(logging.INFO)
+    for name in WARM_MODULES:
+        try:
+            __import__(name)
+        except Exception as exc:  # noqa: BLE001 - a missing optional module only costs warmth
+            print(f"[windsock] executor: cannot pre-import {name}: {exc}", file=sys.stderr)
+    try:
+        from runtime.executors.messages import iso
+        from runtime.inprocess import MemoryServices
+        from runtime.sdk import timezone
+        from runtime.sdk.dag import DAG
+        from runtime.sdk.operators.python import PythonOperator
+        from runtime.worker.runner import run_task
+
+        with DAG("windsock_warm_up", schedule=None, start_date=timezone.utcnow()) as dag:
+            task = PythonOperator(task_id="noop", python_callable=lambda: "{{ ds }}")
+        run = tries.dag_run_info({"dag_id": dag.dag_id, "run_id": "warm", "logical_date": iso(timezone.utcnow())})
+        with contextlib.redirect_stdout(io.StringIO()):
+            run_task(task, run, MemoryServices(environ={}))
+    except Exception as exc:  # noqa: BLE001 - warmth is an optimisation only
+        print(f"[windsock] executor warm-up failed: {exc}", file=sys.stderr)
+
+
+def run(sock: socket.socket) -> None:
+    """Be a zygote on ``sock`` (this process is a child of its fork server)."""
+    warm_up()
+    Zygote(sock).serve()
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except (BlockingIOError, OSError):
+        pass
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def _flush_std() -> None:  # pragma: no cover - child
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m runtime.worker.zygote FD``: a zygote started afresh by its fork server (after the first died)."""
+    procs.die_with_parent(signal.SIGKILL)
+    run(socket.socket(fileno=int((argv or sys.argv[1:])[0])))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
