@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
-
-from sqlalchemy.orm import Session, sessionmaker
+from typing import TYPE_CHECKING, Any
 
 from runtime.errors import WindsockError
 from runtime.sdk.connection import Connection
 from runtime.sdk.exceptions import AirflowNotFoundException
 from runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 _MISSING: Any = object()
 

@@ -519,7 +519,7 @@ class ForkServer:
             child = self.by_pid.pop(int(msg["pid"]), None)
             if child is not None:
                 self._ended(child, int(msg["status"]))
-        elif op == "failed":
+        elif op == "fork_failed":
             child = self.children.get(int(msg["id"]))
             if child is not None:
                 self._ended(child, None, str(msg.get("error") or "could not be forked"))

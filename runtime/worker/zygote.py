@@ -154,7 +154,7 @@ class Zygote:
             os.close(fd)
         for (work, callback, msg, _), result in zip(requests, forked, strict=True):
             if isinstance(result, OSError):
-                self._say({"op": "failed", "id": msg["id"], "error": f"fork failed: {result}"})
+                self._say({"op": "fork_failed", "id": msg["id"], "error": f"fork failed: {result}"})
                 continue
             self.children.add(result)
             named = work or callback

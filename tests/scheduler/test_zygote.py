@@ -1,0 +1,127 @@
+"""Task children are forked by a zygote that holds no store; their calls to the store go through the
+fork server (runtime.worker.calls), and a zygote that dies takes only its running tries with it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Any
+
+from runtime.sdk.connection import Connection
+from runtime.store.connections import set_connection
+from runtime.store.crypto import get_fernet
+from runtime.store.session import transaction
+from runtime.store.variables import set_variable
+
+
+def _ppid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as handle:
+        return int(handle.read().rsplit(")", 1)[1].split()[1])
+
+
+CALLS = """
+import sys, threading
+from airflow.models import Variable
+from airflow.hooks.base import BaseHook
+
+def produce(**ctx):
+    ctx["ti"].xcom_push(key="when", value=datetime(2024, 5, 6, 7, 8, 9))
+    return {"n": 3, "items": ["a", "b"]}
+
+def consume(**ctx):
+    ti = ctx["ti"]
+    errors = []
+    try:
+        Variable.get("absent")
+    except KeyError as exc:  # the store's VariableNotFound crossed as a KeyError
+        errors.append(type(exc).__name__)
+    try:
+        BaseHook.get_connection("absent")
+    except Exception as exc:
+        errors.append(type(exc).__name__)
+
+    def pull_push(i):
+        ti.xcom_push(key=f"k{i}", value=i)
+        return ti.xcom_pull(task_ids="consume", key=f"k{i}")
+    seen = []
+    threads = [threading.Thread(target=lambda i=i: seen.append(pull_push(i))) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    pid = os.fork()  # a process of the task's own cannot share the channel: it reaches the store itself
+    if pid == 0:
+        ti.xcom_push(key="from_fork", value="forked")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    mark("consume", pulled=ti.xcom_pull(task_ids="produce"), when=str(ti.xcom_pull(task_ids="produce", key="when")),
+         var=Variable.get("color"), default=Variable.get("absent", default_var="dflt"),
+         conn=BaseHook.get_connection("warehouse").host, errors=errors, threads=sorted(seen),
+         forked=ti.xcom_pull(task_ids="consume", key="from_fork"),
+         sqlalchemy="sqlalchemy" in sys.modules, pid=os.getpid(), ppid=os.getppid())
+
+with DAG("calls", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    PythonOperator(task_id="produce", python_callable=produce) >> PythonOperator(task_id="consume", python_callable=consume)
+"""
+
+
+def test_a_task_child_reaches_the_store_through_its_fork_server(env: Any) -> None:
+    """XCom, variables and connections work from a task child that never imports SQLAlchemy; errors
+    keep their types; threads of a task share its channel; a process the task forks reaches the
+    store on its own; the child is the zygote's, the zygote the fork server's."""
+    with transaction(env.factory) as session:
+        set_variable(session, "color", "blue")
+        set_connection(session, Connection(conn_id="warehouse", conn_type="postgres", host="wh.internal"),
+                       fernet=get_fernet(env.settings))
+    env.write_dag("calls", CALLS)
+    env.sync()
+    env.trigger("calls")
+    env.drive(env.finished("calls"))
+    assert env.run_states("calls") == ["success"]
+    (got,) = env.marks("consume")
+    assert got["pulled"] == {"n": 3, "items": ["a", "b"]}
+    assert got["when"].startswith("2024-05-06") and "07:08:09" in got["when"]
+    assert (got["var"], got["default"], got["conn"]) == ("blue", "dflt", "wh.internal")
+    assert got["errors"] == ["KeyError", "AirflowNotFoundException"]  # as Airflow raises them
+    assert got["threads"] == list(range(8)) and got["forked"] == "forked"
+    assert got["sqlalchemy"] is False  # the child holds no store of its own
+    assert got["ppid"] != env.executor.pid  # type: ignore[attr-defined]
+    if os.path.exists(f"/proc/{got['ppid']}"):
+        assert _ppid(got["ppid"]) == env.executor.pid  # type: ignore[attr-defined]
+
+
+KILLED = """
+def slow(**ctx):
+    mark("slow", pid=os.getpid(), zygote=os.getppid(), try_number=ctx["ti"].try_number)
+    if ctx["ti"].try_number == 1:
+        time.sleep(60)
+
+with DAG("zk", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    PythonOperator(task_id="slow", python_callable=slow, retries=1, retry_delay=timedelta(seconds=0))
+"""
+
+
+def test_a_zygote_killed_mid_try_ends_that_try_as_a_crash_and_a_new_zygote_runs_the_retry(env: Any) -> None:
+    env.write_dag("zk", KILLED)
+    env.sync()
+    env.trigger("zk")
+    env.drive(lambda: bool(env.marks("slow")), timeout=30)
+    first = env.marks("slow")[0]
+    os.kill(first["zygote"], signal.SIGKILL)
+    env.drive(env.finished("zk"), timeout=40)
+    assert env.run_states("zk") == ["success"]
+    crashed, retried = env.history("zk", "slow")
+    assert (crashed.state, retried.state) == ("up_for_retry", "success")
+    assert "zygote" in (crashed.executor_message or ""), crashed.executor_message
+    second = env.marks("slow")[1]
+    assert second["try_number"] == 2 and second["zygote"] != first["zygote"]
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{first['pid']}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        with open(f"/proc/{first['pid']}/stat") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        state = "gone"
+    assert state in ("gone", "Z", "X")  # the first try's process died with its zygote
