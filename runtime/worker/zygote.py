@@ -4,8 +4,7 @@ A forked try pays for the size of the process it is forked from: the kernel copi
 process's page tables at the fork and tears them down at the child's exit, and the child copies
 every shared page it writes. The fork server holds SQLAlchemy, the ORM, its sessions and its
 bookkeeping; the zygote holds only what a try runs: the SDK, the runner and the DAG files
-(about 40 % of the fork server's memory). Its heap is moved into huge pages after each DAG load,
-so a fork copies one entry per 2 MiB instead of 512.
+(about 40 % of the fork server's memory).
 
 The fork server asks for a child with one JSON line on the zygote's socket, passing the child's
 own socket (one end of a socket pair) with it (``SCM_RIGHTS``); the zygote forks, answers
@@ -24,7 +23,6 @@ children would kill them without a handover.
 from __future__ import annotations
 
 import base64
-import ctypes
 import gc
 import json
 import os
@@ -164,8 +162,7 @@ class Zygote:
 
     def _preload_all(self, files: set[tuple[str, str]]) -> None:
         """Load the DAG files here before forking, so that every child inherits them; after a (re)load,
-        collect, freeze (a frozen object is never walked by a collection, which would copy its page)
-        and move the heap into huge pages."""
+        collect and freeze (a frozen object is never walked by a collection, which would copy its page)."""
         versions = {fileloc: self.dag_files.version(fileloc) for fileloc, _ in files}
         for fileloc, dag_id in files:
             self._preload(fileloc, dag_id)
@@ -177,7 +174,6 @@ class Zygote:
         gc.collect()
         gc.freeze()
         self._frozen = True
-        huge_pages()
 
     def _preload(self, fileloc: str, dag_id: str) -> None:
         """Load a DAG file, its Jinja environment too (errors: the child reports them)."""
@@ -280,41 +276,6 @@ def _callback(msg: dict[str, Any]) -> CallbackWork | None:
 
 def _parse_timeout(signum: int, frame: Any) -> None:
     raise TimeoutError("loading the DAG file took longer than core.dag_file_processor_timeout")
-
-
-_HUGE = 2 << 20
-_MADV_HUGEPAGE, _MADV_COLLAPSE = 14, 25
-
-
-def huge_pages() -> int:
-    """Move this process's anonymous heap into transparent huge pages (``MADV_COLLAPSE``, Linux 6.1+);
-    the MiB moved (0 where the kernel cannot). A fork then copies one page-table entry per 2 MiB of
-    heap instead of 512, and a child's exit tears down as few; a child's first write into a huge
-    page splits only that page's mapping. Measured on a 2-core VM: fork -35 %, a no-op child's
-    exit -25 % (bench/README.md)."""
-    libc = procs._LIBC  # noqa: SLF001 - the one libc handle of this package
-    if libc is None:
-        return 0
-    madvise = libc.madvise
-    madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    moved = 0
-    try:
-        with open("/proc/self/maps", encoding="ascii") as maps:
-            regions = [line.split() for line in maps]
-    except OSError:
-        return 0
-    for fields in regions:
-        path = fields[5] if len(fields) > 5 else ""
-        if fields[1] != "rw-p" or (path and path != "[heap]"):
-            continue
-        lo, hi = (int(x, 16) for x in fields[0].split("-"))
-        start, end = (lo + _HUGE - 1) & ~(_HUGE - 1), hi & ~(_HUGE - 1)
-        if end - start < _HUGE:
-            continue
-        madvise(start, end - start, _MADV_HUGEPAGE)
-        if madvise(start, end - start, _MADV_COLLAPSE) == 0:
-            moved += end - start
-    return moved >> 20
 
 
 def warm_up() -> None:

@@ -69,3 +69,32 @@ with DAG("prio", start_date=datetime(2024, 1, 1), schedule=None) as dag:
     env.trigger("prio")
     env.drive(env.finished("prio"))
     assert [m["w"] for m in env.marks("order")] == [5, 3, 1]
+
+
+def test_a_pool_blocked_crowd_of_higher_priority_does_not_starve_other_work(make):
+    """With 2 slots the scheduler first looks at the 32 highest-priority scheduled task instances; here
+    they all wait for a 1-slot pool, so it looks further and queues the low-priority task beside them."""
+    env = make("local", core__parallelism=2)
+    with transaction(env.factory) as s:
+        pools.set_pool(s, "one", 1)
+    env.write_dag("crowd", """
+def step(**ctx):
+    mark("crowd", s=time.time())
+    time.sleep(0.1)
+with DAG("crowd", start_date=datetime(2024, 1, 1), schedule=None, max_active_tasks=64) as dag:
+    for i in range(40):
+        PythonOperator(task_id=f"c{i:02d}", python_callable=step, pool="one", priority_weight=10)
+""")
+    env.write_dag("low", """
+def alone():
+    mark("low", s=time.time())
+with DAG("low", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    PythonOperator(task_id="alone", python_callable=alone, priority_weight=1)
+""")
+    env.sync()
+    env.trigger("crowd")
+    env.trigger("low")
+    env.drive(env.finished("low"), timeout=30)
+    (low,) = env.marks("low")
+    started = sorted(m["s"] for m in env.marks("crowd"))
+    assert len([s for s in started if s < low["s"]]) <= 2  # it did not wait for the crowd
