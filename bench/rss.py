@@ -4,7 +4,7 @@ Idle: a scheduler with the DAG processor and the local executor runs its loop fo
 seconds with 20 parsed DAGs and nothing to do; RSS of the scheduler process and of the
 executor's fork server (``/proc/PID/status`` VmRSS). Per task: 20 tasks that sleep 5 s run at
 once; each child's private memory (``/proc/PID/smaps_rollup`` Private_*; the rest is shared
-with the fork server). CPU per task: 200 no-op tasks, scheduler + fork server + children CPU
+with the zygote that forked it). CPU per task: 200 no-op tasks, scheduler + fork server + zygote + children CPU
 seconds divided by 200. Run: ``python bench/rss.py``.
 """
 
@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
-from fanout import drive, proc_cpu, setup, trigger  # noqa: E402
+from fanout import drive, server_cpu, setup, trigger  # noqa: E402
 
 from runtime.executors.local import LocalExecutor  # noqa: E402
 from runtime.processor import DagProcessor  # noqa: E402
@@ -103,18 +103,19 @@ def main() -> None:
         scheduler = Scheduler(settings, factory, executor, processor=processor)  # type: ignore[arg-type]
         sched_kb, server_kb = idle_rss(scheduler, executor)
         sizes = child_private(factory, scheduler)
-        t0, s0 = os.times(), proc_cpu(executor.pid)  # type: ignore[arg-type]
+        t0, s0 = os.times(), server_cpu(executor.pid)  # type: ignore[arg-type]
         run_id = trigger(factory, "noops")
         drive(scheduler, factory, run_id)
-        t1, s1 = os.times(), proc_cpu(executor.pid)  # type: ignore[arg-type]
+        t1, s1 = os.times(), server_cpu(executor.pid)  # type: ignore[arg-type]
         executor.end()
     own = (t1.user - t0.user) + (t1.system - t0.system)
     print(f"rss: idle scheduler process {sched_kb / 1024:.0f} MiB, executor fork server {server_kb / 1024:.0f} MiB "
           f"(20 DAGs parsed, processor + local executor)")
     print(f"rss: per running task child {statistics.median(sizes) / 1024:.1f} MiB private (median of {len(sizes)}; "
-          f"the rest is shared copy-on-write with the fork server)")
+          f"the rest is shared copy-on-write with the zygote)")
     print(f"cpu per no-op task (200 tasks): scheduler {own / 200 * 1000:.1f} ms, fork server "
-          f"{(s1[0] - s0[0]) / 200 * 1000:.1f} ms, task child {(s1[1] - s0[1]) / 200 * 1000:.1f} ms")
+          f"{(s1[0] - s0[0]) / 200 * 1000:.1f} ms, zygote {(s1[1] - s0[1]) / 200 * 1000:.1f} ms, "
+          f"task child {(s1[2] - s0[2]) / 200 * 1000:.1f} ms")
 
 
 if __name__ == "__main__":
