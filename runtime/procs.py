@@ -270,6 +270,23 @@ def set_handler(sig: int, handler: Any) -> None:
     _signal.signal(int(sig), raw)
 
 
+def drain(fd: int) -> None:
+    """Read a non-blocking descriptor (a wake-up pipe) until it is empty."""
+    try:
+        while os.read(fd, 4096):
+            pass
+    except OSError:  # empty (BlockingIOError) or closed
+        pass
+
+
+def close_quietly(fd: int) -> None:
+    """Close a descriptor that may be closed already."""
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
 def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
     """Signal the process group led by ``pid`` (and ``pid`` itself if it has no group of its own)."""
     for target in (lambda: os.killpg(pid, sig), lambda: os.kill(pid, sig)):

@@ -311,7 +311,7 @@ class ForkServer:
             if mask & selectors.EVENT_WRITE:
                 self._flush()
         elif obj == self.wake_r:
-            _drain(self.wake_r)
+            procs.drain(self.wake_r)
         elif self.zygote is not None and obj is self.zygote.sock:
             if mask & selectors.EVENT_WRITE and not self.zygote.flush():
                 self._zygote_gone("its zygote's socket broke")
@@ -423,20 +423,7 @@ class ForkServer:
     def _dag(self, fileloc: str, dag_id: str) -> Any:
         """The DAG of a try that died without a result (its retry settings and callbacks), loaded here on
         first need; None if it cannot be loaded. A try that reports its end never needs it here."""
-        dag = self.dag_files.peek(fileloc, dag_id)
-        if dag is not None:
-            return dag
-        previous = signal.signal(signal.SIGALRM, _parse_timeout)
-        signal.setitimer(signal.ITIMER_REAL, self.parse_timeout)
-        try:
-            return self.dag_files.get(fileloc, dag_id)
-        except BaseException as exc:  # noqa: BLE001 - user code at import time: the try ends without it
-            print(f"[windsock] executor: cannot load {fileloc}: {exc}", file=sys.stderr)
-            self.dag_files.forget(fileloc)
-            return None
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+        return self.dag_files.peek(fileloc, dag_id) or self.dag_files.load(fileloc, dag_id, self.parse_timeout)
 
     # --- children -------------------------------------------------------------------------
 
@@ -823,10 +810,6 @@ def _fields(message: TaskWork | CallbackWork | None) -> dict[str, Any] | None:
     return {f.name: getattr(message, f.name) for f in dataclasses.fields(message)}
 
 
-def _parse_timeout(signum: int, frame: Any) -> None:
-    raise TimeoutError("loading the DAG file took longer than core.dag_file_processor_timeout")
-
-
 def _recv_all(sock: socket.socket) -> bytes | None:
     """What is readable now; None at end of file."""
     parts: list[bytes] = []
@@ -898,21 +881,6 @@ def _death(status: int) -> str:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _close(fd: int) -> None:
-    try:
-        os.close(fd)
-    except OSError:
-        pass
-
-
-def _drain(fd: int) -> None:
-    try:
-        while os.read(fd, 4096):
-            pass
-    except (BlockingIOError, OSError):
-        pass
 
 
 def _mini_scheduler(settings: Settings) -> Any:

@@ -71,6 +71,26 @@ class DagFiles:
         """Drop a file from the cache (it failed to load here; load it again next time)."""
         self._cache.pop(fileloc, None)
 
+    def load(self, fileloc: str, dag_id: str, timeout: float) -> DAG | None:
+        """The DAG, loaded here within ``timeout`` seconds (``core.dag_file_processor_timeout``: SIGALRM, main
+        thread); None, with the reason printed, when the file cannot give it (user code at import time)."""
+        import signal
+
+        def expired(signum: int, frame: Any) -> None:
+            raise TimeoutError("loading the DAG file took longer than core.dag_file_processor_timeout")
+
+        previous = signal.signal(signal.SIGALRM, expired)
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        try:
+            return self.get(fileloc, dag_id)
+        except BaseException as exc:  # noqa: BLE001 - whatever the file raises; the try reports it
+            print(f"[windsock] executor: cannot load {fileloc}: {exc}", file=sys.stderr)
+            self.forget(fileloc)
+            return None
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+
     @staticmethod
     def _load(fileloc: str) -> tuple[dict[str, DAG], str | None]:
         from runtime.loader import load_file

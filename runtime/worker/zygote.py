@@ -85,7 +85,7 @@ class Zygote:
                     if mask & selectors.EVENT_READ and not self._read():
                         return
                 else:
-                    _drain(self.wake_r)
+                    procs.drain(self.wake_r)
             self._reap()
             self._flush()
 
@@ -176,17 +176,11 @@ class Zygote:
         self._frozen = True
 
     def _preload(self, fileloc: str, dag_id: str) -> None:
-        """Load a DAG file, its Jinja environment too (errors: the child reports them)."""
-        previous = signal.signal(signal.SIGALRM, _parse_timeout)
-        signal.setitimer(signal.ITIMER_REAL, self.parse_timeout)
-        try:
-            self.dag_files.get(fileloc, dag_id).get_template_env()
-        except BaseException as exc:  # noqa: BLE001 - user code at import time; the child reports it
-            print(f"[windsock] executor: cannot load {fileloc}: {exc}", file=sys.stderr)
-            self.dag_files.forget(fileloc)
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+        """Load a DAG file, its Jinja environment too: built here once, not in every child (a fifth of a
+        no-op try). A file that fails is the child's to report."""
+        dag = self.dag_files.load(fileloc, dag_id, self.parse_timeout)
+        if dag is not None:
+            dag.get_template_env()
 
     def _reap(self) -> None:
         while self.children:
@@ -231,7 +225,7 @@ class Zygote:
             # close this process's descriptors, not its Python objects: freeing them would write (copy) their pages
             for other in [*held, self.selector.fileno(), self.wake_r, self.wake_w, self.sock.fileno()]:
                 if other != fd:
-                    _close(other)
+                    procs.close_quietly(other)
             self.redirect.install(log)
             chan = socket.socket(fileno=fd)
             if work is not None:
@@ -274,10 +268,6 @@ def _callback(msg: dict[str, Any]) -> CallbackWork | None:
     return CallbackWork.from_dict(msg["callback"]) if msg.get("callback") else None
 
 
-def _parse_timeout(signum: int, frame: Any) -> None:
-    raise TimeoutError("loading the DAG file took longer than core.dag_file_processor_timeout")
-
-
 def warm_up() -> None:
     """Import what tasks use and run a throw-away task once, so children inherit every lazy import."""
     import contextlib
@@ -313,21 +303,6 @@ def run(sock: socket.socket) -> None:
     """Be a zygote on ``sock`` (this process is a child of its fork server)."""
     warm_up()
     Zygote(sock).serve()
-
-
-def _drain(fd: int) -> None:
-    try:
-        while os.read(fd, 4096):
-            pass
-    except (BlockingIOError, OSError):
-        pass
-
-
-def _close(fd: int) -> None:
-    try:
-        os.close(fd)
-    except OSError:
-        pass
 
 
 def _flush_std() -> None:  # pragma: no cover - child
