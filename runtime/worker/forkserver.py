@@ -58,6 +58,7 @@ RECORD_GIVE_UP = 30.0  # seconds a stopping server keeps retrying to record befo
 PID_NOTE_DELAY = 0.5  # seconds a started try's pid may wait to ride along with the next write
 ANSWER_TIMEOUT = 10.0  # seconds a child may take to read the answer to its call before it is killed
 ZYGOTE_GRACE = 5.0  # seconds a closed zygote may take to exit before it is killed
+ZYGOTE_ANSWER = 10.0  # seconds past the parse timeout a zygote may take to fork a child before it is replaced
 
 
 @dataclass
@@ -82,6 +83,7 @@ class Child:
     deadline: float | None
     started: datetime
     pid: int | None = None  # known once the zygote says it forked
+    asked_at: float = 0.0  # when the zygote was asked to fork it (monotonic)
     fail_stop: bool = False  # its DAG's (as the zygote loaded it)
     partial: bytes = b""  # an incomplete line read from its socket
     chunks: list[bytes] = field(default_factory=list)  # what it sent that is not a call: its result
@@ -296,6 +298,8 @@ class ForkServer:
         if self.to_claim:
             times.append(self.retry_claim_at)
         times += [c.deadline for c in self.children.values() if c.deadline is not None]
+        if unforked := [c.asked_at for c in self.children.values() if c.pid is None]:
+            times.append(min(unforked) + self.parse_timeout + ZYGOTE_ANSWER)
         if self.pending:
             times.append(self.retry_record_at)
         if self.pids:
@@ -460,7 +464,8 @@ class ForkServer:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             ours.setblocking(False)
             self.next_child_id += 1
-            child = Child(self.next_child_id, ours, plan.work, plan.log, plan.deadline, plan.started)
+            child = Child(self.next_child_id, ours, plan.work, plan.log, plan.deadline, plan.started,
+                          asked_at=time.monotonic())
             self.children[child.id] = child
             self.by_fd[child.fd] = child
             self.selector.register(child.fd, selectors.EVENT_READ)
@@ -527,7 +532,9 @@ class ForkServer:
             if child.pid is not None:
                 procs.kill_group(child.pid, signal.SIGKILL)
                 self.by_pid.pop(child.pid, None)
-            self._ended(child, None, "was killed with its zygote")
+                self._ended(child, None, "was killed with its zygote")
+            else:
+                self._ended(child, None, "was never started: its zygote went away")
         self._reap()
 
     def _read_child(self, child: Child) -> None:
@@ -620,7 +627,7 @@ class ForkServer:
         event = _decode_event(b"".join(child.chunks))
         why = child.killed_why or child.stopping_why or why or _death(status or 0)
         if event is None:
-            logs.append(child.log, f"task process {child.pid} {why} without reporting a result")
+            logs.append(child.log, f"{_who(child)} {why} without reporting a result")
         self._pend(child, event, why)
 
     def _pend(self, child: Child, event: TaskEvent | None, why: str) -> None:
@@ -631,7 +638,7 @@ class ForkServer:
         ended = event is not None and event.outcome == RESULT and bool(event.state)
         dag = None if ended or interrupted else self._dag(work.fileloc, work.dag_id)  # retry settings of a crash
         outcome = tries.outcome_of(work, event, start=child.started, now=timezone.utcnow(), dag=dag,
-                                   hostname=self.hostname, pid=child.pid, why=f"task process {child.pid} {why}",
+                                   hostname=self.hostname, pid=child.pid, why=f"{_who(child)} {why}",
                                    interrupted=interrupted, fail_stop=child.fail_stop or None)
         self.pending.append((outcome, work))
 
@@ -656,6 +663,10 @@ class ForkServer:
                                       f"{self.grace:g}s grace")
         if self.stopping is not None and self.drain_grace > 0 and now >= self.stop_started + self.drain_grace:
             self._interrupt_all(self.stopping)
+        limit = self.parse_timeout + ZYGOTE_ANSWER  # it may be loading a DAG file for up to the parse timeout
+        if self.zygote is not None and any(c.pid is None and now - c.asked_at > limit for c in self.children.values()):
+            os.kill(self.zygote.pid, signal.SIGKILL)  # stopped or stuck: its children die with it
+            self._zygote_gone(f"its zygote forked nothing for {limit:g} s (stuck or stopped) and was killed")
 
     def _kill_ti(self, ti_id: int, reason: str) -> None:
         for child in self.children.values():
@@ -799,6 +810,10 @@ class ForkServer:
         assert self.sock is not None
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if on else 0)
         self.selector.modify(self.sock, events)
+
+
+def _who(child: Child) -> str:
+    return f"task process {child.pid}" if child.pid is not None else "the try"
 
 
 def _fields(message: TaskWork | CallbackWork | None) -> dict[str, Any] | None:

@@ -125,3 +125,45 @@ def test_a_zygote_killed_mid_try_ends_that_try_as_a_crash_and_a_new_zygote_runs_
     except OSError:
         state = "gone"
     assert state in ("gone", "Z", "X")  # the first try's process died with its zygote
+
+
+STUCK = """
+def quick(**ctx):
+    mark("quick", zygote=os.getppid(), try_number=ctx["ti"].try_number)
+
+with DAG("zs", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    PythonOperator(task_id="quick", python_callable=quick, retries=1, retry_delay=timedelta(seconds=0))
+"""
+
+
+def _zygote_of(fork_server: int, timeout: float = 20.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(f"/proc/{fork_server}/task/{fork_server}/children") as handle:
+            kids = [int(k) for k in handle.read().split()]
+        if kids:
+            return kids[0]
+        time.sleep(0.05)
+    raise AssertionError("the fork server started no zygote")
+
+
+def test_a_stopped_zygote_is_replaced_and_the_try_it_never_started_ends_as_a_crash(make: Any) -> None:
+    """A zygote that forks nothing for the parse timeout + 10 s (here SIGSTOP) is killed; the try it
+    held never ran, is recorded as a crash (its retry follows) and a new zygote runs the retry."""
+    env = make("local", core__fork_server_idle_exit=0, core__dag_file_processor_timeout=1)
+    stuck = _zygote_of(env.executor.pid)
+    os.kill(stuck, signal.SIGSTOP)
+    env.write_dag("zs", STUCK)
+    env.sync()
+    env.trigger("zs")
+    env.drive(env.finished("zs"), timeout=60)
+    assert env.run_states("zs") == ["success"]
+    lost, retried = env.history("zs", "quick")
+    assert (lost.state, retried.state) == ("up_for_retry", "success")
+    assert "never started" in (lost.executor_message or ""), lost.executor_message
+    (ran,) = env.marks("quick")  # only the retry ran
+    assert ran["try_number"] == 2 and ran["zygote"] != stuck
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{stuck}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.path.exists(f"/proc/{stuck}")  # killed and reaped by its fork server
