@@ -299,7 +299,7 @@ class ForkServer:
             times.append(self.retry_claim_at)
         times += [c.deadline for c in self.children.values() if c.deadline is not None]
         if unforked := [c.asked_at for c in self.children.values() if c.pid is None]:
-            times.append(min(unforked) + self.parse_timeout + ZYGOTE_ANSWER)
+            times.append(min(unforked) + self._zygote_patience())
         if self.pending:
             times.append(self.retry_record_at)
         if self.pids:
@@ -663,10 +663,16 @@ class ForkServer:
                                       f"{self.grace:g}s grace")
         if self.stopping is not None and self.drain_grace > 0 and now >= self.stop_started + self.drain_grace:
             self._interrupt_all(self.stopping)
-        limit = self.parse_timeout + ZYGOTE_ANSWER  # it may be loading a DAG file for up to the parse timeout
+        limit = self._zygote_patience()
         if self.zygote is not None and any(c.pid is None and now - c.asked_at > limit for c in self.children.values()):
             os.kill(self.zygote.pid, signal.SIGKILL)  # stopped or stuck: its children die with it
             self._zygote_gone(f"its zygote forked nothing for {limit:g} s (stuck or stopped) and was killed")
+
+    def _zygote_patience(self) -> float:
+        """How long the zygote may take to fork what it was asked to: it may be loading each of their DAG
+        files for up to the parse timeout first."""
+        files = {c.work.fileloc for c in self.children.values() if c.pid is None and c.work is not None}
+        return self.parse_timeout * max(1, len(files)) + ZYGOTE_ANSWER
 
     def _kill_ti(self, ti_id: int, reason: str) -> None:
         for child in self.children.values():
