@@ -167,3 +167,25 @@ def test_a_stopped_zygote_is_replaced_and_the_try_it_never_started_ends_as_a_cra
     while os.path.exists(f"/proc/{stuck}") and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not os.path.exists(f"/proc/{stuck}")  # killed and reaped by its fork server
+
+
+BIG_CONF = """
+def sizes(**ctx):
+    mark("sizes", task=ctx["ti"].task_id, n=len(ctx["dag_run"].conf["blob"]), ppid=os.getppid())
+
+with DAG("zc", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    for i in range(3):
+        PythonOperator(task_id=f"t{i}", python_callable=sizes)
+"""
+
+
+def test_fork_requests_larger_than_the_socket_buffer_keep_their_order(env: Any) -> None:
+    """Three tries of a run whose conf is 600 kB each: every request is sent in parts, and each child
+    still gets its own socket (the passed descriptors stay matched to their requests)."""
+    env.write_dag("zc", BIG_CONF)
+    env.sync()
+    env.trigger("zc", conf={"blob": "x" * 600_000})
+    env.drive(env.finished("zc"), timeout=60)
+    assert env.run_states("zc") == ["success"]
+    got = env.marks("sizes")
+    assert sorted(m["task"] for m in got) == ["t0", "t1", "t2"] and {m["n"] for m in got} == {600_000}
