@@ -32,10 +32,13 @@ class _Codec:
 
     kind: ClassVar[str] = ""
 
+    def fields(self) -> dict[str, Any]:
+        """The message's fields (what ``from_dict`` builds it back from)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+
     def encode(self) -> bytes:
         """One JSON line."""
-        body = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
-        return json.dumps({"v": VERSION, "kind": self.kind, **body}, default=str).encode() + b"\n"
+        return json.dumps({"v": VERSION, "kind": self.kind, **self.fields()}, default=str).encode() + b"\n"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Any:

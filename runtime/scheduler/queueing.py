@@ -79,7 +79,7 @@ def queue_ready(session: Session, cache: DagCache, registry: Registry, now: date
     time (Airflow's scheduler likewise reads ``max_tis_per_query`` rows and reads again when starved)."""
     if slots <= 0:
         return []
-    limit = max(4 * slots, 32)
+    limit, widest = max(4 * slots, 32), max(4 * slots, WINDOW)
     while True:
         scheduled = scheduled_rows(session, limit, run)
         if not scheduled:
@@ -88,9 +88,9 @@ def queue_ready(session: Session, cache: DagCache, registry: Registry, now: date
         by_id = {r.id: r for r in scheduled if registry.get(r.dag_id, r.run_id) is not None}
         candidates = [_candidate(r, registry) for r in by_id.values()]
         chosen = pick(candidates, caps)
-        if len(chosen) >= slots or len(scheduled) < limit or limit >= max(4 * slots, WINDOW):
+        if len(chosen) >= slots or len(scheduled) < limit or limit >= widest:
             break
-        limit = max(4 * slots, WINDOW)
+        limit = widest
     won = transitions.ti(session, transitions.QUEUE, [c.ti_id for c in chosen], queued_dttm=now, queued_by_job_id=job_id)
     return [w for w in (_work(session, cache, registry, by_id[i]) for i in won) if w is not None]
 

@@ -456,10 +456,9 @@ class ForkServer:
             return
         self._fork_batch([_Plan(None, callback, log, None, timezone.utcnow())])
 
-    def _fork_batch(self, plans: list[_Plan]) -> list[Child]:
+    def _fork_batch(self, plans: list[_Plan]) -> None:
         """Ask the zygote for a child per plan, each with one end of a socket pair of its own."""
         link = self._zygote()
-        children = []
         for plan in plans:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             ours.setblocking(False)
@@ -469,11 +468,9 @@ class ForkServer:
             self.children[child.id] = child
             self.by_fd[child.fd] = child
             self.selector.register(child.fd, selectors.EVENT_READ)
-            children.append(child)
             request = {"op": "fork", "id": child.id, "log": plan.log,
-                       "work": _fields(plan.work), "callback": _fields(plan.callback)}
+                       "work": plan.work and plan.work.fields(), "callback": plan.callback and plan.callback.fields()}
             link.send(json.dumps(request, default=str).encode() + b"\n", theirs)
-        return children
 
     # --- the zygote ---------------------------------------------------------------------------
 
@@ -639,7 +636,8 @@ class ForkServer:
         dag = None if ended or interrupted else self._dag(work.fileloc, work.dag_id)  # retry settings of a crash
         outcome = tries.outcome_of(work, event, start=child.started, now=timezone.utcnow(), dag=dag,
                                    hostname=self.hostname, pid=child.pid, why=f"{_who(child)} {why}",
-                                   interrupted=interrupted, fail_stop=child.fail_stop or None)
+                                   interrupted=interrupted,
+                                   fail_stop=child.fail_stop if child.pid is not None else None)
         self.pending.append((outcome, work))
 
     def _lost(self, work: TaskWork, claimed_at: datetime, why: str) -> None:
@@ -820,15 +818,6 @@ class ForkServer:
 
 def _who(child: Child) -> str:
     return f"task process {child.pid}" if child.pid is not None else "the try"
-
-
-def _fields(message: TaskWork | CallbackWork | None) -> dict[str, Any] | None:
-    """A work's or callback's fields as the zygote rebuilds it (``from_dict``)."""
-    if message is None:
-        return None
-    import dataclasses
-
-    return {f.name: getattr(message, f.name) for f in dataclasses.fields(message)}
 
 
 def _recv_all(sock: socket.socket) -> bytes | None:
