@@ -44,13 +44,19 @@ def _load_libc() -> Any:
 
 
 _LIBC = _load_libc()
+# prctl(2) typed once: a call converts plain ints only (a forked child copies fewer pages than with
+# ctypes' generic conversions)
+_PRCTL = (None if _LIBC is None else
+          ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                           ctypes.c_ulong)(("prctl", _LIBC)))
+_SIGKILL = int(signal.SIGKILL)
 
 
-def die_with_parent(sig: int = signal.SIGKILL, *, expected_parent: int | None = None) -> None:
+def die_with_parent(sig: int = _SIGKILL, *, expected_parent: int | None = None) -> None:
     """Ask the kernel to send ``sig`` to this process when its parent dies (async-signal-safe enough
     for a ``preexec_fn``). If the parent is already gone, exit at once."""
-    if _LIBC is not None:
-        _LIBC.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, sig if type(sig) is int else int(sig), 0, 0, 0)
     parent = os.getppid()
     if parent == 1 or (expected_parent is not None and parent != expected_parent):
         os._exit(1)

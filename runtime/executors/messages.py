@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from runtime.sdk import timezone
 
 VERSION = 1
+_ENCODER = json.JSONEncoder(default=str)  # one for every message (``json.dumps(default=...)`` builds one per call)
 
 
 def iso(value: datetime | None) -> str | None:
@@ -32,18 +33,21 @@ class _Codec:
 
     kind: ClassVar[str] = ""
 
+    _names: ClassVar[frozenset[str]] = frozenset()  # its fields' names, and in order (set below, once per class)
+    _order: ClassVar[tuple[str, ...]] = ()
+
     def fields(self) -> dict[str, Any]:
         """The message's fields (what ``from_dict`` builds it back from)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
+        return {name: getattr(self, name) for name in self._order}
 
     def encode(self) -> bytes:
         """One JSON line."""
-        return json.dumps({"v": VERSION, "kind": self.kind, **self.fields()}, default=str).encode() + b"\n"
+        return _ENCODER.encode({"v": VERSION, "kind": self.kind, **self.fields()}).encode() + b"\n"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Any:
         """Build from a decoded line (unknown fields are ignored)."""
-        names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        names = cls._names
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
@@ -116,6 +120,10 @@ class TaskEvent(_Codec):
     asset_events: list[dict[str, Any]] = field(default_factory=list)  # outlet events of a successful try
     deferral: dict[str, Any] | None = None  # a deferred try: its trigger, resume method and deadline
 
+
+for _cls in (TaskWork, CallbackWork, TaskEvent):  # read once: dataclasses.fields() builds a tuple per call
+    _cls._order = tuple(f.name for f in dataclasses.fields(_cls))
+    _cls._names = frozenset(_cls._order)
 
 RESULT, RECORDED, UNCLAIMED = "result", "recorded", "unclaimed"
 LOST = "lost"  # the executor lost the try (its process died): the scheduler's sweep decides

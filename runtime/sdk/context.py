@@ -85,40 +85,53 @@ def build_context(ti: TaskInstance, params: dict[str, Any]) -> dict[str, Any]:
     """Airflow's context for ``ti`` (``params`` already merged and validated)."""
     task, run = ti.task, ti.dag_run
     dag = task.dag
+    ctx = dict(run_entries(dag, run))
+    ctx.update({
+        "inlets": task.inlets,
+        "outlets": task.outlets,
+        "params": params,
+        "task": task,
+        "task_instance": ti,
+        "ti": ti,
+        "task_instance_key_str": f"{dag.dag_id}__{task.task_id}__{ctx['ds_nodash']}",
+        "var": _VariableNamespace(ti.services),
+        "conn": _ConnectionAccessor(ti.services),
+        "templates_dict": getattr(task, "templates_dict", None),
+    })
+    ctx.update(_asset_entries(ti))
+    return ctx
+
+
+def run_entries(dag: Any, run: Any) -> dict[str, Any]:
+    """The context entries every task of ``run`` shares (its dates in their many spellings, ...); built once
+    per run object and kept on it, so that a zygote that builds them before it forks spares each child the
+    work (and the pages it would copy)."""
+    kept = run.__dict__.get("_windsock_entries")
+    if kept is not None and kept[0] is dag:
+        return kept[1]  # type: ignore[no-any-return]
     logical = timezone.to_utc(run.logical_date)
-    start = timezone.to_utc(run.data_interval_start)
-    end = timezone.to_utc(run.data_interval_end)
     ds = logical.strftime("%Y-%m-%d")
     day = date(logical.year, logical.month, logical.day)  # plain dates: pendulum's arithmetic is slow
     yesterday, tomorrow = day - timedelta(days=1), day + timedelta(days=1)
     prev_date, next_date = _prev_next(dag, run, logical)
-    ctx: dict[str, Any] = {
-        "conf": _ConfView(),
+    entries: dict[str, Any] = {
+        "conf": _CONF,
         "dag": dag,
         "dag_run": run,
-        "data_interval_start": start,
-        "data_interval_end": end,
+        "data_interval_start": timezone.to_utc(run.data_interval_start),
+        "data_interval_end": timezone.to_utc(run.data_interval_end),
         "ds": ds,
         "ds_nodash": ds.replace("-", ""),
         "execution_date": logical,
         "logical_date": logical,
         "expanded_ti_count": None,
-        "inlets": task.inlets,
-        "outlets": task.outlets,
         "macros": macros,
         "map_index_template": None,
-        "params": params,
         "run_id": run.run_id,
-        "task": task,
-        "task_instance": ti,
-        "ti": ti,
-        "task_instance_key_str": f"{dag.dag_id}__{task.task_id}__{logical.strftime('%Y%m%d')}",
         "test_mode": False,
         "ts": logical.isoformat(),
         "ts_nodash": logical.strftime("%Y%m%dT%H%M%S"),
         "ts_nodash_with_tz": logical.isoformat().replace("-", "").replace(":", ""),
-        "var": _VariableNamespace(ti.services),
-        "conn": _ConnectionAccessor(ti.services),
         "prev_ds": prev_date.strftime("%Y-%m-%d") if prev_date else None,
         "prev_ds_nodash": prev_date.strftime("%Y%m%d") if prev_date else None,
         "prev_execution_date": prev_date,
@@ -132,10 +145,9 @@ def build_context(ti: TaskInstance, params: dict[str, Any]) -> dict[str, Any]:
         "prev_data_interval_start_success": None,
         "prev_data_interval_end_success": None,
         "prev_start_date_success": None,
-        "templates_dict": getattr(task, "templates_dict", None),
     }
-    ctx.update(_asset_entries(ti))
-    return ctx
+    run.__dict__["_windsock_entries"] = (dag, entries)
+    return entries
 
 
 def _asset_entries(ti: TaskInstance) -> dict[str, Any]:
@@ -175,6 +187,9 @@ class _ConfView:
             return Settings.load().get(section, key)
         except Exception:  # noqa: BLE001 - unknown keys give the fallback, as Airflow's conf.get(fallback=)
             return fallback
+
+
+_CONF = _ConfView()
 
 
 def set_current_context(context: dict[str, Any] | None) -> Any:

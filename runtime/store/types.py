@@ -26,8 +26,12 @@ class UtcDateTime(sa.types.TypeDecorator[dt.datetime]):
             raise TypeError(f"expected datetime, got {type(value).__name__}")
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"naive datetime {value.isoformat()} is not allowed; use an aware UTC datetime")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+        if dialect.name == "sqlite":
+            if value.utcoffset():
+                value = dt.datetime.astimezone(value, UTC)  # the plain method: pendulum's own is slow
+            return dt.datetime(value.year, value.month, value.day, value.hour, value.minute, value.second,
+                               value.microsecond)
+        return dt.datetime.astimezone(value, UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
         """Always an aware UTC datetime."""

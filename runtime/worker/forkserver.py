@@ -107,11 +107,11 @@ class _ZygoteLink:
         self.proc = proc  # the Popen of a zygote started afresh (None: forked at boot)
         self.sock.setblocking(False)
         self.inbuf = b""
-        self.out: list[tuple[bytes, socket.socket | None]] = []  # (data, the child's end to pass with it)
+        self.out: list[tuple[bytes, list[int]]] = []  # (data, descriptors to pass with it, owned here until sent)
 
-    def send(self, data: bytes, passing: socket.socket | None = None) -> None:
-        """Queue a line (with the child's end of its socket, passed along)."""
-        self.out.append((data, passing))
+    def send(self, data: bytes, passing: list[int] | None = None) -> None:
+        """Queue a line (with descriptors for the child: its end of its socket, its log), passed along."""
+        self.out.append((data, passing or []))
         self.flush()
 
     def flush(self) -> bool:
@@ -119,9 +119,9 @@ class _ZygoteLink:
         while self.out:
             data, passing = self.out[0]
             try:
-                if passing is not None:
-                    sent = socket.send_fds(self.sock, [data], [passing.fileno()])
-                    passing.close()  # the zygote holds it now (or its part of the line is in flight)
+                if passing:
+                    sent = socket.send_fds(self.sock, [data], passing)
+                    self.close_passing(passing)  # the zygote holds them now (or its part of the line is in flight)
                 else:
                     sent = self.sock.send(data)
             except BlockingIOError:
@@ -129,10 +129,22 @@ class _ZygoteLink:
             except OSError:
                 return False
             if sent < len(data):
-                self.out[0] = (data[sent:], None)
+                self.out[0] = (data[sent:], [])
             else:
                 self.out.pop(0)
         return True
+
+    def drop(self) -> None:
+        """Forget what was not sent (the zygote is gone), closing the descriptors it held."""
+        for _, passing in self.out:
+            self.close_passing(passing)
+        self.out.clear()
+
+    @staticmethod
+    def close_passing(fds: list[int]) -> None:
+        for fd in fds:
+            procs.close_quietly(fd)
+        fds.clear()
 
 
 class ForkServer:
@@ -460,6 +472,14 @@ class ForkServer:
         """Ask the zygote for a child per plan, each with one end of a socket pair of its own."""
         link = self._zygote()
         for plan in plans:
+            try:  # opened here, where no page is shared: a child would pay for the path work in copied pages
+                log_fd = logs.open_log(plan.log)
+            except OSError as exc:
+                if plan.work is not None:
+                    self._lost(plan.work, plan.started, f"cannot open its log: {exc}")
+                else:
+                    print(f"[windsock] executor: callback not run: cannot open its log: {exc}", file=sys.stderr)
+                continue
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             ours.setblocking(False)
             self.next_child_id += 1
@@ -468,9 +488,11 @@ class ForkServer:
             self.children[child.id] = child
             self.by_fd[child.fd] = child
             self.selector.register(child.fd, selectors.EVENT_READ)
-            request = {"op": "fork", "id": child.id, "log": plan.log,
+            head = plan.work and logs.header(plan.work, hostname=self.hostname, executor=self.job_type.value,
+                                             job_id=self.job_id, pid=logs.PID_MARK)
+            request = {"op": "fork", "id": child.id, "fds": 2, "header": head,
                        "work": plan.work and plan.work.fields(), "callback": plan.callback and plan.callback.fields()}
-            link.send(json.dumps(request, default=str).encode() + b"\n", theirs)
+            link.send(json.dumps(request, default=str).encode() + b"\n", [theirs.detach(), log_fd])
 
     # --- the zygote ---------------------------------------------------------------------------
 
@@ -522,9 +544,7 @@ class ForkServer:
         print(f"[windsock] executor: {why}; {len(self.children)} children ended with it", file=sys.stderr)
         self.selector.unregister(link.sock)
         link.sock.close()
-        for _, passing in link.out:
-            if passing is not None:
-                passing.close()
+        link.drop()
         for child in list(self.children.values()):
             if child.pid is not None:
                 procs.kill_group(child.pid, signal.SIGKILL)

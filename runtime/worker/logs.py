@@ -84,8 +84,10 @@ class Redirect:
 
     def install(self, path: str) -> None:
         """Point fds 1 and 2 at ``path`` (appending); Python's output and logging become Airflow-style lines there."""
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.install_fd(open_log(path))
+
+    def install_fd(self, fd: int) -> None:
+        """Point fds 1 and 2 at the open log ``fd`` (and close ``fd``); as :meth:`install`."""
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
@@ -98,15 +100,36 @@ class Redirect:
 
 
 
-def header(work: Any, *, hostname: str, executor: str, job_id: int | None) -> str:
-    """The try's header lines, as the worker writes them before the task's own output."""
+def open_log(path: str) -> int:
+    """A try's log file opened for appending (its directories made); the descriptor is not inherited."""
+    folder = os.path.dirname(path)
+    try:
+        os.mkdir(folder)  # a try's folder is new as a rule (the task's, in its run's)
+    except FileExistsError:
+        pass
+    except FileNotFoundError:
+        os.makedirs(folder, exist_ok=True)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+
+PID_MARK = "\x00pid\x00"  # where a header composed before the fork takes the child's pid (``with_pid``)
+
+
+def header(work: Any, *, hostname: str, executor: str, job_id: int | None, pid: int | str | None = None) -> str:
+    """The try's header lines, as the worker writes them before the task's own output (``pid``: this
+    process's unless given, e.g. ``PID_MARK`` in a header composed for a child not yet forked)."""
     now = stamp()
     index = f" --map-index {work.map_index}" if work.map_index >= 0 else ""
     lines = [("Starting attempt", f"{work.try_number} of {work.max_tries + 1}"),
              ("Task", f"dag_id={work.dag_id} task_id={work.task_id} run_id={work.run_id} map_index={work.map_index}"),
-             ("Host", f"{hostname} pid={os.getpid()} executor={executor} job={job_id}"),
+             ("Host", f"{hostname} pid={os.getpid() if pid is None else pid} executor={executor} job={job_id}"),
              ("Command", f"windsock tasks run {work.dag_id} {work.task_id} {work.run_id}{index}")]
     return "".join(f"[{now}] {{worker}} INFO - {key}: {value}\n" for key, value in lines)
+
+
+def write_header(composed: str) -> None:
+    """Write a header composed with ``PID_MARK`` to file descriptor 1, with this process's pid."""
+    os.write(1, composed.replace(PID_MARK, str(os.getpid())).encode("utf-8", "backslashreplace"))
 
 
 def write_fd1(text: str) -> None:

@@ -47,9 +47,13 @@ def record(session: Session, outcomes: Sequence[TryOutcome]) -> list[TryOutcome]
 
 
 def _end(o: TryOutcome) -> transitions.TryEnd:
-    duration = max(0.0, (o.end - o.start).total_seconds()) if o.start else None
-    return transitions.TryEnd(o.ti_id, o.try_number, o.state, o.end, duration=duration,
+    return transitions.TryEnd(o.ti_id, o.try_number, o.state, o.end, duration=_duration(o),
                               next_attempt_at=o.next_attempt_at, rendered_fields=o.rendered_fields, message=o.error)
+
+
+def _duration(o: TryOutcome) -> float | None:
+    """Seconds from the try's start to its end (plain datetime arithmetic: pendulum's builds an Interval)."""
+    return max(0.0, datetime.__sub__(o.end, o.start).total_seconds()) if o.start else None
 
 
 def _history(session: Session, won: list[TryOutcome]) -> None:
@@ -69,9 +73,8 @@ def _key(o: TryOutcome) -> dict[str, Any]:
 
 
 def _try_row(o: TryOutcome) -> dict[str, Any]:
-    duration = max(0.0, (o.end - o.start).total_seconds()) if o.start else None
     state = TI.RESTARTING.value if o.interrupted else o.state
-    return {**_key(o), "state": state, "duration": duration, "hostname": o.hostname, "pid": o.pid,
+    return {**_key(o), "state": state, "duration": _duration(o), "hostname": o.hostname, "pid": o.pid,
             "executor_message": o.error}
 
 

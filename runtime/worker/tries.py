@@ -100,17 +100,18 @@ class DagFiles:
 
 
 def run_work(work: TaskWork, dag: DAG, services: Any, *, hostname: str, settings: Any = None,
-             private_copy: bool = True) -> TaskEvent:
+             private_copy: bool = True, run: DagRunInfo | None = None) -> TaskEvent:
     """Run the claimed try in this process; the ``result`` event that reports its end.
 
-    ``private_copy=False``: this process is a forked child that owns ``dag`` (see ``run_task``)."""
+    ``private_copy=False``: this process is a forked child that owns ``dag`` (see ``run_task``); ``run``:
+    ``work.run`` built already (``dag_run_info``), by the process this one was forked from."""
     from runtime.worker.runner import run_task
 
     task = dag.get_task(work.task_id)
     if task.retries > 0:
         task.retries = max(task.retries, work.max_tries)  # a clear raised max_tries: more tries allowed
     start = timezone.utcnow()
-    result = run_task(task, dag_run_info(work.run), services, map_index=work.map_index, try_number=work.try_number,
+    result = run_task(task, run or dag_run_info(work.run), services, map_index=work.map_index, try_number=work.try_number,
                       hostname=hostname, first_try_start=parse_iso(work.first_try_start),
                       next_method=work.next_method, next_kwargs=work.next_kwargs, private_copy=private_copy)
     if settings is not None and result.state in (TI.FAILED, TI.UP_FOR_RETRY):

@@ -109,15 +109,15 @@ class Zygote:
                 break
             self.inbuf += data
         *lines, self.inbuf = self.inbuf.split(b"\n")
-        batch: list[tuple[dict[str, Any], int]] = []
+        batch: list[tuple[dict[str, Any], list[int]]] = []
         for line in lines:
             if not line.strip():
                 continue
             msg = json.loads(line)
             if msg.get("op") == "hello":
                 self._hello(msg)
-            elif msg.get("op") == "fork":
-                batch.append((msg, self.fds.popleft()))
+            elif msg.get("op") == "fork":  # its socket's end, then its log
+                batch.append((msg, [self.fds.popleft() for _ in range(int(msg.get("fds", 2)))]))
         if batch:
             self._fork_batch(batch)
         return open_
@@ -127,26 +127,28 @@ class Zygote:
         self.hostname, self.job_type, self.job_id = msg["hostname"], msg["job_type"], msg.get("job_id")
         self.parse_timeout = float(self.settings.get("core", "dag_file_processor_timeout"))
 
-    def _fork_batch(self, batch: list[tuple[dict[str, Any], int]]) -> None:
+    def _fork_batch(self, batch: list[tuple[dict[str, Any], list[int]]]) -> None:
         """Load the batch's DAG files, then fork a child per request in a tight loop.
 
         After each fork every page of this process is shared with the new child, and this
         process's own first write to a page copies it: between two forks it only forks."""
-        requests = [(_work(msg), _callback(msg), msg, fd) for msg, fd in batch]
+        requests = [(_work(msg), _callback(msg), msg, fds) for msg, fds in batch]
         self._preload_all({(w.fileloc, w.dag_id) for w, c, _, _ in requests if w is not None} |
                           {(c.fileloc, c.dag_id) for w, c, _, _ in requests if c is not None})
+        runs = self._runs([w for w, _, _, _ in requests if w is not None])
         sys.stdout.flush()
         sys.stderr.flush()
-        held = [fd for _, fd in batch]
+        held = [fd for _, fds in batch for fd in fds]
         forked: list[int | OSError] = []
-        for work, callback, msg, fd in requests:
+        for work, callback, msg, fds in requests:
             try:
                 pid = os.fork()
             except OSError as exc:  # no memory or too many processes: the fork server ends the try
                 forked.append(exc)
                 continue
             if pid == 0:  # pragma: no cover - the child never returns
-                self._child(work, callback, msg["log"], fd, [*held, *self.fds])
+                self._child(work, callback, msg.get("header") or "", fds, [*held, *self.fds],
+                            runs.get((work.dag_id, work.run_id)) if work is not None else None)
             forked.append(pid)
         for fd in held:
             os.close(fd)
@@ -160,27 +162,53 @@ class Zygote:
             self._say({"op": "forked", "id": msg["id"], "pid": result,
                        "fail_stop": bool(dag is not None and getattr(dag, "fail_stop", False))})
 
+    def _runs(self, works: list[TaskWork]) -> dict[tuple[str, str], Any]:
+        """The runs of a batch as task code sees them, with the context entries their tasks share, built
+        once here rather than in each child (that work copies some 100 pages in a child); a run that cannot
+        be built is left to its children to report."""
+        from runtime.sdk.context import run_entries
+
+        runs: dict[tuple[str, str], Any] = {}
+        for work in works:
+            key = (work.dag_id, work.run_id)
+            if key in runs:
+                continue
+            runs[key] = None
+            dag = self.dag_files.peek(work.fileloc, work.dag_id)
+            if dag is None:
+                continue
+            try:
+                run = tries.dag_run_info(work.run)
+                run_entries(dag, run)
+            except Exception:  # noqa: BLE001 - the child builds it again and fails the try with the reason
+                continue
+            runs[key] = run
+        return runs
+
     def _preload_all(self, files: set[tuple[str, str]]) -> None:
         """Load the DAG files here before forking, so that every child inherits them; after a (re)load,
         collect and freeze (a frozen object is never walked by a collection, which would copy its page)."""
         versions = {fileloc: self.dag_files.version(fileloc) for fileloc, _ in files}
-        for fileloc, dag_id in files:
-            self._preload(fileloc, dag_id)
+        loaded = [(fileloc, self._preload(fileloc, dag_id)) for fileloc, dag_id in files]
         changed = {f for f, v in versions.items() if self.dag_files.version(f) != v}
         if not changed and self._frozen:
             return
+        for fileloc, dag in loaded:
+            if dag is not None and fileloc in changed:
+                _learn_callables(dag)
         if any(versions[f] is not None for f in changed):
             gc.unfreeze()  # the old DAG objects of a reloaded file are garbage now
         gc.collect()
         gc.freeze()
         self._frozen = True
 
-    def _preload(self, fileloc: str, dag_id: str) -> None:
+    def _preload(self, fileloc: str, dag_id: str) -> Any:
         """Load a DAG file, its Jinja environment too: built here once, not in every child (a fifth of a
-        no-op try). A file that fails is the child's to report."""
+        no-op try); the DAG, or None for a file that fails (the child's to report)."""
         dag = self.dag_files.load(fileloc, dag_id, self.parse_timeout)
         if dag is not None:
             dag.get_template_env()
+        return dag
 
     def _reap(self) -> None:
         while self.children:
@@ -209,12 +237,12 @@ class Zygote:
 
     # --- the child ----------------------------------------------------------------------------
 
-    def _child(self, work: TaskWork | None, callback: CallbackWork | None, log: str, fd: int,
-               held: list[int]) -> None:  # pragma: no cover - child
+    def _child(self, work: TaskWork | None, callback: CallbackWork | None, header: str, fds: list[int],
+               held: list[int], run: Any) -> None:  # pragma: no cover - child
         code = 0
         try:
             gc.disable()  # a short-lived child: a collection would only copy shared pages
-            procs.die_with_parent(signal.SIGKILL)
+            procs.die_with_parent()
             os.setpgid(0, 0)  # its own process group: a stop reaches what it started too
             for sig in (signal.SIGINT, signal.SIGCHLD):
                 procs.set_handler(sig, signal.SIG_DFL)
@@ -223,13 +251,15 @@ class Zygote:
             procs.set_handler(signal.SIGTERM, on_sigterm)
             signal.set_wakeup_fd(-1)
             # close this process's descriptors, not its Python objects: freeing them would write (copy) their pages
+            fd, log_fd = fds
             for other in [*held, self.selector.fileno(), self.wake_r, self.wake_w, self.sock.fileno()]:
-                if other != fd:
+                if other not in fds:
                     procs.close_quietly(other)
-            self.redirect.install(log)
+            self.redirect.install_fd(log_fd)
             chan = socket.socket(fileno=fd)
             if work is not None:
-                chan.sendall(self._run(work, chan).encode())
+                logs.write_header(header)
+                chan.sendall(self._run(work, chan, run).encode())
                 chan.shutdown(socket.SHUT_WR)  # the fork server takes a whole result as the try's end
                 chan.close()
             elif callback is not None:
@@ -242,22 +272,34 @@ class Zygote:
         _flush_std()
         os._exit(code)
 
-    def _run(self, work: TaskWork, chan: socket.socket) -> TaskEvent:  # pragma: no cover - child
+    def _run(self, work: TaskWork, chan: socket.socket, run: Any) -> TaskEvent:  # pragma: no cover - child
         from runtime.worker.calls import RemoteServices
 
-        logs.write_fd1(logs.header(work, hostname=self.hostname, executor=self.job_type, job_id=self.job_id))
         try:
             dag = self.dag_files.get(work.fileloc, work.dag_id)
         except Exception as exc:  # noqa: BLE001 - a missing or broken file fails the try
             return tries.load_failed_event(work, f"cannot load DAG {work.dag_id!r}: {exc}", hostname=self.hostname)
         return tries.run_work(work, dag, RemoteServices(chan, self.settings), hostname=self.hostname,
-                              settings=self.settings, private_copy=False)
+                              settings=self.settings, private_copy=False, run=run)
 
     def _callback(self, callback: CallbackWork, chan: socket.socket) -> None:  # pragma: no cover - child
         from runtime.worker.calls import RemoteServices
 
         dag = self.dag_files.get(callback.fileloc, callback.dag_id)
         tries.run_callback(callback, dag, RemoteServices(chan, self.settings), self.settings)
+
+
+def _learn_callables(dag: Any) -> None:
+    """What the DAG's Python callables accept (``python.accepted``), learnt once here for every child."""
+    from runtime.sdk.operators.python import accepted
+
+    for task in dag.tasks:
+        fn = getattr(task, "python_callable", None)
+        if callable(fn):
+            try:
+                accepted(fn)
+            except (TypeError, ValueError):  # no signature to read: the try reports it
+                pass
 
 
 def _work(msg: dict[str, Any]) -> TaskWork | None:

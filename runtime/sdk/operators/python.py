@@ -11,12 +11,34 @@ from runtime.sdk.exceptions import AirflowException
 from runtime.sdk.skipmixin import SkipMixin
 
 
+_ACCEPTS: dict[Any, tuple[bool, tuple[str, ...]]] = {}
+_ACCEPTS_MAX = 4096
+
+
+def accepted(python_callable: Callable[..., Any]) -> tuple[bool, tuple[str, ...]]:
+    """Whether the callable takes ``**kwargs``, and the names it takes by keyword; remembered per callable
+    (a zygote learns its DAGs' callables before it forks, so a task child does not inspect them again)."""
+    try:
+        return _ACCEPTS[python_callable]
+    except (KeyError, TypeError):
+        pass
+    params = inspect.signature(python_callable).parameters
+    found = (any(p.kind == p.VAR_KEYWORD for p in params.values()),
+             tuple(n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)))
+    if len(_ACCEPTS) >= _ACCEPTS_MAX:  # DAG files reloaded over and over in one process
+        _ACCEPTS.clear()
+    try:
+        _ACCEPTS[python_callable] = found
+    except TypeError:  # an unhashable callable object
+        pass
+    return found
+
+
 def determine_kwargs(python_callable: Callable[..., Any], op_args: Collection[Any], context: Mapping[str, Any]) -> dict[str, Any]:
     """The context entries the callable accepts: all of them for ``**kwargs``, else by name."""
-    sig = inspect.signature(python_callable)
-    if any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
+    takes_all, names = accepted(python_callable)
+    if takes_all:
         return dict(context)
-    names = [n for n, p in sig.parameters.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
     positional_taken = set(names[: len(op_args)])
     return {n: context[n] for n in names if n in context and n not in positional_taken}
 
