@@ -234,6 +234,8 @@ class Scheduler:
             sa.or_(TaskInstance.next_attempt_at.is_(None), TaskInstance.next_attempt_at <= now),
         )
         rows = session.execute(self._mine(stmt)).all()
+        if not rows:
+            return
         transitions.ti(session, transitions.RETRY_DUE, [i for i, s in rows if s == TI.UP_FOR_RETRY],
                        next_attempt_at=None, try_number=TaskInstance.try_number + 1)
         transitions.ti(session, transitions.RESCHEDULE_DUE, [i for i, s in rows if s == TI.UP_FOR_RESCHEDULE],

@@ -99,6 +99,8 @@ def set_ti_states(
 ) -> list[int]:
     """Bulk :func:`set_ti_state`: the ids actually changed (others lost the race or were elsewhere)."""
     ids = list(dict.fromkeys(ti_ids))
+    if not ids:
+        return []
     values = _values(new, fields)
     changed: list[int] = []
     for start in range(0, len(ids), _CHUNK):

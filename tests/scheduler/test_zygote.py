@@ -189,3 +189,39 @@ def test_fork_requests_larger_than_the_socket_buffer_keep_their_order(env: Any) 
     assert env.run_states("zc") == ["success"]
     got = env.marks("sizes")
     assert sorted(m["task"] for m in got) == ["t0", "t1", "t2"] and {m["n"] for m in got} == {600_000}
+
+
+LOGS = """
+def work(**ctx):
+    mark("work", task=ctx["ti"].task_id, pid=os.getpid())
+
+with DAG("zl", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    PythonOperator(task_id="good", python_callable=work)
+    PythonOperator(task_id="bad", python_callable=work)
+"""
+
+
+def test_the_fork_server_opens_each_log_and_a_log_it_cannot_open_fails_only_that_try(env: Any) -> None:
+    """The fork server opens each try's log and composes its header before the fork (the child adds its
+    pid); a try whose log cannot be opened (here a file stands where its folder goes) never runs and
+    fails as a crash would, naming the cause; the other try of the run runs and logs."""
+    from runtime.paths import task_log_path
+
+    env.write_dag("zl", LOGS)
+    env.sync()
+    run_id = env.trigger("zl")
+    folder = str(env.settings.get("logging", "base_log_folder"))
+    blocked = os.path.dirname(task_log_path(folder, "zl", run_id, "bad", -1, 1))
+    os.makedirs(os.path.dirname(blocked), exist_ok=True)
+    with open(blocked, "w") as handle:
+        handle.write("not a folder")
+    env.drive(env.finished("zl"), timeout=30)
+    assert env.run_states("zl") == ["failed"]
+    (ran,) = env.marks("work")
+    assert ran["task"] == "good"
+    (bad,) = env.history("zl", "bad")
+    assert bad.state == "failed" and "cannot open its log" in (bad.executor_message or ""), bad.executor_message
+    with open(task_log_path(folder, "zl", run_id, "good", -1, 1)) as handle:
+        text = handle.read()
+    assert f"pid={ran['pid']} executor=" in text and "\0" not in text
+    assert "Starting attempt: 1 of 1" in text and "Marking task as SUCCESS" in text
