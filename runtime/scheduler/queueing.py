@@ -23,9 +23,23 @@ _COLS = (TaskInstance.id, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance
          TaskInstance.next_kwargs)
 
 
+# The statements of every queueing step, built once: building one costs more than running it here.
+_POOLS = sa.select(Pool.pool, Pool.slots).with_for_update()
+_USAGE = sa.select(TaskInstance.pool, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id,
+                   sa.func.count(), sa.func.sum(TaskInstance.pool_slots)).where(
+    TaskInstance.state.in_((TI.QUEUED.value, TI.RUNNING.value))).group_by(
+    TaskInstance.pool, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id)
+_SCHEDULED = sa.select(*_COLS).join(DagRun, sa.and_(DagRun.dag_id == TaskInstance.dag_id,
+                                                    DagRun.run_id == TaskInstance.run_id)).where(
+    TaskInstance.state == TI.SCHEDULED)
+_ORDER = (TaskInstance.priority_weight.desc(), DagRun.logical_date, TaskInstance.dag_id, TaskInstance.run_id,
+          TaskInstance.task_id, TaskInstance.map_index)
+_FIRST: dict[int, Any] = {}  # the first N scheduled, by N
+
+
 def lock_pools(session: Session) -> dict[str, int]:
     """Pool sizes (-1 = unlimited), rows locked so that two schedulers never overfill a pool."""
-    rows = session.execute(sa.select(Pool.pool, Pool.slots).with_for_update()).all()
+    rows = session.execute(_POOLS).all()
     return {name: (1 << 30 if slots < 0 else slots) for name, slots in rows}
 
 
@@ -35,24 +49,21 @@ WINDOW = 256  # the most scheduled task instances one queueing step looks at
 def scheduled_rows(session: Session, limit: int, run: tuple[str, str] | None = None) -> list[Any]:
     """The first ``limit`` scheduled task instances (of one run, if given) in queueing order (Airflow's:
     priority weight desc, then the run's logical date; ``rules.queueing.order``)."""
-    stmt = sa.select(*_COLS).join(DagRun, sa.and_(DagRun.dag_id == TaskInstance.dag_id,
-                                                 DagRun.run_id == TaskInstance.run_id)).where(
-        TaskInstance.state == TI.SCHEDULED)
     if run is not None:
-        stmt = stmt.where(TaskInstance.dag_id == run[0], TaskInstance.run_id == run[1])
-    return list(session.execute(stmt.order_by(TaskInstance.priority_weight.desc(), DagRun.logical_date,
-                                              TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id,
-                                              TaskInstance.map_index).limit(limit)))
+        stmt = _SCHEDULED.where(TaskInstance.dag_id == run[0], TaskInstance.run_id == run[1])
+        return list(session.execute(stmt.order_by(*_ORDER).limit(limit)))
+    stmt = _FIRST.get(limit)
+    if stmt is None:
+        if len(_FIRST) > 64:  # limits follow the executor's slots: a handful of values
+            _FIRST.clear()
+        stmt = _FIRST[limit] = _SCHEDULED.order_by(*_ORDER).limit(limit)
+    return list(session.execute(stmt))
 
 
 def caps_for(session: Session, cache: DagCache, slots: int, default_tasks: int, scheduled: list[Any]) -> Caps:
     """The room left in every cap: pool sizes minus what queued and running task instances hold."""
-    usage = sa.select(TaskInstance.pool, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id,
-                      sa.func.count(), sa.func.sum(TaskInstance.pool_slots)).where(
-        TaskInstance.state.in_((TI.QUEUED.value, TI.RUNNING.value))).group_by(
-        TaskInstance.pool, TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id)
     caps = Caps(slots=slots, pool_free=lock_pools(session), dag_used=Counter(), task_used=Counter(), run_task_used=Counter())
-    for pool, dag_id, run_id, task_id, count, pool_slots in session.execute(usage):
+    for pool, dag_id, run_id, task_id, count, pool_slots in session.execute(_USAGE):
         caps.pool_free[pool] = caps.pool_free.get(pool, -1) - int(pool_slots or 0)
         caps.dag_used[dag_id] += count
         caps.task_used[(dag_id, task_id)] += count
