@@ -92,8 +92,9 @@ class PythonOperator(BaseOperator):
         self.show_return_value_in_logs = show_return_value_in_logs
 
     def execute(self, context: Any) -> Any:
-        context = dict(context)
-        context["templates_dict"] = self.templates_dict
+        if context.get("templates_dict") is not self.templates_dict:  # else the context says it already
+            context = dict(context)
+            context["templates_dict"] = self.templates_dict
         kwargs = {**determine_kwargs(self.python_callable, self.op_args, context), **self.op_kwargs}
         value = self.execute_callable(kwargs)
         if self.show_return_value_in_logs:
