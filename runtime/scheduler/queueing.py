@@ -50,14 +50,14 @@ def scheduled_rows(session: Session, limit: int, run: tuple[str, str] | None = N
     """The first ``limit`` scheduled task instances (of one run, if given) in queueing order (Airflow's:
     priority weight desc, then the run's logical date; ``rules.queueing.order``)."""
     if run is not None:
-        stmt = _SCHEDULED.where(TaskInstance.dag_id == run[0], TaskInstance.run_id == run[1])
-        return list(session.execute(stmt.order_by(*_ORDER).limit(limit)))
-    stmt = _FIRST.get(limit)
-    if stmt is None:
+        of_run = _SCHEDULED.where(TaskInstance.dag_id == run[0], TaskInstance.run_id == run[1])
+        return list(session.execute(of_run.order_by(*_ORDER).limit(limit)))
+    first = _FIRST.get(limit)
+    if first is None:
         if len(_FIRST) > 64:  # limits follow the executor's slots: a handful of values
             _FIRST.clear()
-        stmt = _FIRST[limit] = _SCHEDULED.order_by(*_ORDER).limit(limit)
-    return list(session.execute(stmt))
+        first = _FIRST[limit] = _SCHEDULED.order_by(*_ORDER).limit(limit)
+    return list(session.execute(first))
 
 
 def caps_for(session: Session, cache: DagCache, slots: int, default_tasks: int, scheduled: list[Any]) -> Caps:

@@ -7,8 +7,8 @@ Naive datetimes in DAG files mean the configured default timezone (UTC unless
 from __future__ import annotations
 
 import os
+from datetime import UTC as _STD_UTC
 from datetime import date, datetime, timedelta, tzinfo
-from datetime import timezone as _std_timezone
 
 import pendulum
 
@@ -50,14 +50,13 @@ def to_utc(value: datetime) -> pendulum.DateTime:
 
 
 _clock = datetime.now
-_std_utc = _std_timezone.utc
 
 
 def utcnow() -> pendulum.DateTime:
     """The current time in UTC (call sites that need a clock take it as an argument instead). Built from
     the standard clock: ``pendulum.now`` does the same with more calls (a forked task child copies a page
     for most objects it touches)."""
-    d = _clock(_std_utc)
+    d = _clock(_STD_UTC)
     return _DateTime(d.year, d.month, d.day, d.hour, d.minute, d.second, d.microsecond, tzinfo=utc)
 
 

@@ -10,7 +10,6 @@ from runtime.sdk.baseoperator import BaseOperator
 from runtime.sdk.exceptions import AirflowException
 from runtime.sdk.skipmixin import SkipMixin
 
-
 _ACCEPTS: dict[Any, tuple[bool, tuple[str, ...]]] = {}
 _ACCEPTS_MAX = 4096
 
