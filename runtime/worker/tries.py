@@ -74,6 +74,13 @@ class DagFiles:
     def load(self, fileloc: str, dag_id: str, timeout: float) -> DAG | None:
         """The DAG, loaded here within ``timeout`` seconds (``core.dag_file_processor_timeout``: SIGALRM, main
         thread); None, with the reason printed, when the file cannot give it (user code at import time)."""
+        cached = self._cache.get(fileloc)
+        if cached is not None and dag_id in cached[1]:
+            try:
+                if os.stat(fileloc).st_mtime == cached[0]:  # loaded and unchanged: no timer to set
+                    return cached[1][dag_id]
+            except OSError:
+                pass
         import signal
 
         def expired(signum: int, frame: Any) -> None:

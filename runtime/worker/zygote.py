@@ -27,7 +27,7 @@ import gc
 import json
 import os
 import pickle
-import selectors
+import select
 import signal
 import socket
 import sys
@@ -44,7 +44,8 @@ WARM_MODULES = (
     "runtime.sdk.sensors", "runtime.sdk.decorators", "runtime.worker.runner", "runtime.loader",
     "runtime.worker.calls", "runtime.compat",
 )
-_MAX_FDS = 64  # descriptors taken per recvmsg (each fork request carries one)
+_MAX_FDS = 64  # descriptors taken per recvmsg (each fork request carries two)
+REAP_EVERY = 0.1  # seconds between looks for exited children while any lives
 
 
 class Zygote:
@@ -65,27 +66,26 @@ class Zygote:
         self.redirect = logs.Redirect()
         self.children: set[int] = set()
         self._frozen = False
-        self.wake_r, self.wake_w = os.pipe()
-        os.set_blocking(self.wake_r, False)
-        os.set_blocking(self.wake_w, False)
-        self.selector = selectors.DefaultSelector()
+        self.poller = select.poll()
 
     def serve(self) -> None:
-        """Until the fork server closes the socket (or dies: then the kernel ends this process)."""
-        signal.set_wakeup_fd(self.wake_w)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
+        """Until the fork server closes the socket (or dies: then the kernel ends this process).
+
+        Exited children are reaped with each batch of requests and every ``REAP_EVERY`` seconds while
+        any lives, not at each SIGCHLD: whatever this process does after a fork copies the pages it
+        writes (they are shared with the children), so it wakes as seldom as it can. The fork server
+        needs an exit only for a child that sent no whole result (a crash), and then within
+        ``REAP_EVERY``."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, signal.SIG_IGN)
-        self.selector.register(self.sock, selectors.EVENT_READ)
-        self.selector.register(self.wake_r, selectors.EVENT_READ)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # exits are reaped, not signalled (its fork server's handler)
+        signal.set_wakeup_fd(-1)
+        fd = self.sock.fileno()
         while True:
-            self.selector.modify(self.sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if self.outbuf else 0))
-            for key, mask in self.selector.select():
-                if key.fileobj is self.sock:
-                    if mask & selectors.EVENT_READ and not self._read():
-                        return
-                else:
-                    procs.drain(self.wake_r)
+            self.poller.register(fd, select.POLLIN | (select.POLLOUT if self.outbuf else 0))
+            ready = self.poller.poll(REAP_EVERY * 1000 if self.children else None)
+            if ready and ready[0][1] & (select.POLLIN | select.POLLHUP | select.POLLERR) and not self._read():
+                return
             self._reap()
             self._flush()
 
@@ -159,8 +159,8 @@ class Zygote:
             self.children.add(result)
             named = work or callback
             dag = self.dag_files.peek(named.fileloc, named.dag_id) if named is not None else None
-            self._say({"op": "forked", "id": msg["id"], "pid": result,
-                       "fail_stop": bool(dag is not None and getattr(dag, "fail_stop", False))})
+            fail_stop = b"true" if dag is not None and getattr(dag, "fail_stop", False) else b"false"
+            self.outbuf += b'{"op": "forked", "id": %d, "pid": %d, "fail_stop": %s}\n' % (int(msg["id"]), result, fail_stop)
 
     def _runs(self, works: list[TaskWork]) -> dict[tuple[str, str], Any]:
         """The runs of a batch as task code sees them, with the context entries their tasks share, built
@@ -219,7 +219,7 @@ class Zygote:
             if pid == 0:
                 return
             self.children.discard(pid)
-            self._say({"op": "exit", "pid": pid, "status": status})
+            self.outbuf += b'{"op": "exit", "pid": %d, "status": %d}\n' % (pid, status)
 
     def _say(self, msg: dict[str, Any]) -> None:
         self.outbuf += json.dumps(msg).encode() + b"\n"
@@ -249,10 +249,9 @@ class Zygote:
             from runtime.worker.runner import on_sigterm
 
             procs.set_handler(signal.SIGTERM, on_sigterm)
-            signal.set_wakeup_fd(-1)
             # close this process's descriptors, not its Python objects: freeing them would write (copy) their pages
             fd, log_fd = fds
-            for other in [*held, self.selector.fileno(), self.wake_r, self.wake_w, self.sock.fileno()]:
+            for other in [*held, self.sock.fileno()]:
                 if other not in fds:
                     procs.close_quietly(other)
             self.redirect.install_fd(log_fd)
