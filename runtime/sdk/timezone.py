@@ -44,6 +44,9 @@ def to_utc(value: datetime) -> pendulum.DateTime:
     """``value`` as an aware UTC DateTime."""
     if type(value) is _DateTime and value.tzinfo is utc:  # most are already (pendulum converts at length)
         return value
+    if type(value) is datetime and value.tzinfo is _STD_UTC:  # parsed ISO text, a UTC database value
+        return _DateTime(value.year, value.month, value.day, value.hour, value.minute, value.second,
+                         value.microsecond, tzinfo=utc, fold=value.fold)
     result = coerce(value)
     assert result is not None
     return result.in_timezone(utc)
