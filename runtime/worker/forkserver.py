@@ -375,7 +375,8 @@ class ForkServer:
     def _retire(self, works: list[TaskWork]) -> None:
         """The executor finds this server idle: exit if nothing runs or waits here (the executor starts a new
         one for the next try), else say ``busy``."""
-        if self.stopping is None and not self.children and not self.pending and not self.to_claim and not works:
+        working = [c for c in self.children.values() if not c.reported]  # a reported try's child is only exiting
+        if self.stopping is None and not working and not self.pending and not self.to_claim and not works:
             self.stop("idle (retired by its executor)")
         else:
             self.outbuf += json.dumps({"v": 1, "op": "busy"}).encode() + b"\n"
