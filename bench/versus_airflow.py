@@ -1,13 +1,15 @@
 """Windsock against Apache Airflow 3.3.2 in one sitting: chain_50 gap and (optionally) fanout_500.
 
-    python bench/versus_airflow.py [--fanout] [--reps 1] [--build-airflow] [--airflow-root /tmp/airflow-bench]
+    python bench/versus_airflow.py [--fanout] [--reps 3] [--build-airflow] [--airflow-root /tmp/airflow-bench]
 
 Airflow runs through the shared harness in ``../shared/airflow-bench/`` (its README): a
 throwaway venv under ``--airflow-root`` (``--build-airflow`` makes it when missing: ``pip
 install apache-airflow==3.3.2``), SQLite, LocalExecutor, defaults, the stack api-server +
 dag-processor + scheduler; ``bench.py sched`` triggers each DAG with ``airflow dags trigger``
 and reads the task instances' timestamps. Windsock runs ``bench/chain.py`` and
-``bench/fanout.py`` right after, on the same box. Prints both figures and the ratios.
+``bench/fanout.py`` ``--reps`` times each on the same box, half of them before Airflow's run and
+half after (right after Airflow's stack stops the box is slower for a while), and reports the
+median run. Prints both figures and the ratios.
 
 Airflow's fanout_500 takes minutes (137 s on the 2-core box), so it runs only with
 ``--fanout``. Nothing here is a test; every process started is stopped before it returns
@@ -88,12 +90,21 @@ def number(pattern: str, text: str) -> float:
     return float(found.group(1))
 
 
+def _median_line(lines: list[str], pattern: str) -> str:
+    """The line whose figure is the median of ``lines`` (the lower middle one for an even count)."""
+    ranked = sorted(lines, key=lambda line: number(pattern, line))
+    return ranked[(len(ranked) - 1) // 2]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fanout", action="store_true", help="also fanout_500 on Airflow (minutes)")
     ap.add_argument("--airflow-root", default=os.environ.get("BENCH_ROOT", "/tmp/airflow-bench"))
     ap.add_argument("--build-airflow", action="store_true", help="make the Airflow venv if it is missing")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds one Airflow run may take")
+    ap.add_argument("--reps", type=int, default=3,
+                    help="Windsock runs of each script, half before Airflow's and half after (median reported): "
+                         "the minutes after Airflow's stack stops are not the minutes before it started")
     args = ap.parse_args()
     root = Path(args.airflow_root)
     if not (root / "venv" / "bin" / "airflow").exists():
@@ -101,11 +112,24 @@ def main() -> None:
             raise SystemExit(f"no Airflow venv in {root}/venv: pass --build-airflow (or run the harness's run.sh)")
         build_venv(root)
     dags = ["chain_50:1"] + (["fanout_500_python:1"] if args.fanout else [])
+    reps = max(1, args.reps)
+    chains: list[str] = []
+    fans: list[str] = []
+
+    def ours(count: int) -> None:
+        for _ in range(count):
+            chains.append(windsock("chain.py"))
+            if args.fanout:
+                fans.append(windsock("fanout.py"))
+
+    print(f"Windsock (this checkout): bench/chain.py{', bench/fanout.py' if args.fanout else ''}, "
+          f"{reps} runs each, {(reps + 1) // 2} before Airflow's and {reps // 2} after", flush=True)
+    ours((reps + 1) // 2)
     print(f"Airflow {AIRFLOW_VERSION} (SQLite, LocalExecutor, defaults): {', '.join(dags)}", flush=True)
     af = airflow(root, dags, args.timeout)
-    print("Windsock (this checkout): bench/chain.py" + (", bench/fanout.py" if args.fanout else ""), flush=True)
-    chain = windsock("chain.py")
-    fan = windsock("fanout.py") if args.fanout else None
+    ours(reps // 2)
+    chain = _median_line(chains, r"gap mean ([\d.]+) ms")
+    fan = _median_line(fans, r"in ([\d.]+) s \(") if fans else None
 
     rows = []
     a_chain = af.get("chain_50", {})
@@ -124,7 +148,9 @@ def main() -> None:
         a_text = f"{a * scale:9.1f} {unit}" if a else "-"
         w_text = f"{w * scale:9.2f} {unit}"
         print(f"{name:<40} {a_text:>12} {w_text:>12} {ratio:>8}")
-    print(f"\nWindsock lines:\n  {chain}" + (f"\n  {fan}" if fan else ""))
+    print("\nWindsock lines (the median run's; every run, in order, below):\n  " + chain + (f"\n  {fan}" if fan else ""))
+    for line in chains + fans:
+        print(f"    {line}")
     if a_chain:
         print(f"Airflow chain_50: trigger -> done {a_chain.get('trigger_to_done_s', 0):.1f} s")
 
