@@ -5,14 +5,16 @@ A process holding what the zygote holds (``zygote.warm_up`` and a 500-task DAG, 
 
     0  fork, then exit at once (Python's after-fork work, the kernel's fork and exit)
     1  + the child's set-up (parent-death signal, own process group, SIGTERM handler)
-    2  + its log file (directories, open, fds 1 and 2, Python's streams)
-    3  + the log header
-    4  + the try itself (``tries.run_work`` of a no-op PythonOperator)
+    2  + its log (opened by the parent, as the fork server does: fds 1 and 2, Python's streams)
+    3  + the log header (composed by the parent; the child adds its pid)
+    4  + the try itself (``tries.run_work`` of a no-op PythonOperator, its run built by the parent)
     5  + its result sent and its socket closed (what a real child does)
 
 Prints the CPU per child (and of the forking parent per fork) and the page faults per child.
 Run: ``python bench/child_cost.py [--level 0-5] [--count 200]``; compare levels to see where a
-child's time goes (bench/README.md, Round 5).
+child's time goes (bench/README.md, Rounds 5 and 6). As in a real child, the log is opened and
+its header composed by the parent (the fork server does it) and the run built once by the parent
+(the zygote does it).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from runtime import procs  # noqa: E402
 from runtime.executors.messages import TaskWork, iso  # noqa: E402
 from runtime.sdk import timezone  # noqa: E402
+from runtime.sdk.context import run_entries  # noqa: E402
 from runtime.worker import logs, tries, zygote  # noqa: E402
 from runtime.worker.calls import RemoteServices  # noqa: E402
 
@@ -63,38 +66,47 @@ def main() -> None:
         redirect = logs.Redirect()
         run = {"dag_id": "fan", "run_id": "r1", "logical_date": iso(timezone.utcnow()), "run_type": "manual"}
 
-        def child(i: int, fd: int) -> None:  # pragma: no cover - a child
+        run_info = tries.dag_run_info(run)
+        run_entries(files.get(src, "fan"), run_info)  # as the zygote builds a run once for its children
+        zygote._learn_callables(files.get(src, "fan"))
+
+        def child(i: int, fd: int, log_fd: int, head: str) -> None:  # pragma: no cover - a child
             gc.disable()
             if args.level >= 1:
-                procs.die_with_parent(signal.SIGKILL)
+                procs.die_with_parent()
                 os.setpgid(0, 0)
                 from runtime.worker.runner import on_sigterm
 
                 procs.set_handler(signal.SIGTERM, on_sigterm)
             if args.level >= 2:
-                redirect.install(os.path.join(tmp, "logs", f"dag_id=fan/run_id=r1/task_id=t{i:04d}/attempt=1.log"))
-            work = TaskWork(ti_id=i, dag_id="fan", task_id=f"t{i:04d}", run_id="r1", map_index=-1, try_number=1,
-                            max_tries=0, fileloc=src, run=run)
+                redirect.install_fd(log_fd)
             if args.level >= 3:
-                logs.write_fd1(logs.header(work, hostname="h", executor="local", job_id=1))
+                logs.write_header(head)
             if args.level >= 4:
                 chan = socket.socket(fileno=fd)
-                event = tries.run_work(work, files.get(src, "fan"), RemoteServices(chan, None), hostname="h",
-                                       private_copy=False)
+                event = tries.run_work(work_of(i), files.get(src, "fan"), RemoteServices(chan, None), hostname="h",
+                                       private_copy=False, run=run_info)
                 if args.level >= 5:
                     chan.sendall(event.encode())
                     chan.shutdown(socket.SHUT_WR)
                     chan.close()
             os._exit(0)
 
+        def work_of(i: int) -> TaskWork:
+            return TaskWork(ti_id=i, dag_id="fan", task_id=f"t{i:04d}", run_id="r1", map_index=-1, try_number=1,
+                            max_tries=0, fileloc=src, run=run)
+
         c0, r0 = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
         for i in range(args.count):
             ours, theirs = socket.socketpair()
+            log_fd = logs.open_log(os.path.join(tmp, "logs", f"dag_id=fan/run_id=r1/task_id=t{i % 500:04d}/attempt=1.log"))
+            head = logs.header(work_of(i % 500), hostname="h", executor="local", job_id=1, pid=logs.PID_MARK)
             pid = os.fork()
             if pid == 0:  # pragma: no cover - the child never returns
                 ours.close()
-                child(i % 500, theirs.detach())
+                child(i % 500, theirs.detach(), log_fd, head)
             theirs.close()
+            os.close(log_fd)
             while ours.recv(65536):
                 pass
             ours.close()
