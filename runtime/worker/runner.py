@@ -184,7 +184,10 @@ def _prepare_operator(task: BaseOperator, dag_run: DagRunInfo, services: Runtime
 
 def resolve_params(task: BaseOperator, dag_run: DagRunInfo) -> dict[str, Any]:
     """DAG params, then task params, then the run's conf (Airflow's dag_run_conf_overrides_params)."""
-    merged = task.dag.params.copy() if task.has_dag() else type(task.params)()
+    dag_params = task.dag.params if task.has_dag() else None
+    if not task.params and not dag_params:  # nothing declared: the run's conf adds no params either
+        return {}
+    merged = dag_params.copy() if dag_params is not None else type(task.params)()
     merged.update(task.params)
     return merged.resolve(dag_run.conf or {})
 
@@ -195,16 +198,24 @@ def _execute(op: BaseOperator, ti: TaskInstance, context: dict[str, Any], next_m
     op.render_template_fields(context)
     _call_all(op.on_execute_callback, context)
     op.pre_execute(context)
-    with _timeout(op.execution_timeout, op):
-        _PHASE.name, _PHASE.op = "executing", op
-        if next_method:
-            from runtime.serde import decode
-
-            result = op.resume_execution(next_method, decode(next_kwargs or {}), context)
-        else:
-            result = op.execute(context)
-        _PHASE.name = "after"
+    if op.execution_timeout is None:
+        result = _work(op, context, next_method, next_kwargs)
+    else:
+        with _timeout(op.execution_timeout, op):
+            result = _work(op, context, next_method, next_kwargs)
     op.post_execute(context, result)
+    return result
+
+
+def _work(op: BaseOperator, context: dict[str, Any], next_method: str | None, next_kwargs: dict[str, Any] | None) -> Any:
+    _PHASE.name, _PHASE.op = "executing", op
+    if next_method:
+        from runtime.serde import decode
+
+        result = op.resume_execution(next_method, decode(next_kwargs or {}), context)
+    else:
+        result = op.execute(context)
+    _PHASE.name = "after"
     return result
 
 
