@@ -36,7 +36,7 @@ from typing import Any
 
 from runtime import procs
 from runtime.executors.messages import CallbackWork, TaskEvent, TaskWork
-from runtime.worker import logs, tries
+from runtime.worker import logs, runner, tries
 
 WARM_MODULES = (
     "runtime.sdk.operators.bash", "runtime.sdk.operators.python", "runtime.sdk.operators.empty",
@@ -255,9 +255,7 @@ class Zygote:
             os.setpgid(0, 0)  # its own process group: a stop reaches what it started too
             for sig in (signal.SIGINT, signal.SIGCHLD):
                 procs.set_handler(sig, signal.SIG_DFL)
-            from runtime.worker.runner import on_sigterm
-
-            procs.set_handler(signal.SIGTERM, on_sigterm)
+            procs.set_handler(signal.SIGTERM, runner.on_sigterm)
             # close this process's descriptors, not its Python objects: freeing them would write (copy) their pages
             fd, log_fd = fds
             for other in [*held, self.sock.fileno()]:
@@ -283,8 +281,8 @@ class Zygote:
     def _run(self, work: TaskWork, chan: socket.socket, run: Any) -> TaskEvent:  # pragma: no cover - child
         from runtime.worker.calls import RemoteServices
 
-        try:
-            dag = self.dag_files.get(work.fileloc, work.dag_id)
+        try:  # loaded by this process's parent just before the fork (else loading fails here, with the reason)
+            dag = self.dag_files.peek(work.fileloc, work.dag_id) or self.dag_files.get(work.fileloc, work.dag_id)
         except Exception as exc:  # noqa: BLE001 - a missing or broken file fails the try
             return tries.load_failed_event(work, f"cannot load DAG {work.dag_id!r}: {exc}", hostname=self.hostname)
         return tries.run_work(work, dag, RemoteServices(chan, self.settings), hostname=self.hostname,
