@@ -6,7 +6,7 @@ Pure: the caller counts what is queued or running; this picks, never reads the d
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
@@ -31,9 +31,9 @@ class Caps:
 
     slots: int
     pool_free: dict[str, int] = field(default_factory=dict)  # pools absent here do not exist
-    dag_max: Mapping[str, int] = field(default_factory=dict)
-    task_max: Mapping[tuple[str, str], int | None] = field(default_factory=dict)
-    run_task_max: Mapping[tuple[str, str], int | None] = field(default_factory=dict)
+    dag_max: dict[str, int] = field(default_factory=dict)
+    task_max: dict[tuple[str, str], int | None] = field(default_factory=dict)
+    run_task_max: dict[tuple[str, str], int | None] = field(default_factory=dict)
     dag_used: Counter[str] = field(default_factory=Counter)
     task_used: Counter[tuple[str, str]] = field(default_factory=Counter)
     run_task_used: Counter[tuple[str, str, str]] = field(default_factory=Counter)

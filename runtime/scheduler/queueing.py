@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -46,62 +47,110 @@ def lock_pools(session: Session) -> dict[str, int]:
 WINDOW = 256  # the most scheduled task instances one queueing step looks at
 
 
-def scheduled_rows(session: Session, limit: int, run: tuple[str, str] | None = None) -> list[Any]:
-    """The first ``limit`` scheduled task instances (of one run, if given) in queueing order (Airflow's:
-    priority weight desc, then the run's logical date; ``rules.queueing.order``)."""
+def scheduled_rows(session: Session, limit: int, run: tuple[str, str] | None = None, *,
+                   skip_dags: Sequence[str] = (), skip_pools: Sequence[str] = ()) -> list[Any]:
+    """The first ``limit`` scheduled task instances (of one run, if given; of no DAG in ``skip_dags`` and no
+    pool in ``skip_pools``) in queueing order (Airflow's: priority weight desc, then the run's logical
+    date; ``rules.queueing.order``)."""
+    if run is None and not skip_dags and not skip_pools:
+        first = _FIRST.get(limit)
+        if first is None:
+            if len(_FIRST) > 64:  # limits follow the executor's slots: a handful of values
+                _FIRST.clear()
+            first = _FIRST[limit] = _SCHEDULED.order_by(*_ORDER).limit(limit)
+        return list(session.execute(first))
+    stmt = _SCHEDULED
     if run is not None:
-        of_run = _SCHEDULED.where(TaskInstance.dag_id == run[0], TaskInstance.run_id == run[1])
-        return list(session.execute(of_run.order_by(*_ORDER).limit(limit)))
-    first = _FIRST.get(limit)
-    if first is None:
-        if len(_FIRST) > 64:  # limits follow the executor's slots: a handful of values
-            _FIRST.clear()
-        first = _FIRST[limit] = _SCHEDULED.order_by(*_ORDER).limit(limit)
-    return list(session.execute(first))
+        stmt = stmt.where(TaskInstance.dag_id == run[0], TaskInstance.run_id == run[1])
+    if skip_dags:
+        stmt = stmt.where(TaskInstance.dag_id.not_in(skip_dags))
+    if skip_pools:
+        stmt = stmt.where(TaskInstance.pool.not_in(skip_pools))
+    return list(session.execute(stmt.order_by(*_ORDER).limit(limit)))
 
 
-def caps_for(session: Session, cache: DagCache, slots: int, default_tasks: int, scheduled: list[Any]) -> Caps:
-    """The room left in every cap: pool sizes minus what queued and running task instances hold."""
-    caps = Caps(slots=slots, pool_free=lock_pools(session), dag_used=Counter(), task_used=Counter(), run_task_used=Counter())
+def usage(session: Session, cache: DagCache, slots: int, default_tasks: int) -> Caps:
+    """The room left before this step picks: pool sizes minus what queued and running task instances
+    hold, what each DAG, task and run holds, and the caps of the DAGs that hold any."""
+    caps = Caps(slots=slots, pool_free=lock_pools(session), dag_used=Counter(), task_used=Counter(), run_task_used=Counter(),
+                dag_max={}, task_max={}, run_task_max={})
     for pool, dag_id, run_id, task_id, count, pool_slots in session.execute(_USAGE):
         caps.pool_free[pool] = caps.pool_free.get(pool, -1) - int(pool_slots or 0)
         caps.dag_used[dag_id] += count
         caps.task_used[(dag_id, task_id)] += count
         caps.run_task_used[(dag_id, run_id, task_id)] += count
-    dag_max, task_max, run_max = {}, {}, {}
-    for dag_id, task_id in {(r.dag_id, r.task_id) for r in scheduled}:
+    _add_maxes(caps, session, cache, default_tasks, {(d, None) for d in caps.dag_used})
+    return caps
+
+
+def full(caps: Caps) -> tuple[list[str], list[str]]:
+    """The DAGs at their max_active_tasks and the pools without a free slot: nothing of theirs can be
+    queued now, so the step does not read their scheduled task instances (Airflow's starved DAGs and
+    pools)."""
+    dags = sorted(d for d, n in caps.dag_used.items() if n >= caps.dag_max.get(d, 1 << 30))
+    pools = sorted(p for p, free in caps.pool_free.items() if free <= 0)
+    return dags, pools
+
+
+def caps_for(session: Session, cache: DagCache, slots: int, default_tasks: int, scheduled: list[Any],
+             base: Caps | None = None) -> Caps:
+    """The room left in every cap for ``scheduled``: ``usage`` (read now unless given) with the caps of
+    their DAGs and tasks."""
+    start = base if base is not None else usage(session, cache, slots, default_tasks)
+    caps = Caps(slots=start.slots, pool_free=dict(start.pool_free), dag_used=Counter(start.dag_used),
+                task_used=Counter(start.task_used), run_task_used=Counter(start.run_task_used),
+                dag_max=dict(start.dag_max), task_max=dict(start.task_max), run_task_max=dict(start.run_task_max))
+    _add_maxes(caps, session, cache, default_tasks, {(r.dag_id, r.task_id) for r in scheduled})
+    return caps
+
+
+def _add_maxes(caps: Caps, session: Session, cache: DagCache, default_tasks: int,
+               keys: set[tuple[str, str | None]]) -> None:
+    dag_max, task_max, run_max = caps.dag_max, caps.task_max, caps.run_task_max
+    for dag_id, task_id in keys:
+        if task_id is not None and (dag_id, task_id) in task_max:
+            continue
         dag = cache.get(session, dag_id)
-        if dag is not None:
-            dag_max[dag_id] = int(dag.get("max_active_tasks", default_tasks))
+        if dag is None:
+            continue
+        dag_max[dag_id] = int(dag.get("max_active_tasks", default_tasks))
+        if task_id is not None:
             task = dag.sdag.tasks.get(task_id, {})
             task_max[(dag_id, task_id)] = task.get("max_active_tis_per_dag")
             run_max[(dag_id, task_id)] = task.get("max_active_tis_per_dagrun")
-    caps.dag_max, caps.task_max, caps.run_task_max = dag_max, task_max, run_max
-    return caps
 
 
 def queue_ready(session: Session, cache: DagCache, registry: Registry, now: datetime, *, slots: int,
                 default_tasks: int, job_id: int | None = None, run: tuple[str, str] | None = None) -> list[TaskWork]:
     """Queue what fits (of one run, if given); the work messages to send once the transaction commits.
 
-    It looks at the first ``4 * slots`` (at least 32) scheduled task instances in queueing order, and
-    at the first ``WINDOW`` only when caps (pools, DAG and task limits) left slots unfilled: the same
-    choice as looking at ``WINDOW`` every time, at a fraction of the cost while tries end a few at a
-    time (Airflow's scheduler likewise reads ``max_tis_per_query`` rows and reads again when starved)."""
+    It reads what is queued and running first, and skips the DAGs at their max_active_tasks and the
+    full pools (Airflow's starved DAGs and pools). Of the rest it looks at the first ``4 * slots`` (at
+    least 32) scheduled task instances in queueing order, and at the first ``WINDOW`` only when caps
+    (pools, DAG and task limits) left slots unfilled: the same choice as looking at ``WINDOW`` every
+    time, at a fraction of the cost while tries end a few at a time (Airflow's scheduler likewise reads
+    ``max_tis_per_query`` rows and reads again when starved)."""
     if slots <= 0:
         return []
     limit, widest = max(4 * slots, 32), max(4 * slots, WINDOW)
-    while True:
-        scheduled = scheduled_rows(session, limit, run)
-        if not scheduled:
-            return []
-        caps = caps_for(session, cache, slots, default_tasks, scheduled)
-        by_id = {r.id: r for r in scheduled if registry.get(r.dag_id, r.run_id) is not None}
-        candidates = [_candidate(r, registry) for r in by_id.values()]
-        chosen = pick(candidates, caps)
-        if len(chosen) >= slots or len(scheduled) < limit or limit >= widest:
-            break
-        limit = widest
+    base = usage(session, cache, slots, default_tasks)
+    skip_dags, skip_pools = full(base)
+    scheduled = scheduled_rows(session, limit, run, skip_dags=skip_dags, skip_pools=skip_pools)
+    if not scheduled:
+        return []
+    caps = caps_for(session, cache, slots, default_tasks, scheduled, base)
+    by_id = {r.id: r for r in scheduled if registry.get(r.dag_id, r.run_id) is not None}
+    chosen = pick([_candidate(r, registry) for r in by_id.values()], caps)
+    if len(chosen) < slots and len(scheduled) >= limit and limit < widest:
+        # Caps left slots unfilled: read further, past what this pick filled too. A row further on comes
+        # after every row of the first read in queueing order, so picking it now with the caps left
+        # chooses what one pick over the wider read would.
+        skip_dags, skip_pools = full(caps)
+        further = [r for r in scheduled_rows(session, widest, run, skip_dags=skip_dags, skip_pools=skip_pools)
+                   if r.id not in by_id and registry.get(r.dag_id, r.run_id) is not None]
+        _add_maxes(caps, session, cache, default_tasks, {(r.dag_id, r.task_id) for r in further})
+        by_id.update((r.id, r) for r in further)
+        chosen += pick([_candidate(r, registry) for r in further], caps)
     won = transitions.ti(session, transitions.QUEUE, [c.ti_id for c in chosen], queued_dttm=now, queued_by_job_id=job_id)
     return [w for w in (_work(session, cache, registry, by_id[i]) for i in won) if w is not None]
 

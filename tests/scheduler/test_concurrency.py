@@ -98,3 +98,32 @@ with DAG("low", start_date=datetime(2024, 1, 1), schedule=None) as dag:
     (low,) = env.marks("low")
     started = sorted(m["s"] for m in env.marks("crowd"))
     assert len([s for s in started if s < low["s"]]) <= 2  # it did not wait for the crowd
+
+
+def test_a_dag_at_its_max_active_tasks_is_skipped_however_many_of_its_tasks_wait(make):
+    """A DAG whose 300 high-priority tasks wait for its max_active_tasks of 1 (more than the widest read,
+    256 rows) does not keep another DAG's low-priority task waiting: a DAG at its cap is skipped when the
+    scheduler reads what to queue (Airflow's starved DAGs), as is a pool without a free slot."""
+    env = make("local", core__parallelism=4)
+    env.write_dag("crowd", """
+def step(**ctx):
+    mark("crowd", s=time.time())
+    time.sleep(0.2)
+with DAG("crowd", start_date=datetime(2024, 1, 1), schedule=None, max_active_tasks=1) as dag:
+    for i in range(300):
+        PythonOperator(task_id=f"c{i:03d}", python_callable=step, priority_weight=10)
+""")
+    env.write_dag("low", """
+def alone():
+    mark("low", s=time.time())
+with DAG("low", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    PythonOperator(task_id="alone", python_callable=alone, priority_weight=1)
+""")
+    env.sync()
+    env.trigger("crowd")
+    env.trigger("low")
+    env.drive(env.finished("low"), timeout=30)
+    (low,) = env.marks("low")
+    started = sorted(m["s"] for m in env.marks("crowd"))
+    assert len([s for s in started if s < low["s"]]) <= 2  # it did not wait for the crowd
+    assert env.tis("crowd")  # the crowd's tries go on, one at a time
