@@ -71,59 +71,47 @@ with DAG("prio", start_date=datetime(2024, 1, 1), schedule=None) as dag:
     assert [m["w"] for m in env.marks("order")] == [5, 3, 1]
 
 
+CROWD = """
+def step(**ctx):
+    mark("crowd", s=time.time())
+    time.sleep(%(sleep)s)
+with DAG("crowd", start_date=datetime(2024, 1, 1), schedule=None, max_active_tasks=%(cap)d) as dag:
+    for i in range(%(n)d):
+        PythonOperator(task_id=f"c{i:03d}", python_callable=step, priority_weight=10%(pool)s)
+"""
+
+LOW = """
+def alone():
+    mark("low", s=time.time())
+with DAG("low", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    PythonOperator(task_id="alone", python_callable=alone, priority_weight=1)
+"""
+
+
+def _the_low_task_did_not_wait_for_the_crowd(env, **crowd):
+    env.write_dag("crowd", CROWD % crowd)
+    env.write_dag("low", LOW)
+    env.sync()
+    env.trigger("crowd")
+    env.trigger("low")
+    env.drive(env.finished("low"), timeout=30)
+    (low,) = env.marks("low")
+    started = sorted(m["s"] for m in env.marks("crowd"))
+    assert len([s for s in started if s < low["s"]]) <= 2  # it did not wait for the crowd
+    assert started  # the crowd's tries go on beside it
+
+
 def test_a_pool_blocked_crowd_of_higher_priority_does_not_starve_other_work(make):
     """With 2 slots the scheduler first looks at the 32 highest-priority scheduled task instances; here
     they all wait for a 1-slot pool, so it looks further and queues the low-priority task beside them."""
     env = make("local", core__parallelism=2)
     with transaction(env.factory) as s:
         pools.set_pool(s, "one", 1)
-    env.write_dag("crowd", """
-def step(**ctx):
-    mark("crowd", s=time.time())
-    time.sleep(0.1)
-with DAG("crowd", start_date=datetime(2024, 1, 1), schedule=None, max_active_tasks=64) as dag:
-    for i in range(40):
-        PythonOperator(task_id=f"c{i:02d}", python_callable=step, pool="one", priority_weight=10)
-""")
-    env.write_dag("low", """
-def alone():
-    mark("low", s=time.time())
-with DAG("low", start_date=datetime(2024, 1, 1), schedule=None) as dag:
-    PythonOperator(task_id="alone", python_callable=alone, priority_weight=1)
-""")
-    env.sync()
-    env.trigger("crowd")
-    env.trigger("low")
-    env.drive(env.finished("low"), timeout=30)
-    (low,) = env.marks("low")
-    started = sorted(m["s"] for m in env.marks("crowd"))
-    assert len([s for s in started if s < low["s"]]) <= 2  # it did not wait for the crowd
+    _the_low_task_did_not_wait_for_the_crowd(env, sleep=0.1, cap=64, n=40, pool=', pool="one"')
 
 
 def test_a_dag_at_its_max_active_tasks_is_skipped_however_many_of_its_tasks_wait(make):
     """A DAG whose 300 high-priority tasks wait for its max_active_tasks of 1 (more than the widest read,
     256 rows) does not keep another DAG's low-priority task waiting: a DAG at its cap is skipped when the
     scheduler reads what to queue (Airflow's starved DAGs), as is a pool without a free slot."""
-    env = make("local", core__parallelism=4)
-    env.write_dag("crowd", """
-def step(**ctx):
-    mark("crowd", s=time.time())
-    time.sleep(0.2)
-with DAG("crowd", start_date=datetime(2024, 1, 1), schedule=None, max_active_tasks=1) as dag:
-    for i in range(300):
-        PythonOperator(task_id=f"c{i:03d}", python_callable=step, priority_weight=10)
-""")
-    env.write_dag("low", """
-def alone():
-    mark("low", s=time.time())
-with DAG("low", start_date=datetime(2024, 1, 1), schedule=None) as dag:
-    PythonOperator(task_id="alone", python_callable=alone, priority_weight=1)
-""")
-    env.sync()
-    env.trigger("crowd")
-    env.trigger("low")
-    env.drive(env.finished("low"), timeout=30)
-    (low,) = env.marks("low")
-    started = sorted(m["s"] for m in env.marks("crowd"))
-    assert len([s for s in started if s < low["s"]]) <= 2  # it did not wait for the crowd
-    assert env.tis("crowd")  # the crowd's tries go on, one at a time
+    _the_low_task_did_not_wait_for_the_crowd(make("local", core__parallelism=4), sleep=0.2, cap=1, n=300, pool="")
