@@ -38,6 +38,11 @@ class Caps:
     task_used: Counter[tuple[str, str]] = field(default_factory=Counter)
     run_task_used: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
+    def copy(self) -> Caps:
+        """An independent copy (``pick`` consumes the caps it is given)."""
+        return Caps(self.slots, dict(self.pool_free), dict(self.dag_max), dict(self.task_max), dict(self.run_task_max),
+                    Counter(self.dag_used), Counter(self.task_used), Counter(self.run_task_used))
+
 
 def order(candidates: Iterable[Candidate]) -> list[Candidate]:
     """Airflow's queueing order: priority weight desc, then older logical date, then map index."""

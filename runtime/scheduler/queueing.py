@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -72,8 +71,7 @@ def scheduled_rows(session: Session, limit: int, run: tuple[str, str] | None = N
 def usage(session: Session, cache: DagCache, slots: int, default_tasks: int) -> Caps:
     """The room left before this step picks: pool sizes minus what queued and running task instances
     hold, what each DAG, task and run holds, and the caps of the DAGs that hold any."""
-    caps = Caps(slots=slots, pool_free=lock_pools(session), dag_used=Counter(), task_used=Counter(), run_task_used=Counter(),
-                dag_max={}, task_max={}, run_task_max={})
+    caps = Caps(slots=slots, pool_free=lock_pools(session))
     for pool, dag_id, run_id, task_id, count, pool_slots in session.execute(_USAGE):
         caps.pool_free[pool] = caps.pool_free.get(pool, -1) - int(pool_slots or 0)
         caps.dag_used[dag_id] += count
@@ -92,14 +90,10 @@ def full(caps: Caps) -> tuple[list[str], list[str]]:
     return dags, pools
 
 
-def caps_for(session: Session, cache: DagCache, slots: int, default_tasks: int, scheduled: list[Any],
-             base: Caps | None = None) -> Caps:
-    """The room left in every cap for ``scheduled``: ``usage`` (read now unless given) with the caps of
+def caps_for(session: Session, cache: DagCache, default_tasks: int, scheduled: list[Any], base: Caps) -> Caps:
+    """The room left in every cap for ``scheduled``: a copy of ``base`` (``usage``) with the caps of
     their DAGs and tasks."""
-    start = base if base is not None else usage(session, cache, slots, default_tasks)
-    caps = Caps(slots=start.slots, pool_free=dict(start.pool_free), dag_used=Counter(start.dag_used),
-                task_used=Counter(start.task_used), run_task_used=Counter(start.run_task_used),
-                dag_max=dict(start.dag_max), task_max=dict(start.task_max), run_task_max=dict(start.run_task_max))
+    caps = base.copy()
     _add_maxes(caps, session, cache, default_tasks, {(r.dag_id, r.task_id) for r in scheduled})
     return caps
 
@@ -138,7 +132,7 @@ def queue_ready(session: Session, cache: DagCache, registry: Registry, now: date
     scheduled = scheduled_rows(session, limit, run, skip_dags=skip_dags, skip_pools=skip_pools)
     if not scheduled:
         return []
-    caps = caps_for(session, cache, slots, default_tasks, scheduled, base)
+    caps = caps_for(session, cache, default_tasks, scheduled, base)
     by_id = {r.id: r for r in scheduled if registry.get(r.dag_id, r.run_id) is not None}
     chosen = pick([_candidate(r, registry) for r in by_id.values()], caps)
     if len(chosen) < slots and len(scheduled) >= limit and limit < widest:

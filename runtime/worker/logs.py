@@ -112,7 +112,7 @@ def open_log(path: str) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
 
-PID_MARK = "\x00pid\x00"  # where a header composed before the fork takes the child's pid (``with_pid``)
+PID_MARK = "\x00pid\x00"  # where a header composed before the fork takes the child's pid (``write_header``)
 
 
 def header(work: Any, *, hostname: str, executor: str, job_id: int | None, pid: int | str | None = None) -> str:

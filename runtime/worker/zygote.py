@@ -68,7 +68,7 @@ class Zygote:
         self.children: set[int] = set()
         self._frozen = False
         self.poller = select.poll()
-        self.run_infos: dict[tuple[str, str], tuple[dict[str, Any], Any]] = {}  # (run as sent, as built), by run
+        self.run_infos: dict[tuple[str, str], tuple[dict[str, Any], Any, Any]] = {}  # (run as sent, its DAG, as built)
 
     def serve(self) -> None:
         """Until the fork server closes the socket (or dies: then the kernel ends this process).
@@ -180,8 +180,8 @@ class Zygote:
             if dag is None:
                 continue
             kept = self.run_infos.get(key)
-            if kept is not None and kept[0] == work.run and kept[1].__dict__["_windsock_entries"][0] is dag:
-                runs[key] = kept[1]  # the same run, the same DAG object: as built for an earlier batch
+            if kept is not None and kept[0] == work.run and kept[1] is dag:
+                runs[key] = kept[2]  # the same run, the same DAG object: as built for an earlier batch
                 continue
             try:
                 run = tries.dag_run_info(work.run)
@@ -190,7 +190,7 @@ class Zygote:
                 continue
             if len(self.run_infos) >= RUNS_KEPT:
                 self.run_infos.clear()
-            self.run_infos[key] = (work.run, run)
+            self.run_infos[key] = (work.run, dag, run)
             runs[key] = run
         return runs
 
