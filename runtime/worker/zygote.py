@@ -14,6 +14,9 @@ its result over its socket (:mod:`runtime.worker.calls`), and exits. The fork se
 records, enforces deadlines and signals children (by process group); the zygote never touches
 the database.
 
+The zygote forks with :class:`runtime.worker.leanfork.LeanFork`: ``fork()`` without the at-fork work
+for other threads, which a single-threaded zygote does not have.
+
 The zygote dies with its fork server (``PR_SET_PDEATHSIG``) and its children with it, and exits
 when the fork server closes its socket. It ignores SIGTERM and SIGINT: stopping tries is the fork
 server's job (it signals each child's process group), and a zygote stopped under running
@@ -37,6 +40,7 @@ from typing import Any
 from runtime import procs
 from runtime.executors.messages import CallbackWork, TaskEvent, TaskWork
 from runtime.worker import logs, runner, tries
+from runtime.worker.leanfork import LeanFork
 
 WARM_MODULES = (
     "runtime.sdk.operators.bash", "runtime.sdk.operators.python", "runtime.sdk.operators.empty",
@@ -52,8 +56,9 @@ RUNS_KEPT = 256  # runs whose task-side objects are kept between batches
 class Zygote:
     """Forks a child per request of its fork server and reports their pids and exits."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, forker: LeanFork | None = None) -> None:
         self.sock = sock
+        self.forker = forker or LeanFork()
         self.sock.setblocking(False)
         self.inbuf = b""
         self.fds: deque[int] = deque()  # received with their requests, in order
@@ -142,9 +147,10 @@ class Zygote:
         sys.stderr.flush()
         held = [fd for _, fds in batch for fd in fds]
         forked: list[int | OSError] = []
+        fork = self.forker.prepared()
         for work, callback, msg, fds in requests:
             try:
-                pid = os.fork()
+                pid = fork()
             except OSError as exc:  # no memory or too many processes: the fork server ends the try
                 forked.append(exc)
                 continue
@@ -349,8 +355,9 @@ def warm_up() -> None:
 
 def run(sock: socket.socket) -> None:
     """Be a zygote on ``sock`` (this process is a child of its fork server)."""
+    forker = LeanFork()  # before warm_up's collection and freeze: it looks for the interpreter's hook lists
     warm_up()
-    Zygote(sock).serve()
+    Zygote(sock, forker).serve()
 
 
 def _flush_std() -> None:  # pragma: no cover - child
