@@ -23,7 +23,6 @@ import ctypes
 import gc
 import logging
 import os
-import random
 import sys
 import threading
 import traceback
@@ -48,7 +47,7 @@ class LeanFork:
         self.child: list[Hook] | None = None
         self.parent: list[Hook] | None = None
         self._key: tuple[int, int, int, bool] | None = None
-        self._plan: tuple[list[Hook], list[Hook], list[Hook], Hook | None] = ([], [], [], None)
+        self._plan: tuple[list[Hook], list[Hook], list[Hook]] = ([], [], [])
         if sys.implementation.name != "cpython" or sys.version_info[:2] != (3, 11) or sys.platform != "linux":
             return
         # found before anything is frozen: a frozen object is not among the referrers gc looks at
@@ -79,7 +78,7 @@ class LeanFork:
         does between two forks copies the pages it writes (they are shared with the child just forked)."""
         if self._fork is None or threading.active_count() != 1:
             return os.fork
-        before, child, parent, reseed = self._hooks()
+        before, child, parent = self._hooks()
         cfork = self._fork
 
         def fork() -> int:
@@ -95,24 +94,19 @@ class LeanFork:
                 _call(hook)
             if pid < 0:
                 raise OSError(errno, f"fork failed: {os.strerror(errno)}")
-            if reseed is not None:
-                reseed()  # the state the child took is its alone: the next child takes a new one
             return pid
 
         return fork
 
-    def _hooks(self) -> tuple[list[Hook], list[Hook], list[Hook], Hook | None]:
-        """The hooks to run: before the fork (last registered first), in the child, in the parent; and
-        ``random``'s reseed, done in the parent after each fork instead of in the child. Worked out again
-        only when a hook was registered since (registering appends to the lists)."""
+    def _hooks(self) -> tuple[list[Hook], list[Hook], list[Hook]]:
+        """The hooks to run: before the fork (last registered first), in the child, in the parent. Worked
+        out again only when a hook was registered since (registering appends to the lists)."""
         assert self.before is not None and self.child is not None and self.parent is not None
         key = (len(self.before), len(self.child), len(self.parent), "concurrent.futures.thread" in sys.modules)
         if key != self._key:
             skip = _thread_only_hooks()
-            reseed = random._inst.seed  # type: ignore[attr-defined]
-            self._plan = ([h for h in reversed(self.before) if h not in skip],
-                          [h for h in self.child if h not in skip and h != reseed], [h for h in self.parent if h not in skip],
-                          reseed if reseed in self.child else None)
+            self._plan = ([h for h in reversed(self.before) if h not in skip], [h for h in self.child if h not in skip],
+                          [h for h in self.parent if h not in skip])
             self._key = key
         return self._plan
 
