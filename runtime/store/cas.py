@@ -26,13 +26,17 @@ _CHUNK = 500
 
 def state_clause(column: Any, expected: Collection[State]) -> sa.ColumnElement[bool]:
     """``column IN (expected)``, where a None in ``expected`` matches NULL (Airflow's "none")."""
-    if isinstance(expected, (str, Enum)) or not expected:
-        raise ValueError("expected must be a non-empty collection of states (use [None] for 'none')")
+    _check(expected)
     values = sorted({v for v in (state_value(s) for s in expected) if v is not None})
     clauses = [column.in_(values)] if values else []
     if any(s is None for s in expected):
         clauses.append(column.is_(None))
     return sa.or_(*clauses) if len(clauses) > 1 else clauses[0]
+
+
+def _check(expected: Collection[State]) -> None:
+    if isinstance(expected, (str, Enum)) or not expected:
+        raise ValueError("expected must be a non-empty collection of states (use [None] for 'none')")
 
 
 def _values(new: State, fields: dict[str, Any]) -> dict[str, Any]:
@@ -60,16 +64,45 @@ def _cas(
 def _update(
     session: Session, model: Any, ids: list[int], expected: Collection[State], values: dict[str, Any]
 ) -> list[int]:
-    where = sa.and_(
-        model.id.in_(ids) if len(ids) > 1 else model.id == ids[0], state_clause(model.state, expected)
-    )
-    stmt = sa.update(model).where(where).values(**values).execution_options(synchronize_session=False)
-    if _can_return(session):
-        won = set(session.execute(stmt.returning(model.id)).scalars())
+    returning = _can_return(session)
+    stmt = _guarded(model, expected, values, returning)
+    params = {f"v_{name}": value for name, value in values.items() if not _is_sql(value)}
+    if returning:
+        won = set(session.execute(stmt, {**params, "c_ids": ids}).scalars())
         return [i for i in ids if i in won]
-    if len(ids) == 1:
-        return ids if rowcount(session, stmt) == 1 else []
-    return [i for i in ids if _update(session, model, [i], expected, values)]
+    return [i for i in ids if rowcount(session, stmt, {**params, "c_ids": [i]}) == 1]
+
+
+# The guarded UPDATEs, built once per (model, expected states, fields set, SQL-valued fields, RETURNING):
+# building one costs more than running it. The ids and the plain field values are bind parameters; a
+# field set to an SQL expression (``try_number + 1``) is part of the statement, keyed by the expression
+# object, which the entry keeps alive (so that its id is never reused while the entry exists).
+_GUARDED: dict[tuple[Any, ...], tuple[Any, tuple[Any, ...]]] = {}
+
+
+def _is_sql(value: Any) -> bool:
+    return isinstance(value, sa.ClauseElement) or hasattr(value, "__clause_element__")
+
+
+def _guarded(model: Any, expected: Collection[State], values: dict[str, Any], returning: bool) -> Any:
+    """``UPDATE model SET values WHERE id IN :c_ids AND state IN expected`` (``RETURNING id`` if asked)."""
+    _check(expected)
+    states = frozenset(state_value(s) for s in expected)
+    sql = tuple((name, value) for name, value in values.items() if _is_sql(value))
+    key = (model, states, tuple(values), tuple((name, id(value)) for name, value in sql), returning)
+    cached = _GUARDED.get(key)
+    if cached is not None:
+        return cached[0]
+    if len(_GUARDED) > 256:  # call sites x states: a few dozen; anything past that is callers' fresh expressions
+        _GUARDED.clear()
+    sets = {name: value if _is_sql(value) else sa.bindparam(f"v_{name}") for name, value in values.items()}
+    stmt = (sa.update(model)
+            .where(model.id.in_(sa.bindparam("c_ids", expanding=True)), state_clause(model.state, expected))
+            .values(sets).execution_options(synchronize_session=False))
+    if returning:
+        stmt = stmt.returning(model.id)
+    _GUARDED[key] = (stmt, sql)
+    return stmt
 
 
 def _sync_identity_map(

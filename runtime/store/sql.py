@@ -8,6 +8,6 @@ from sqlalchemy import CursorResult, Executable
 from sqlalchemy.orm import Session
 
 
-def rowcount(session: Session, stmt: Executable) -> int:
-    """Execute a DELETE/UPDATE and return the number of rows it matched."""
-    return int(cast(CursorResult[Any], session.execute(stmt)).rowcount)
+def rowcount(session: Session, stmt: Executable, params: dict[str, Any] | None = None) -> int:
+    """Execute a DELETE/UPDATE (with bind ``params``, if given) and return the number of rows it matched."""
+    return int(cast(CursorResult[Any], session.execute(stmt, params)).rowcount)

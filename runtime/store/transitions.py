@@ -82,6 +82,10 @@ TI_TRANSITIONS = (SCHEDULE, SKIP, UPSTREAM_FAILED, FAIL_EXPANSION, REMOVE, QUEUE
                   INTERRUPT, RETRY_DUE, RESCHEDULE_DUE, DEAD_LETTER, RESUME, END_FROM_TRIGGER, RUN_NOW, STOP, CLEAR,
                   MARK)
 
+# try_number= of schedule and retry_due: the next try. One expression object for every use, so that the
+# compare-and-set layer builds their UPDATE once.
+NEXT_TRY = schema.task_instance.c.try_number + 1
+
 # --- DAG runs ---------------------------------------------------------------------------------
 START_RUN = _t("start_run", [RUN.QUEUED], [RUN.RUNNING])
 FINISH_RUN = _t("finish_run", [RUN.RUNNING], [RUN.SUCCESS, RUN.FAILED])  # every task instance is done
