@@ -50,6 +50,13 @@ def run_info(run: DagRun) -> dict[str, Any]:
     }
 
 
+# The running runs (of unpaused DAGs, or of the DAGs :dag_ids), read every step: built once.
+_RUNNING = (sa.select(DagRun.id, DagRun.start_date).join(DagModel, DagModel.dag_id == DagRun.dag_id)
+            .where(DagRun.state == RUN.RUNNING, DagModel.is_paused.is_(False)))
+_RUNNING_OF = sa.select(DagRun.id, DagRun.start_date).where(
+    DagRun.state == RUN.RUNNING, DagRun.dag_id.in_(sa.bindparam("dag_ids", expanding=True)))
+
+
 class Registry:
     """pk -> RunCtx for the running runs."""
 
@@ -60,12 +67,10 @@ class Registry:
 
     def sync(self, session: Session) -> list[RunCtx]:
         """Match the running runs in the database; the contexts that are new here."""
-        stmt = sa.select(DagRun.id, DagRun.start_date).where(DagRun.state == RUN.RUNNING)
         if self.dag_ids is not None:  # backfill: its DAGs, paused or not
-            stmt = stmt.where(DagRun.dag_id.in_(sorted(self.dag_ids)))
+            rows = session.execute(_RUNNING_OF, {"dag_ids": sorted(self.dag_ids)}).all()
         else:  # as Airflow: the runs of a paused DAG make no progress
-            stmt = stmt.join(DagModel, DagModel.dag_id == DagRun.dag_id).where(DagModel.is_paused.is_(False))
-        rows = session.execute(stmt).all()
+            rows = session.execute(_RUNNING).all()
         running = {pk: start for pk, start in rows}
         for pk in [pk for pk, ctx in self.runs.items() if pk not in running or running[pk] != ctx.start_date]:
             self.drop(pk)

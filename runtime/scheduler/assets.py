@@ -24,12 +24,15 @@ from runtime.store import assets, runs
 from runtime.store.models import DagModel
 from runtime.store.states import DagRunType
 
+# read at every look for due runs: built once
+_ASSET_DAGS = sa.select(DagModel.dag_id).where(
+    DagModel.is_paused.is_(False), DagModel.is_active.is_(True), DagModel.timetable_description.like("Asset%")
+).order_by(DagModel.dag_id)
+
 
 def asset_dag_ids(session: Session) -> list[str]:
     """Unpaused active DAGs whose schedule involves assets (their timetable summary says so)."""
-    stmt = sa.select(DagModel.dag_id).where(
-        DagModel.is_paused.is_(False), DagModel.is_active.is_(True), DagModel.timetable_description.like("Asset%"))
-    return list(session.scalars(stmt.order_by(DagModel.dag_id)))
+    return list(session.scalars(_ASSET_DAGS))
 
 
 def create_asset_triggered_runs(session: Session, cache: DagCache, now: datetime) -> int:

@@ -14,31 +14,29 @@ from runtime.store import runs
 from runtime.store.models import DagModel, DagRun
 from runtime.store.states import DAGRUN_UNFINISHED, DagRunType
 
+# The statements of every step, built once: building one costs more than running it here.
+_PLANNABLE = (DagModel.is_paused.is_(False), DagModel.is_active.is_(True))
+_DUE = (sa.select(DagModel.dag_id).where(*_PLANNABLE, DagModel.next_dagrun_create_after <= sa.bindparam("now"))
+        .order_by(DagModel.next_dagrun_create_after).limit(sa.bindparam("limit", type_=sa.Integer))
+        .with_for_update(skip_locked=True))
+_UNPLANNED = sa.select(DagModel.dag_id).where(*_PLANNABLE, DagModel.next_dagrun_create_after.is_(None))
+_LOCK_DAG = (sa.select(DagModel.dag_id).where(DagModel.dag_id == sa.bindparam("dag_id"))
+             .with_for_update(skip_locked=True))
+
 
 def due_dag_ids(session: Session, now: datetime, limit: int) -> list[str]:
     """Unpaused active DAGs whose next run may be created (claimed with SKIP LOCKED on PostgreSQL)."""
-    stmt = (
-        sa.select(DagModel.dag_id)
-        .where(DagModel.is_paused.is_(False), DagModel.is_active.is_(True), DagModel.next_dagrun_create_after <= now)
-        .order_by(DagModel.next_dagrun_create_after)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list(session.scalars(stmt))
+    return list(session.scalars(_DUE, {"now": now, "limit": limit}))
 
 
 def unplanned_dag_ids(session: Session) -> list[str]:
     """Unpaused active DAGs with no next run computed yet."""
-    stmt = sa.select(DagModel.dag_id).where(
-        DagModel.is_paused.is_(False), DagModel.is_active.is_(True), DagModel.next_dagrun_create_after.is_(None)
-    )
-    return list(session.scalars(stmt))
+    return list(session.scalars(_UNPLANNED))
 
 
 def lock_dag(session: Session, dag_id: str) -> bool:
     """Claim one dag row for this scheduler (always True on SQLite)."""
-    stmt = sa.select(DagModel.dag_id).where(DagModel.dag_id == dag_id).with_for_update(skip_locked=True)
-    return session.scalar(stmt) is not None
+    return session.scalar(_LOCK_DAG, {"dag_id": dag_id}) is not None
 
 
 def last_scheduled_interval(session: Session, dag_id: str) -> DataInterval | None:

@@ -70,6 +70,9 @@ def build(data: dict[str, Any], dag_hash: str, fileloc: str) -> CachedDag:
     )
 
 
+_HASH = sa.select(SerializedDagModel.dag_hash).where(SerializedDagModel.dag_id == sa.bindparam("dag_id"))
+
+
 class DagCache:
     """dag_id -> CachedDag; a cheap hash check at most once a second per DAG."""
 
@@ -81,7 +84,7 @@ class DagCache:
         cached = self._dags.get(dag_id)
         if cached is not None and time.monotonic() - cached.checked < RECHECK_SECONDS:
             return cached
-        stored_hash = session.scalar(sa.select(SerializedDagModel.dag_hash).where(SerializedDagModel.dag_id == dag_id))
+        stored_hash = session.scalar(_HASH, {"dag_id": dag_id})
         if stored_hash is None:
             self._dags.pop(dag_id, None)
             return None

@@ -36,14 +36,17 @@ class Outcome:
     finished: set[str] = field(default_factory=set)
 
 
+_STATES = sa.select(TaskInstance.task_id, TaskInstance.map_index, TaskInstance.id, TaskInstance.state).where(
+    TaskInstance.dag_id == sa.bindparam("dag_id"), TaskInstance.run_id == sa.bindparam("run_id"))
+_STATES_OF = _STATES.where(TaskInstance.task_id.in_(sa.bindparam("task_ids", expanding=True)))
+
+
 def load_states(session: Session, ctx: RunCtx, task_ids: set[str] | None) -> dict[Key, tuple[int, str | None]]:
     """(task_id, map_index) -> (ti id, state) of a run, for ``task_ids`` or every task."""
-    stmt = sa.select(TaskInstance.task_id, TaskInstance.map_index, TaskInstance.id, TaskInstance.state).where(
-        TaskInstance.dag_id == ctx.dag_id, TaskInstance.run_id == ctx.run_id
-    )
-    if task_ids is not None:
-        stmt = stmt.where(TaskInstance.task_id.in_(sorted(task_ids)))
-    return {(t, m): (i, s) for t, m, i, s in session.execute(stmt)}
+    params: dict[str, Any] = {"dag_id": ctx.dag_id, "run_id": ctx.run_id}
+    if task_ids is None:
+        return {(t, m): (i, s) for t, m, i, s in session.execute(_STATES, params)}
+    return {(t, m): (i, s) for t, m, i, s in session.execute(_STATES_OF, {**params, "task_ids": sorted(task_ids)})}
 
 
 def evaluate(session: Session, ctx: RunCtx, dag: CachedDag, now: datetime) -> Outcome:
@@ -73,7 +76,7 @@ def _decide(session: Session, ctx: RunCtx, dag: CachedDag, rows: dict[Key, tuple
             _ready(session, ctx, dag, key, ti_id, now, groups, out)
         elif verdict in (Verdict.SKIP, Verdict.UPSTREAM_FAILED):
             groups[verdict].append(ti_id)
-    won = transitions.ti(session, transitions.SCHEDULE, groups[Verdict.RUN], try_number=TaskInstance.try_number + 1)
+    won = transitions.ti(session, transitions.SCHEDULE, groups[Verdict.RUN], try_number=transitions.NEXT_TRY)
     out.scheduled += len(won)
     ids_to_task = {i: k[0] for k, (i, _) in rows.items()}
     finished = out.finished - before

@@ -14,22 +14,22 @@ from runtime.store import transitions
 from runtime.store.models import TaskInstance
 from runtime.store.states import ACTIVE, RUN, TI
 
+_OF_RUN = (TaskInstance.dag_id == sa.bindparam("dag_id"), TaskInstance.run_id == sa.bindparam("run_id"))
+_UNFINISHED = sa.select(sa.func.count(TaskInstance.id)).where(
+    *_OF_RUN, sa.or_(TaskInstance.state.is_(None), TaskInstance.state.in_(sorted(ACTIVE))))
+_STATES = sa.select(TaskInstance.task_id, TaskInstance.state).where(*_OF_RUN)
+
 
 def unfinished_count(session: Session, ctx: RunCtx) -> int:
     """Task instances of the run that still need work."""
-    stmt = sa.select(sa.func.count(TaskInstance.id)).where(
-        TaskInstance.dag_id == ctx.dag_id, TaskInstance.run_id == ctx.run_id,
-        sa.or_(TaskInstance.state.is_(None), TaskInstance.state.in_(sorted(ACTIVE))),
-    )
-    return int(session.scalar(stmt) or 0)
+    return int(session.scalar(_UNFINISHED, {"dag_id": ctx.dag_id, "run_id": ctx.run_id}) or 0)
 
 
 def try_finish(session: Session, ctx: RunCtx, dag: CachedDag, now: datetime) -> str | None:
     """Finish the run if nothing is left to do; its final state, or None while it goes on."""
     if unfinished_count(session, ctx):
         return None
-    rows = session.execute(sa.select(TaskInstance.task_id, TaskInstance.state).where(
-        TaskInstance.dag_id == ctx.dag_id, TaskInstance.run_id == ctx.run_id)).all()
+    rows = session.execute(_STATES, {"dag_id": ctx.dag_id, "run_id": ctx.run_id}).all()
     final = run_state([s for _, s in rows], [s for t, s in rows if t in dag.leaves]) or RUN.FAILED
     if not transitions.run(session, transitions.FINISH_RUN, ctx.pk, to=final, end_date=now,
                            last_scheduling_decision=now):

@@ -34,7 +34,10 @@ _SCHEDULED = sa.select(*_COLS).join(DagRun, sa.and_(DagRun.dag_id == TaskInstanc
     TaskInstance.state == TI.SCHEDULED)
 _ORDER = (TaskInstance.priority_weight.desc(), DagRun.logical_date, TaskInstance.dag_id, TaskInstance.run_id,
           TaskInstance.task_id, TaskInstance.map_index)
-_FIRST: dict[int, Any] = {}  # the first N scheduled, by N
+_FIRST: dict[tuple[int, bool, bool, bool], Any] = {}  # the first N scheduled, by (N, filters used)
+_OF_RUN = (TaskInstance.dag_id == sa.bindparam("dag_id"), TaskInstance.run_id == sa.bindparam("run_id"))
+_NOT_DAGS = TaskInstance.dag_id.not_in(sa.bindparam("skip_dags", expanding=True))
+_NOT_POOLS = TaskInstance.pool.not_in(sa.bindparam("skip_pools", expanding=True))
 
 
 def lock_pools(session: Session) -> dict[str, int]:
@@ -51,21 +54,23 @@ def scheduled_rows(session: Session, limit: int, run: tuple[str, str] | None = N
     """The first ``limit`` scheduled task instances (of one run, if given; of no DAG in ``skip_dags`` and no
     pool in ``skip_pools``) in queueing order (Airflow's: priority weight desc, then the run's logical
     date; ``rules.queueing.order``)."""
-    if run is None and not skip_dags and not skip_pools:
-        first = _FIRST.get(limit)
-        if first is None:
-            if len(_FIRST) > 64:  # limits follow the executor's slots: a handful of values
-                _FIRST.clear()
-            first = _FIRST[limit] = _SCHEDULED.order_by(*_ORDER).limit(limit)
-        return list(session.execute(first))
-    stmt = _SCHEDULED
+    key = (limit, run is not None, bool(skip_dags), bool(skip_pools))
+    stmt = _FIRST.get(key)
+    if stmt is None:
+        if len(_FIRST) > 64:  # limits follow the executor's slots: a handful of values
+            _FIRST.clear()
+        stmt = _SCHEDULED.where(*_OF_RUN) if run is not None else _SCHEDULED
+        stmt = stmt.where(_NOT_DAGS) if skip_dags else stmt
+        stmt = stmt.where(_NOT_POOLS) if skip_pools else stmt
+        stmt = _FIRST[key] = stmt.order_by(*_ORDER).limit(limit)
+    params: dict[str, Any] = {}
     if run is not None:
-        stmt = stmt.where(TaskInstance.dag_id == run[0], TaskInstance.run_id == run[1])
+        params.update(dag_id=run[0], run_id=run[1])
     if skip_dags:
-        stmt = stmt.where(TaskInstance.dag_id.not_in(skip_dags))
+        params["skip_dags"] = list(skip_dags)
     if skip_pools:
-        stmt = stmt.where(TaskInstance.pool.not_in(skip_pools))
-    return list(session.execute(stmt.order_by(*_ORDER).limit(limit)))
+        params["skip_pools"] = list(skip_pools)
+    return list(session.execute(stmt, params))
 
 
 def usage(session: Session, cache: DagCache, slots: int, default_tasks: int) -> Caps:

@@ -198,10 +198,6 @@ class Scheduler:
 
     # --- pieces -----------------------------------------------------------------------------
 
-    def _mine(self, stmt: Any) -> Any:
-        """``stmt`` limited to this scheduler's DAGs (a backfill drives only its own)."""
-        return stmt if self.dag_ids is None else stmt.where(TaskInstance.dag_id.in_(sorted(self.dag_ids)))
-
     def _follow(self, session: Session, events: list[TaskEvent]) -> None:
         """What the executor recorded: evaluate downstream again; a lost executor means sweep now."""
         for event in events:
@@ -229,15 +225,14 @@ class Scheduler:
 
     def _due_retries(self, session: Session, now: datetime) -> None:
         """up_for_retry / up_for_reschedule whose time has come become scheduled again."""
-        stmt = sa.select(TaskInstance.id, TaskInstance.state).where(
-            TaskInstance.state.in_((TI.UP_FOR_RETRY.value, TI.UP_FOR_RESCHEDULE.value)),
-            sa.or_(TaskInstance.next_attempt_at.is_(None), TaskInstance.next_attempt_at <= now),
-        )
-        rows = session.execute(self._mine(stmt)).all()
+        if self.dag_ids is None:
+            rows = session.execute(_DUE_RETRIES, {"now": now}).all()
+        else:  # a backfill drives only its own DAGs
+            rows = session.execute(_DUE_RETRIES_OF, {"now": now, "dag_ids": sorted(self.dag_ids)}).all()
         if not rows:
             return
         transitions.ti(session, transitions.RETRY_DUE, [i for i, s in rows if s == TI.UP_FOR_RETRY],
-                       next_attempt_at=None, try_number=TaskInstance.try_number + 1)
+                       next_attempt_at=None, try_number=transitions.NEXT_TRY)
         transitions.ti(session, transitions.RESCHEDULE_DUE, [i for i, s in rows if s == TI.UP_FOR_RESCHEDULE],
                        next_attempt_at=None)
 
@@ -461,6 +456,14 @@ class Scheduler:
             self.stop()
         except sa.exc.DBAPIError as exc:  # its job will be found dead instead
             print(f"[windsock] scheduler: could not mark its job stopped: {exc}", file=sys.stderr)
+
+
+# up_for_retry / up_for_reschedule due at :now (of the DAGs :dag_ids), read every step: built once
+_DUE_RETRIES = sa.select(TaskInstance.id, TaskInstance.state).where(
+    TaskInstance.state.in_((TI.UP_FOR_RETRY.value, TI.UP_FOR_RESCHEDULE.value)),
+    sa.or_(TaskInstance.next_attempt_at.is_(None), TaskInstance.next_attempt_at <= sa.bindparam("now")),
+)
+_DUE_RETRIES_OF = _DUE_RETRIES.where(TaskInstance.dag_id.in_(sa.bindparam("dag_ids", expanding=True)))
 
 
 def _next_due(session: Session, dag_ids: set[str] | None,

@@ -16,30 +16,38 @@ from runtime.store import transitions
 from runtime.store.models import DagModel, DagRun, TaskInstance
 from runtime.store.states import RUN, TI
 
+# The statements of every step, built once: building one costs more than running it here.
+_ORDER = (DagRun.queued_at, DagRun.logical_date)
+_QUEUED = (sa.select(DagRun).join(DagModel, DagModel.dag_id == DagRun.dag_id)  # a paused DAG's queued runs wait
+           .where(DagRun.state == RUN.QUEUED, DagModel.is_paused.is_(False))
+           .order_by(*_ORDER).limit(sa.bindparam("limit", type_=sa.Integer)).with_for_update(skip_locked=True))
+_QUEUED_OF = (sa.select(DagRun).where(DagRun.state == RUN.QUEUED, DagRun.dag_id.in_(sa.bindparam("dag_ids", expanding=True)))
+              .order_by(*_ORDER).limit(sa.bindparam("limit", type_=sa.Integer)).with_for_update(skip_locked=True))
+_RUNNING_COUNTS = (sa.select(DagRun.dag_id, sa.func.count(DagRun.id)).where(DagRun.state == RUN.RUNNING)
+                   .group_by(DagRun.dag_id))
+
 
 def queued_runs(session: Session, limit: int = 100, dag_ids: set[str] | None = None) -> list[DagRun]:
     """Queued runs, oldest first, claimed with SKIP LOCKED on PostgreSQL."""
-    stmt = sa.select(DagRun).where(DagRun.state == RUN.QUEUED)
-    if dag_ids is not None:
-        stmt = stmt.where(DagRun.dag_id.in_(sorted(dag_ids)))
-    else:  # queued runs of a paused DAG wait (Airflow)
-        stmt = stmt.join(DagModel, DagModel.dag_id == DagRun.dag_id).where(DagModel.is_paused.is_(False))
-    stmt = stmt.order_by(DagRun.queued_at, DagRun.logical_date).limit(limit).with_for_update(skip_locked=True)
-    return list(session.scalars(stmt))
+    if dag_ids is None:  # queued runs of a paused DAG wait (Airflow)
+        return list(session.scalars(_QUEUED, {"limit": limit}))
+    return list(session.scalars(_QUEUED_OF, {"limit": limit, "dag_ids": sorted(dag_ids)}))
 
 
 def running_counts(session: Session) -> Counter[str]:
     """Running runs per DAG."""
-    stmt = sa.select(DagRun.dag_id, sa.func.count(DagRun.id)).where(DagRun.state == RUN.RUNNING).group_by(DagRun.dag_id)
-    return Counter({dag_id: int(n) for dag_id, n in session.execute(stmt)})
+    return Counter({dag_id: int(n) for dag_id, n in session.execute(_RUNNING_COUNTS)})
 
 
 def start_runs(session: Session, cache: DagCache, now: datetime, default_max_runs: int,
                dag_ids: set[str] | None = None) -> list[DagRun]:
     """Start the queued runs that fit; the runs started."""
-    started = []
-    counts = running_counts(session)
-    for run in queued_runs(session, dag_ids=dag_ids):
+    started: list[DagRun] = []
+    queued = queued_runs(session, dag_ids=dag_ids)
+    if not queued:
+        return started
+    counts = running_counts(session)  # needed only when a run waits
+    for run in queued:
         dag = cache.get(session, run.dag_id)
         if dag is None or counts[run.dag_id] >= int(dag.get("max_active_runs", default_max_runs)):
             continue
