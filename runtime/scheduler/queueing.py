@@ -106,17 +106,20 @@ def caps_for(session: Session, cache: DagCache, default_tasks: int, scheduled: l
 def _add_maxes(caps: Caps, session: Session, cache: DagCache, default_tasks: int,
                keys: set[tuple[str, str | None]]) -> None:
     dag_max, task_max, run_max = caps.dag_max, caps.task_max, caps.run_task_max
+    by_dag: dict[str, list[str | None]] = {}  # each DAG looked up once, however many of its tasks
     for dag_id, task_id in keys:
-        if task_id is not None and (dag_id, task_id) in task_max:
-            continue
+        if task_id is None or (dag_id, task_id) not in task_max:
+            by_dag.setdefault(dag_id, []).append(task_id)
+    for dag_id, task_ids in by_dag.items():
         dag = cache.get(session, dag_id)
         if dag is None:
             continue
         dag_max[dag_id] = int(dag.get("max_active_tasks", default_tasks))
-        if task_id is not None:
-            task = dag.sdag.tasks.get(task_id, {})
-            task_max[(dag_id, task_id)] = task.get("max_active_tis_per_dag")
-            run_max[(dag_id, task_id)] = task.get("max_active_tis_per_dagrun")
+        for task_id in task_ids:
+            if task_id is not None:
+                task = dag.sdag.tasks.get(task_id, {})
+                task_max[(dag_id, task_id)] = task.get("max_active_tis_per_dag")
+                run_max[(dag_id, task_id)] = task.get("max_active_tis_per_dagrun")
 
 
 def queue_ready(session: Session, cache: DagCache, registry: Registry, now: datetime, *, slots: int,

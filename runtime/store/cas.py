@@ -109,6 +109,8 @@ def _sync_identity_map(
     session: Session, model: Any, ids: list[int], changed: set[int], values: dict[str, Any]
 ) -> None:
     """Winners get the new values in memory; losers are expired so the next read sees the truth."""
+    if not len(session.identity_map):  # nothing loaded (the scheduler's usual step): nothing to keep in step
+        return
     for pk in ids:
         obj = session.identity_map.get(identity_key(model, pk))
         if obj is None:
