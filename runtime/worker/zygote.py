@@ -49,6 +49,7 @@ WARM_MODULES = (
     "runtime.worker.calls", "runtime.compat",
 )
 _MAX_FDS = 64  # descriptors taken per recvmsg (each fork request carries two)
+_CLOEXEC = getattr(socket, "MSG_CMSG_CLOEXEC", 0)  # received descriptors are not inherited by exec'd programs
 REAP_EVERY = 0.1  # seconds between looks for exited children while any lives
 RUNS_KEPT = 256  # runs whose task-side objects are kept between batches
 # Warm-up tries: the interpreter specialises a code object's instructions after it ran a few times
@@ -106,13 +107,14 @@ class Zygote:
         open_ = True
         while True:
             try:
-                data, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 16, _MAX_FDS)
+                data, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 16, _MAX_FDS, _CLOEXEC)
             except BlockingIOError:
                 break
             except ConnectionResetError:
                 data, fds = b"", []
-            for fd in fds:
-                os.set_inheritable(fd, False)
+            if not _CLOEXEC:
+                for fd in fds:
+                    os.set_inheritable(fd, False)
             self.fds.extend(fds)
             if not data and not fds:
                 open_ = False
