@@ -25,6 +25,7 @@ children would kill them without a handover.
 
 from __future__ import annotations
 
+import array
 import base64
 import gc
 import json
@@ -50,6 +51,7 @@ WARM_MODULES = (
 )
 _MAX_FDS = 64  # descriptors taken per recvmsg (each fork request carries two)
 _CLOEXEC = getattr(socket, "MSG_CMSG_CLOEXEC", 0)  # received descriptors are not inherited by exec'd programs
+_FDS_SPACE = socket.CMSG_LEN(_MAX_FDS * array.array("i").itemsize)
 REAP_EVERY = 0.1  # seconds between looks for exited children while any lives
 RUNS_KEPT = 256  # runs whose task-side objects are kept between batches
 # Warm-up tries: the interpreter specialises a code object's instructions after it ran a few times
@@ -107,7 +109,7 @@ class Zygote:
         open_ = True
         while True:
             try:
-                data, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 16, _MAX_FDS, _CLOEXEC)
+                data, fds = _recv_fds(self.sock)
             except BlockingIOError:
                 break
             except ConnectionResetError:
@@ -317,6 +319,16 @@ def _learn_callables(dag: Any) -> None:
                 accepted(fn)
             except (TypeError, ValueError):  # no signature to read: the try reports it
                 pass
+
+
+def _recv_fds(sock: socket.socket) -> tuple[bytes, list[int]]:
+    """``socket.recv_fds`` with ``MSG_CMSG_CLOEXEC`` (Python 3.11's ``recv_fds`` drops its flags)."""
+    data, ancillary, _flags, _addr = sock.recvmsg(1 << 16, _FDS_SPACE, _CLOEXEC)
+    fds = array.array("i")
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds)
 
 
 def _work(msg: dict[str, Any]) -> TaskWork | None:

@@ -225,3 +225,27 @@ def test_the_fork_server_opens_each_log_and_a_log_it_cannot_open_fails_only_that
         text = handle.read()
     assert f"pid={ran['pid']} executor=" in text and "\0" not in text
     assert "Starting attempt: 1 of 1" in text and "Marking task as SUCCESS" in text
+
+
+EXECS = """
+def spawn(**ctx):
+    listing = os.path.join(OUT, "fds.txt")
+    os.system(f"ls /proc/self/fd > {listing}")  # system(3): a shell that inherits what is not close-on-exec
+    with open(listing) as handle:
+        mark("spawn", fds=sorted(handle.read().split()))
+
+with DAG("ze", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    PythonOperator(task_id="spawn", python_callable=spawn)
+"""
+
+
+def test_a_program_a_task_runs_inherits_its_output_but_not_its_channel(env: Any) -> None:
+    """A task's socket to its fork server and the descriptors the zygote received for other tries are
+    close-on-exec: a program the task runs holds stdin, stdout and stderr (and what it opens itself)."""
+    env.write_dag("ze", EXECS)
+    env.sync()
+    env.trigger("ze")
+    env.drive(env.finished("ze"), timeout=60)
+    assert env.run_states("ze") == ["success"]
+    (got,) = env.marks("spawn")
+    assert got["fds"] == ["0", "1", "2", "3"]  # 3: ls's own listing of the folder
