@@ -108,16 +108,22 @@ def _guarded(model: Any, expected: Collection[State], values: dict[str, Any], re
 def _sync_identity_map(
     session: Session, model: Any, ids: list[int], changed: set[int], values: dict[str, Any]
 ) -> None:
-    """Winners get the new values in memory; losers are expired so the next read sees the truth."""
+    """Winners get the new values in memory; losers are expired so the next read sees the truth.
+
+    A field set to an SQL expression (``try_number + 1``) is expired on a winner: its value is the database's."""
     if not len(session.identity_map):  # nothing loaded (the scheduler's usual step): nothing to keep in step
         return
+    computed = [name for name, value in values.items() if _is_sql(value)]
     for pk in ids:
         obj = session.identity_map.get(identity_key(model, pk))
         if obj is None:
             continue
         if pk in changed:
             for name, value in values.items():
-                set_committed_value(obj, name, value)
+                if name not in computed:
+                    set_committed_value(obj, name, value)
+            if computed:
+                session.expire(obj, computed)
         else:
             session.expire(obj)
 

@@ -82,6 +82,15 @@ def test_loaded_object_follows_the_outcome(store) -> None:
         assert lost.state == "running"
 
 
+def test_loaded_object_reads_a_computed_field_back(store) -> None:
+    """A field set to an SQL expression (``try_number + 1``) is read back from the row, not kept as the expression."""
+    (ti_id,) = _seed(store)
+    with store.session_factory() as session:
+        ti = session.get(TaskInstance, ti_id)
+        assert cas.set_ti_state(session, ti_id, expected=[None], new="scheduled", try_number=TaskInstance.try_number + 1)
+        assert (ti.state, ti.try_number) == ("scheduled", 1)
+
+
 def test_bulk_returns_only_the_rows_it_changed(store) -> None:
     """set_ti_states changes the rows in an expected state and returns their ids in input order."""
     ids = _seed(store, n=5)
