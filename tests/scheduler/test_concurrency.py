@@ -95,10 +95,11 @@ def _the_low_task_did_not_wait_for_the_crowd(env, **crowd):
     env.trigger("crowd")
     env.trigger("low")
     env.drive(env.finished("low"), timeout=30)
+    # the crowd's tries go on beside it (a run of 300 tasks may start its first after the low run ended)
+    env.drive(lambda: bool(env.marks("crowd")), timeout=30)
     (low,) = env.marks("low")
     started = sorted(m["s"] for m in env.marks("crowd"))
     assert len([s for s in started if s < low["s"]]) <= 2  # it did not wait for the crowd
-    assert started  # the crowd's tries go on beside it
 
 
 def test_a_pool_blocked_crowd_of_higher_priority_does_not_starve_other_work(make):
