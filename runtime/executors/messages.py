@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from runtime.sdk import timezone
 
 VERSION = 1
+_UTC = timezone.utc
 # json.dumps(default=str) with its defaults, less the Python layers (JSONEncoder.encode and iterencode)
 # between a message and the C encoder: a forked task child copies a page for most objects it touches
 _ENCODER = json.JSONEncoder(default=str)
@@ -29,7 +30,13 @@ def _dumps(obj: dict[str, Any]) -> str:
 
 def iso(value: datetime | None) -> str | None:
     """ISO text of an aware datetime (None stays None)."""
-    return None if value is None else timezone.to_utc(value).isoformat()
+    if value is None:
+        return None
+    if value.tzinfo is _UTC:  # a UTC pendulum value (most are): what isoformat() gives, with no zone lookup
+        fraction = f".{value.microsecond:06d}" if value.microsecond else ""
+        return (f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
+                f"{value.second:02d}{fraction}+00:00")
+    return timezone.to_utc(value).isoformat()
 
 
 def parse_iso(value: str | None) -> datetime | None:
