@@ -272,8 +272,8 @@ def stop_child(proc: subprocess.Popen[Any] | ForkedChild, timeout: float = 10.0)
 def set_handler(sig: int, handler: Any) -> None:
     """``signal.signal`` without its return value: that wraps the previous handler in an enum, and a
     Python-level previous handler makes it raise and catch a ValueError (pages a forked child copies)."""
-    raw = {signal.SIG_DFL: _signal.SIG_DFL, signal.SIG_IGN: _signal.SIG_IGN}.get(handler, handler)
-    _signal.signal(int(sig), raw)
+    raw = _signal.SIG_DFL if handler is signal.SIG_DFL else _signal.SIG_IGN if handler is signal.SIG_IGN else handler
+    _signal.signal(sig if type(sig) is int else int(sig), raw)
 
 
 def drain(fd: int) -> None:

@@ -10,20 +10,22 @@ from runtime.sdk.baseoperator import BaseOperator
 from runtime.sdk.exceptions import AirflowException
 from runtime.sdk.skipmixin import SkipMixin
 
-_ACCEPTS: dict[Any, tuple[bool, tuple[str, ...]]] = {}
+_ACCEPTS: dict[Any, tuple[bool, tuple[str, ...], bool]] = {}
 _ACCEPTS_MAX = 4096
 
 
-def accepted(python_callable: Callable[..., Any]) -> tuple[bool, tuple[str, ...]]:
-    """Whether the callable takes ``**kwargs``, and the names it takes by keyword; remembered per callable
-    (a zygote learns its DAGs' callables before it forks, so a task child does not inspect them again)."""
+def accepted(python_callable: Callable[..., Any]) -> tuple[bool, tuple[str, ...], bool]:
+    """Whether the callable takes ``**kwargs``, the names it takes by keyword, and whether it is a generator
+    function; remembered per callable (a zygote learns its DAGs' callables before it forks, so a task child
+    does not inspect them again)."""
     try:
         return _ACCEPTS[python_callable]
     except (KeyError, TypeError):
         pass
     params = inspect.signature(python_callable).parameters
     found = (any(p.kind == p.VAR_KEYWORD for p in params.values()),
-             tuple(n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)))
+             tuple(n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)),
+             inspect.isgeneratorfunction(python_callable))
     if len(_ACCEPTS) >= _ACCEPTS_MAX:  # DAG files reloaded over and over in one process
         _ACCEPTS.clear()
     try:
@@ -35,7 +37,7 @@ def accepted(python_callable: Callable[..., Any]) -> tuple[bool, tuple[str, ...]
 
 def determine_kwargs(python_callable: Callable[..., Any], op_args: Collection[Any], context: Mapping[str, Any]) -> dict[str, Any]:
     """The context entries the callable accepts: all of them for ``**kwargs``, else by name."""
-    takes_all, names = accepted(python_callable)
+    takes_all, names, _ = accepted(python_callable)
     if takes_all:
         return dict(context)
     positional_taken = set(names[: len(op_args)])
@@ -105,7 +107,11 @@ class PythonOperator(BaseOperator):
 
         A generator function may yield ``Metadata`` (extras of its asset events); its return value is the result.
         """
-        if not inspect.isgeneratorfunction(self.python_callable):
+        try:
+            generator = accepted(self.python_callable)[2]
+        except (TypeError, ValueError):  # no signature to read (a builtin)
+            generator = inspect.isgeneratorfunction(self.python_callable)
+        if not generator:
             return self.python_callable(*self.op_args, **kwargs)
         return run_generator(self.python_callable(*self.op_args, **kwargs), self.task_id)
 
