@@ -19,13 +19,13 @@ _UTC = timezone.utc
 # json.dumps(default=str) with its defaults, less the Python layers (JSONEncoder.encode and iterencode)
 # between a message and the C encoder: a forked task child copies a page for most objects it touches
 _ENCODER = json.JSONEncoder(default=str)
+_C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
 
 
 def _dumps(obj: dict[str, Any]) -> str:
-    if json.encoder.c_make_encoder is None:  # type: ignore[attr-defined]  # no C accelerator: the plain way
+    if _C_ENCODER is None:  # no C accelerator: the plain way
         return _ENCODER.encode(obj)
-    return "".join(json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-        {}, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)(obj, 0))
+    return "".join(_C_ENCODER({}, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)(obj, 0))
 
 
 def iso(value: datetime | None) -> str | None:
@@ -58,7 +58,7 @@ class _Codec:
 
     def encode(self) -> bytes:
         """One JSON line."""
-        return _dumps({"v": VERSION, "kind": self.kind, **self.fields()}).encode() + b"\n"
+        return _dumps({"v": VERSION, "kind": self.kind, **self.__dict__}).encode() + b"\n"  # __dict__: the fields, in order
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Any:

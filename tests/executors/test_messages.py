@@ -29,3 +29,17 @@ def test_an_event_survives_its_line() -> None:
                       rendered_fields={"cmd": "é\n"}, error=None)
     assert decode(event.encode()) == event
     assert iso(None) is None and parse_iso(None) is None
+
+
+def test_a_message_holds_its_fields_and_nothing_else() -> None:
+    """``encode`` writes the instance's ``__dict__``: it must be exactly the fields, in order."""
+    from runtime.executors.messages import CallbackWork, TaskWork
+
+    work = TaskWork(ti_id=1, dag_id="d", task_id="t", run_id="r", map_index=-1, try_number=1, max_tries=0,
+                    fileloc="/f.py", run={})
+    callback = CallbackWork(dag_id="d", fileloc="/f.py", run={}, state="success", reason="")
+    event = TaskEvent(ti_id=1, try_number=1, outcome="result")
+    for message in (work, callback, event):
+        assert list(message.__dict__) == list(type(message)._order)
+        assert decode(message.encode()) == message
+    assert work.label == "d.t r try 1" and "label" not in work.__dict__
