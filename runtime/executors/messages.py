@@ -16,13 +16,13 @@ from runtime.sdk import timezone
 
 VERSION = 1
 _UTC = timezone.utc
-# json.dumps(default=str) with its defaults, less the Python layers (JSONEncoder.encode and iterencode)
-# between a message and the C encoder: a forked task child copies a page for most objects it touches
 _ENCODER = json.JSONEncoder(default=str)
 _C_ENCODER = getattr(json.encoder, "c_make_encoder", None)
 
 
 def _dumps(obj: dict[str, Any]) -> str:
+    """``json.dumps(obj, default=str)``, less the Python layers (``JSONEncoder.encode`` and ``iterencode``)
+    between a message and the C encoder: a forked task child copies a page for most objects it touches."""
     if _C_ENCODER is None:  # no C accelerator: the plain way
         return _ENCODER.encode(obj)
     return "".join(_C_ENCODER({}, str, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)(obj, 0))

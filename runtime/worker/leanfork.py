@@ -6,8 +6,8 @@ other threads: the lock one of them may have held at the fork (the import lock, 
 ``concurrent.futures``' locks) and the table of threads, of which only the forking one lives on. In
 a process with one thread no such lock can be held by anyone else, and the table already holds only
 that thread. The work is not free in a task child: ``threading``'s and ``logging``'s hooks run Python
-code that writes to a few hundred shared pages, each copied on the write — about a third of what a
-no-op try's child copies (some 200 of 740 pages, 1 ms of its CPU).
+code that writes to shared pages, each copied on the write — some 150 of the 280 pages a child that
+only exits copies, some 90 of a no-op try's 740 (bench/README.md, Round 7).
 
 :class:`LeanFork` calls the C library's ``fork()`` with the GIL held (``ctypes.PyDLL``) when the
 process runs one thread, and runs itself every registered hook not known to be only about other
@@ -69,13 +69,10 @@ class LeanFork:
         """Whether forks take the lean way (when the process runs one thread)."""
         return self._fork is not None
 
-    def fork(self) -> int:
-        """0 in the child, the child's pid in the parent; OSError when the fork fails."""
-        return self.prepared()()
-
     def prepared(self) -> Callable[[], int]:
-        """A fork function for forks in a row, with the hooks to run worked out once: the work a parent
-        does between two forks copies the pages it writes (they are shared with the child just forked)."""
+        """A fork function (0 in the child, the child's pid in the parent, OSError when the fork fails) for
+        forks in a row, with the hooks to run worked out once: the work a parent does between two forks
+        copies the pages it writes (they are shared with the child just forked)."""
         if self._fork is None or threading.active_count() != 1:
             return os.fork
         before, child, parent = self._hooks()
