@@ -15,8 +15,8 @@ from runtime.store.models import TaskInstance
 from runtime.store.states import ACTIVE, RUN, TI
 
 _OF_RUN = (TaskInstance.dag_id == sa.bindparam("dag_id"), TaskInstance.run_id == sa.bindparam("run_id"))
-_UNFINISHED = sa.select(sa.func.count(TaskInstance.id)).where(
-    *_OF_RUN, sa.or_(TaskInstance.state.is_(None), TaskInstance.state.in_(sorted(ACTIVE))))
+_NOT_DONE = sa.or_(TaskInstance.state.is_(None), TaskInstance.state.in_(sorted(ACTIVE)))
+_UNFINISHED = sa.select(sa.func.count(TaskInstance.id)).where(*_OF_RUN, _NOT_DONE)
 _STATES = sa.select(TaskInstance.task_id, TaskInstance.state).where(*_OF_RUN)
 
 
@@ -43,14 +43,32 @@ def timed_out(ctx: RunCtx, dag: CachedDag, now: datetime) -> bool:
     return bool(limit) and ctx.start_date is not None and (now - ctx.start_date).total_seconds() > float(limit)
 
 
+_UNFINISHED_ROWS = sa.select(TaskInstance.id, TaskInstance.state).where(*_OF_RUN, _NOT_DONE)
+_STOP_PASSES = 5  # an executor moves a try on (queued -> running) between the read and the skip: read again
+
+
 def time_out(session: Session, ctx: RunCtx, now: datetime) -> list[int]:
-    """Fail a run past ``dagrun_timeout``: what has not finished is skipped; the running tries to kill."""
-    rows = session.execute(sa.select(TaskInstance.id, TaskInstance.state).where(
-        TaskInstance.dag_id == ctx.dag_id, TaskInstance.run_id == ctx.run_id,
-        sa.or_(TaskInstance.state.is_(None), TaskInstance.state.in_(sorted(ACTIVE))))).all()
+    """Fail a run past ``dagrun_timeout``: what has not finished is skipped; the running tries to kill.
+
+    A try that changed state between the read and its skip (an executor claimed it: queued -> running)
+    lost that compare-and-set; it is read again and skipped from its new state, so that a claimed try is
+    killed rather than left running in a failed run."""
     if not transitions.run(session, transitions.TIME_OUT_RUN, ctx.pk, end_date=now):
         return []
-    for state in {s for _, s in rows}:
-        transitions.ti(session, transitions.STOP, [i for i, s in rows if s == state], to=TI.SKIPPED, expected=[state],
-                       end_date=now, executor_message="skipped: the run passed its dagrun_timeout")
-    return [i for i, s in rows if s == TI.RUNNING]
+    running: list[int] = []
+    params = {"dag_id": ctx.dag_id, "run_id": ctx.run_id}
+    rows = session.execute(_UNFINISHED_ROWS, params).all()
+    for _ in range(_STOP_PASSES):
+        lost: list[int] = []
+        for state in {s for _, s in rows}:
+            ids = [i for i, s in rows if s == state]
+            won = transitions.ti(session, transitions.STOP, ids, to=TI.SKIPPED, expected=[state], end_date=now,
+                                 executor_message="skipped: the run passed its dagrun_timeout")
+            running += won if state == TI.RUNNING else []
+            skipped = set(won)
+            lost += [i for i in ids if i not in skipped]
+        if not lost:
+            break
+        again = set(lost)
+        rows = [r for r in session.execute(_UNFINISHED_ROWS, params).all() if r[0] in again]
+    return running
