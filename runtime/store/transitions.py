@@ -133,18 +133,23 @@ def claim(session: Session, keys: Sequence[tuple[int, int]], *, job_id: int | No
     keys = list(dict.fromkeys(keys))
     if not keys:
         return set()
-    values = {"state": TI.RUNNING.value, "hostname": hostname, "pid": pid, "job_id": job_id, "start_date": now,
-              "last_heartbeat_at": now, "end_date": None, "duration": None, "updated_at": now}
-    guard = _TI.c.state == TI.QUEUED.value
+    values = {"b_hostname": hostname, "b_pid": pid, "b_job": job_id, "b_now": now}
     if session.get_bind().dialect.update_returning:
-        stmt = _TI.update().where(sa.tuple_(_TI.c.id, _TI.c.try_number).in_(keys), guard).values(**values)
-        return {(i, n) for i, n in session.execute(stmt.returning(_TI.c.id, _TI.c.try_number))}
-    won = set()
-    for ti_id, try_number in keys:
-        stmt = _TI.update().where(_TI.c.id == ti_id, _TI.c.try_number == try_number, guard).values(**values)
-        if rowcount(session, stmt) == 1:
-            won.add((ti_id, try_number))
-    return won
+        return {(i, n) for i, n in session.execute(_CLAIM_MANY, {**values, "b_keys": keys})}
+    return {(i, n) for i, n in keys if rowcount(session, _CLAIM_ONE, {**values, "b_id": i, "b_try": n}) == 1}
+
+
+def _claim_statement(where: Any) -> Any:
+    return _TI.update().where(where, _TI.c.state == TI.QUEUED.value).values(
+        state=TI.RUNNING.value, hostname=sa.bindparam("b_hostname"), pid=sa.bindparam("b_pid"),
+        job_id=sa.bindparam("b_job"), start_date=sa.bindparam("b_now"), last_heartbeat_at=sa.bindparam("b_now"),
+        end_date=None, duration=None, updated_at=sa.bindparam("b_now"))
+
+
+# built once: building the statement cost more than running it (it ran for every batch of claims)
+_CLAIM_MANY = _claim_statement(sa.tuple_(_TI.c.id, _TI.c.try_number).in_(sa.bindparam("b_keys", expanding=True))
+                               ).returning(_TI.c.id, _TI.c.try_number)
+_CLAIM_ONE = _claim_statement(sa.and_(_TI.c.id == sa.bindparam("b_id"), _TI.c.try_number == sa.bindparam("b_try")))
 
 
 _TRY = (_TI.c.id == sa.bindparam("b_id"), _TI.c.try_number == sa.bindparam("b_try"))

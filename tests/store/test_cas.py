@@ -183,6 +183,30 @@ def test_many_claimers_one_winner(store) -> None:
     assert results.count(True) == 1
 
 
+def test_claim_wins_only_the_queued_tries_it_names_at_their_try_number(store) -> None:
+    """A batch claim: the current try of a queued task instance wins (once, even if named twice); a stale
+    try number, a task instance not queued and an unknown id lose; the winners run on this host."""
+    from runtime.store import transitions
+
+    queued_a, queued_b, running = _seed(store, n=3, state="queued")
+    with store.session_factory() as session:
+        session.execute(sa.update(TaskInstance).values(try_number=1))
+        session.execute(sa.update(TaskInstance).where(TaskInstance.id == running).values(state="running"))
+        session.commit()
+    with store.session_factory() as session:
+        won = transitions.claim(session, [(queued_a, 1), (queued_a, 1), (queued_b, 0), (running, 1), (999_999, 1)],
+                                job_id=None, hostname="box", pid=42, now=T0)
+        session.commit()
+    assert won == {(queued_a, 1)}
+    with store.session_factory() as session:
+        rows = {ti.id: ti for ti in session.scalars(sa.select(TaskInstance))}
+    assert (rows[queued_a].state, rows[queued_a].hostname, rows[queued_a].pid) == ("running", "box", 42)
+    assert rows[queued_a].start_date.replace(tzinfo=None) == T0.replace(tzinfo=None)
+    assert (rows[queued_b].state, rows[queued_b].hostname) == ("queued", None)
+    with store.session_factory() as session:  # claimed already: a second claim loses
+        assert transitions.claim(session, [(queued_a, 1)], job_id=None, hostname="other", pid=1, now=T0) == set()
+
+
 def test_every_transition_is_documented() -> None:
     """docs/lifecycle.md lists every named transition (a new one without a row there fails here)."""
     from pathlib import Path
