@@ -10,14 +10,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
-from fanout import drive, setup, trigger, wait_ready  # noqa: E402
+from fanout import bench_home, drive, setup, trigger, wait_ready  # noqa: E402
 
 from runtime.executors.local import LocalExecutor  # noqa: E402
 from runtime.scheduler import Scheduler  # noqa: E402
@@ -43,7 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=50)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
+    with bench_home() as tmp:
         settings, factory = setup(Path(tmp), DAG.format(n=args.tasks))
         executor = LocalExecutor(settings)
         executor.start()

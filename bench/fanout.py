@@ -8,10 +8,12 @@ Target (issue 3): <= 3 s on a 2-core machine. Run: ``python bench/fanout.py [--t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -39,6 +41,24 @@ with DAG("{dag_id}", start_date=datetime(2024, 1, 1), schedule=None, max_active_
     for i in range({n}):
         PythonOperator(task_id=f"t{{i:04d}}", python_callable=noop)
 '''
+
+
+@contextlib.contextmanager
+def bench_home() -> Iterator[str]:
+    """A throwaway home for one run: removed at its end, or, with ``BENCH_HOMES`` set to a folder, made
+    there and kept (whoever set it removes the folder once every run of the sitting is measured).
+
+    On a no-journal ext4 (this box's disk) the kernel skips, for some 30 s, every recently deleted inode
+    when it allocates one, reading each one's inode table entry: deleting the 1,500 files of one run just
+    before the next makes that run's log files and folders 2-5x dearer (the fork server's CPU for a
+    fan-out 0.3 -> 0.9 s; perf shows ``recently_deleted`` in ext4_create and ext4_mkdir), a cost that
+    comes from the benchmark's own clean-up, not from a deployment. ``bench/versus_airflow.py`` sets it."""
+    keep = os.environ.get("BENCH_HOMES")
+    if keep:
+        yield tempfile.mkdtemp(dir=keep)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        yield tmp
 
 
 def setup(home: Path, dag_source: str, **overrides: object) -> tuple[Settings, object]:
@@ -148,10 +168,7 @@ def main() -> None:
                              "Airflow's and Windsock's default is 16, what the Airflow harness's DAG runs with)")
     parser.add_argument("--profile", help="write a cProfile of the scheduler process to this file")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        if os.environ.get("BENCH_KEEP"):
-            tmp = tempfile.mkdtemp()
-            print("keeping", tmp)
+    with bench_home() as tmp:
         settings, factory = setup(Path(tmp), DAG.format(dag_id="fanout", n=args.tasks, cap=args.max_active_tasks or args.tasks), core__parallelism=args.parallelism)
         executor = LocalExecutor(settings)
         executor.start()

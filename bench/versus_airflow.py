@@ -27,6 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -75,9 +76,10 @@ def airflow(root: Path, dags: list[str], timeout: float) -> dict[str, dict]:
     return out
 
 
-def windsock(script: str, *args: str) -> str:
-    """One of our bench scripts in a fresh process; its last line."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+def windsock(script: str, *args: str, homes: str) -> str:
+    """One of our bench scripts in a fresh process, its home kept in ``homes`` until the sitting ends
+    (``fanout.bench_home``: a deletion just before a run slows its file creations); its last line."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), BENCH_HOMES=homes)
     done = subprocess.run([sys.executable, str(REPO / "bench" / script), *args], env=env, capture_output=True,
                           text=True, timeout=900, cwd=str(REPO))
     if done.returncode != 0:
@@ -120,19 +122,24 @@ def main() -> None:
 
     capped: list[str] = []  # the harness's DAG keeps the default max_active_tasks (16): the same cap here
 
+    homes = tempfile.mkdtemp(prefix="windsock-sitting-")
+
     def ours(count: int) -> None:
         for _ in range(count):
-            chains.append(windsock("chain.py"))
+            chains.append(windsock("chain.py", homes=homes))
             if args.fanout:
-                fans.append(windsock("fanout.py"))
-                capped.append(windsock("fanout.py", "--max-active-tasks", "16"))
+                fans.append(windsock("fanout.py", homes=homes))
+                capped.append(windsock("fanout.py", "--max-active-tasks", "16", homes=homes))
 
     print(f"Windsock (this checkout): bench/chain.py{', bench/fanout.py' if args.fanout else ''}, "
           f"{reps} runs each, {(reps + 1) // 2} before Airflow's and {reps // 2} after", flush=True)
-    ours((reps + 1) // 2)
-    print(f"Airflow {AIRFLOW_VERSION} (SQLite, LocalExecutor, defaults): {', '.join(dags)}", flush=True)
-    af = airflow(root, dags, args.timeout)
-    ours(reps // 2)
+    try:
+        ours((reps + 1) // 2)
+        print(f"Airflow {AIRFLOW_VERSION} (SQLite, LocalExecutor, defaults): {', '.join(dags)}", flush=True)
+        af = airflow(root, dags, args.timeout)
+        ours(reps // 2)
+    finally:
+        shutil.rmtree(homes, ignore_errors=True)  # every run measured (or the sitting failed)
     chain = _median_line(chains, r"gap mean ([\d.]+) ms")
     fan = _median_line(fans, r"in ([\d.]+) s \(") if fans else None
     fan16 = _median_line(capped, r"in ([\d.]+) s \(") if capped else None
