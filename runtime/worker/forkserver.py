@@ -57,6 +57,7 @@ TERM_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL when children are stop
 RECORD_GIVE_UP = 30.0  # seconds a stopping server keeps retrying to record before it exits anyway
 PID_NOTE_DELAY = 0.5  # seconds a started try's pid may wait to ride along with the next write
 ANSWER_TIMEOUT = 10.0  # seconds a child may take to read the answer to its call before it is killed
+PASS_AT_ONCE = 64  # descriptors passed to the zygote per message (zygote._MAX_FDS: what it takes per read)
 ZYGOTE_GRACE = 5.0  # seconds a closed zygote may take to exit before it is killed
 ZYGOTE_ANSWER = 10.0  # seconds past the parse timeout a zygote may take to fork a child before it is replaced
 
@@ -109,29 +110,38 @@ class _ZygoteLink:
         self.inbuf = b""
         self.out: list[tuple[bytes, list[int]]] = []  # (data, descriptors to pass with it, owned here until sent)
 
-    def send(self, data: bytes, passing: list[int] | None = None) -> None:
-        """Queue a line (with descriptors for the child: its end of its socket, its log), passed along."""
+    def send(self, data: bytes, passing: list[int] | None = None, *, now: bool = True) -> None:
+        """Queue a line (with descriptors for the child: its end of its socket, its log), passed along
+        at once, or with ``now=False`` at the next ``flush`` (a batch of requests goes in one message)."""
         self.out.append((data, passing or []))
-        self.flush()
+        if now:
+            self.flush()
 
     def flush(self) -> bool:
-        """Send what the socket takes now; False if the zygote is gone."""
+        """Send what the socket takes now, queued lines together (at most ``PASS_AT_ONCE`` descriptors per
+        message: what the zygote takes per read); False if the zygote is gone."""
         while self.out:
-            data, passing = self.out[0]
+            count, fds = 0, 0
+            for _, passing in self.out:
+                if count and fds + len(passing) > PASS_AT_ONCE:
+                    break
+                count, fds = count + 1, fds + len(passing)
+            data = b"".join(d for d, _ in self.out[:count])
+            passing = [fd for _, p in self.out[:count] for fd in p]
             try:
                 if passing:
                     sent = socket.send_fds(self.sock, [data], passing)
-                    self.close_passing(passing)  # the zygote holds them now (or its part of the line is in flight)
+                    for _, p in self.out[:count]:  # the zygote holds them now (or their line is in flight)
+                        self.close_passing(p)
                 else:
                     sent = self.sock.send(data)
             except BlockingIOError:
                 return True
             except OSError:
                 return False
+            del self.out[:count]
             if sent < len(data):
-                self.out[0] = (data[sent:], [])
-            else:
-                self.out.pop(0)
+                self.out.insert(0, (data[sent:], []))
         return True
 
     def drop(self) -> None:
@@ -493,7 +503,8 @@ class ForkServer:
                                              job_id=self.job_id, pid=logs.PID_MARK)
             request = {"op": "fork", "id": child.id, "fds": 2, "header": head,
                        "work": plan.work and plan.work.fields(), "callback": plan.callback and plan.callback.fields()}
-            link.send(json.dumps(request, default=str).encode() + b"\n", [theirs.detach(), log_fd])
+            link.send(json.dumps(request, default=str).encode() + b"\n", [theirs.detach(), log_fd], now=False)
+        link.flush()  # the batch in one message (a broken socket shows as the zygote's read or write event)
 
     # --- the zygote ---------------------------------------------------------------------------
 
