@@ -11,6 +11,8 @@ A process holding what the zygote holds (``zygote.warm_up`` and a 500-task DAG, 
     5  + its result sent and its socket closed (what a real child does)
 
 Prints the CPU per child (and of the forking parent per fork) and the page faults per child.
+``--ballast MIB`` makes the forking process that much bigger: the kernel copies its page tables at each
+fork and tears the child's down at its exit.
 Run: ``python bench/child_cost.py [--level 0-5] [--count 200]``; compare levels to see where a
 child's time goes (bench/README.md, Rounds 5 and 6). As in a real child, the log is opened and
 its header composed by the parent (the fork server does it) and the run built once by the parent
@@ -55,9 +57,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--level", type=int, default=5, choices=range(6))
     ap.add_argument("--count", type=int, default=200)
+    ap.add_argument("--ballast", type=int, default=0, metavar="MIB",
+                    help="MiB of written memory more in the forking process (what a bigger zygote costs a child)")
     args = ap.parse_args()
     forker = LeanFork()  # as the zygote forks
     zygote.warm_up()
+    ballast = bytearray(args.ballast << 20)
+    for page in range(0, len(ballast), 4096):  # written, so mapped: an untouched allocation maps nothing
+        ballast[page] = 1
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "fan.py")
         Path(src).write_text(DAG)
