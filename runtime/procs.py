@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 _PR_SET_PDEATHSIG = 1
@@ -291,6 +291,16 @@ def close_quietly(fd: int) -> None:
         os.close(fd)
     except OSError:
         pass
+
+
+def close_all(fds: Iterable[int]) -> None:
+    """Close these descriptors (any may be closed already), a run of consecutive numbers in one call."""
+    ordered = sorted(set(fds))
+    start = 0
+    for i in range(1, len(ordered) + 1):
+        if i == len(ordered) or ordered[i] != ordered[i - 1] + 1:
+            os.closerange(ordered[start], ordered[i - 1] + 1)
+            start = i
 
 
 def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:

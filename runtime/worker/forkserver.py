@@ -693,10 +693,11 @@ class ForkServer:
                                       f"{self.grace:g}s grace")
         if self.stopping is not None and self.drain_grace > 0 and now >= self.stop_started + self.drain_grace:
             self._interrupt_all(self.stopping)
-        limit = self._zygote_patience()
-        if self.zygote is not None and any(c.pid is None and now - c.asked_at > limit for c in self.children.values()):
+        unforked = [c for c in self.children.values() if c.pid is None]  # most steps: none
+        patience = self._zygote_patience() if unforked else 0.0
+        if self.zygote is not None and any(now - c.asked_at > patience for c in unforked):
             os.kill(self.zygote.pid, signal.SIGKILL)  # stopped or stuck: its children die with it
-            self._zygote_gone(f"its zygote forked nothing for {limit:g} s (stuck or stopped) and was killed")
+            self._zygote_gone(f"its zygote forked nothing for {patience:g} s (stuck or stopped) and was killed")
 
     def _zygote_patience(self) -> float:
         """How long the zygote may take to fork what it was asked to: it may be loading each of their DAG

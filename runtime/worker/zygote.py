@@ -273,9 +273,7 @@ class Zygote:
             procs.set_handler(signal.SIGTERM, runner.on_sigterm)
             # close this process's descriptors, not its Python objects: freeing them would write (copy) their pages
             fd, log_fd = fds
-            for other in [*held, self.sock.fileno()]:
-                if other not in fds:
-                    procs.close_quietly(other)
+            procs.close_all(other for other in [*held, self.sock.fileno()] if other not in fds)
             self.redirect.install_fd(log_fd)
             chan = socket.socket(fileno=fd)
             if work is not None:
