@@ -532,10 +532,9 @@ class ForkServer:
             child.pid, child.fail_stop = int(msg["pid"]), bool(msg.get("fail_stop"))
             self.by_pid[child.pid] = child
             self._note_pid(child)
-            if child.killed_why is not None:  # killed before it had a pid
-                procs.kill_group(child.pid, signal.SIGKILL)
-            elif child.stopping_why is not None:
-                procs.kill_group(child.pid, signal.SIGTERM)
+            if child.killed_why is not None or child.stopping_why is not None:  # stopped before it had a pid:
+                # SIGTERM while its grace lasts, SIGKILL once it is over (or for a hard kill)
+                procs.kill_group(child.pid, signal.SIGTERM if child.deadline is not None else signal.SIGKILL)
             if child.eof:  # its result came first
                 self._take_result(child)
         elif op == "exit":
@@ -600,7 +599,7 @@ class ForkServer:
             child.chan.settimeout(ANSWER_TIMEOUT)
             child.chan.sendall(reply)
         except TimeoutError:
-            self._kill(child, "was killed (it did not read the answer to its call)")
+            self._kill(child, "was killed (it did not read the answer to its call)", hard=True)
         except OSError:  # it died waiting: its end tells how
             pass
         finally:
@@ -683,14 +682,14 @@ class ForkServer:
         now = time.monotonic()
         for child in list(self.children.values()):
             if child.deadline is not None and now >= child.deadline:
-                if child.stopping_why is not None:  # SIGTERM did not stop it: kill it
+                if child.stopping_why is not None or child.killed_why is not None:  # SIGTERM did not stop it
                     child.deadline = None
-                    if child.pid is not None:
+                    if child.pid is not None:  # else SIGKILL when the zygote says it forked it
                         procs.kill_group(child.pid, signal.SIGKILL)
-                elif child.killed_why is None:
+                else:
                     limit = child.work.execution_timeout if child.work else 0
                     self._kill(child, f"was killed after running past execution_timeout={limit:g}s + "
-                                      f"{self.grace:g}s grace")
+                                      f"{self.grace:g}s grace", hard=True)
         if self.stopping is not None and self.drain_grace > 0 and now >= self.stop_started + self.drain_grace:
             self._interrupt_all(self.stopping)
         unforked = [c for c in self.children.values() if c.pid is None]  # most steps: none
@@ -710,12 +709,23 @@ class ForkServer:
             if child.work is not None and child.work.ti_id == ti_id:
                 self._kill(child, f"was killed ({reason})")
 
-    def _kill(self, child: Child, why: str) -> None:
-        if child.killed_why is None and child.stopping_why is None:
+    def _kill(self, child: Child, why: str, *, hard: bool = False) -> None:
+        """End a try from outside. As Airflow's task supervisor does when a try's state was changed from
+        outside (marked, timed out with its run, stopped by fail_stop): SIGTERM to its process group, so
+        that the task's ``on_kill`` runs (a BashOperator ends its command, an operator cancels its remote
+        job), and SIGKILL ``TERM_TIMEOUT`` seconds later if it still runs. ``hard``: SIGKILL at once (a try
+        past its execution_timeout and grace, or one that stopped answering). Its result, if it sends one,
+        is not taken: it ends as killed (the record loses to the state it was changed to)."""
+        first = child.killed_why is None and child.stopping_why is None
+        if first:
             child.killed_why = why
-        child.deadline = None
+        if hard:
+            child.deadline = None
+        elif first:  # a second kill does not put its SIGKILL off
+            child.deadline = time.monotonic() + TERM_TIMEOUT
+            logs.append(child.log, f"{_who(child)} {why}: stopping it (SIGTERM, SIGKILL after {TERM_TIMEOUT:g} s)")
         if child.pid is not None:  # else when the zygote says it forked it
-            procs.kill_group(child.pid, signal.SIGKILL)
+            procs.kill_group(child.pid, signal.SIGKILL if hard else signal.SIGTERM)
 
     def _interrupt_all(self, why: str) -> None:
         """SIGTERM every child still running (the task's on_kill runs); SIGKILL after TERM_TIMEOUT."""

@@ -124,3 +124,46 @@ with DAG("dto", start_date=datetime(2024, 1, 1), schedule=None, dagrun_timeout=t
         env.step()
         time.sleep(0.05)
     assert [m["reason"] for m in env.marks("callback")] == ["timed_out"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_try_stopped_from_outside_runs_its_on_kill_and_one_deaf_to_sigterm_is_killed(make):
+    """As Airflow's task supervisor does for a try whose state changed from outside (here its run timed out):
+    SIGTERM first, so that the operator's on_kill runs (it would cancel a remote job), then SIGKILL
+    five seconds later for a try that ignores SIGTERM."""
+    env = make("local", scheduler__reconcile_interval=0.2)
+    env.write_dag("stop", """
+import signal
+class Polite(PythonOperator):
+    def on_kill(self):
+        mark("on_kill", task=self.task_id)
+def wait():
+    mark("started", pid=os.getpid())
+    time.sleep(60)
+def deaf():
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    mark("deaf", pid=os.getpid())
+    time.sleep(60)
+with DAG("stop", start_date=datetime(2024, 1, 1), schedule=None, dagrun_timeout=timedelta(seconds=2)) as dag:
+    Polite(task_id="polite", python_callable=wait)
+    PythonOperator(task_id="deaf", python_callable=deaf)
+""")
+    env.sync()
+    env.trigger("stop")
+    env.drive(env.finished("stop"), timeout=30)
+    assert env.run_states("stop") == ["failed"]
+    (deaf,) = [m["pid"] for m in env.marks("deaf")]
+    stopped = time.monotonic()
+    while (_alive(deaf) or not env.marks("on_kill")) and time.monotonic() < stopped + 20:
+        env.step()
+        time.sleep(0.05)
+    assert [m["task"] for m in env.marks("on_kill")] == ["polite"]  # SIGTERM reached it, not SIGKILL
+    assert not _alive(deaf), "a try that ignores SIGTERM is killed after the grace"
+    assert time.monotonic() - stopped > 2, "it had its grace first"
