@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 import time
 from collections.abc import Callable
@@ -148,3 +149,12 @@ def peak(intervals: list[tuple[float, float]]) -> int:
         level += delta
         best = max(best, level)
     return best
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still exists (a reaped child no longer does)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -9,6 +9,8 @@ import time
 import pytest
 from aiosmtpd.controller import Controller
 
+from tests.scheduler.helpers import alive
+
 
 class _Sink:
     def __init__(self) -> None:
@@ -126,14 +128,6 @@ with DAG("dto", start_date=datetime(2024, 1, 1), schedule=None, dagrun_timeout=t
     assert [m["reason"] for m in env.marks("callback")] == ["timed_out"]
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
 def test_a_try_stopped_from_outside_runs_its_on_kill_and_one_deaf_to_sigterm_is_killed(make):
     """As Airflow's task supervisor does for a try whose state changed from outside (here its run timed out):
     SIGTERM first, so that the operator's on_kill runs (it would cancel a remote job), then SIGKILL
@@ -161,9 +155,9 @@ with DAG("stop", start_date=datetime(2024, 1, 1), schedule=None, dagrun_timeout=
     assert env.run_states("stop") == ["failed"]
     (deaf,) = [m["pid"] for m in env.marks("deaf")]
     stopped = time.monotonic()
-    while (_alive(deaf) or not env.marks("on_kill")) and time.monotonic() < stopped + 20:
+    while (alive(deaf) or not env.marks("on_kill")) and time.monotonic() < stopped + 20:
         env.step()
         time.sleep(0.05)
     assert [m["task"] for m in env.marks("on_kill")] == ["polite"]  # SIGTERM reached it, not SIGKILL
-    assert not _alive(deaf), "a try that ignores SIGTERM is killed after the grace"
+    assert not alive(deaf), "a try that ignores SIGTERM is killed after the grace"
     assert time.monotonic() - stopped > 2, "it had its grace first"

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from runtime.sdk import timezone
 from runtime.store.models import TaskInstance
 from runtime.store.session import transaction
+from tests.scheduler.helpers import alive
 
 
 def test_retry_waits_its_delay(env):
@@ -177,17 +178,9 @@ with DAG("fk", start_date=datetime(2024, 1, 1), schedule=None) as dag:
     first, second = env.history("fk", "slow")
     assert first.state == "up_for_retry" and "executor" in first.executor_message and second.state == "success"
     deadline = time.monotonic() + 10
-    while _alive(child) and time.monotonic() < deadline:
+    while alive(child) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(child)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    assert not alive(child)
 
 
 def test_killed_try_still_runs_its_task_callbacks(env):
