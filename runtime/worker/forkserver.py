@@ -714,8 +714,8 @@ class ForkServer:
         outside (marked, timed out with its run, stopped by fail_stop): SIGTERM to its process group, so
         that the task's ``on_kill`` runs (a BashOperator ends its command, an operator cancels its remote
         job), and SIGKILL ``TERM_TIMEOUT`` seconds later if it still runs. ``hard``: SIGKILL at once (a try
-        past its execution_timeout and grace, or one that stopped answering). Its result, if it sends one,
-        is not taken: it ends as killed (the record loses to the state it was changed to)."""
+        past its execution_timeout and grace, or one that stopped answering). Its end is recorded as any
+        other and changes nothing: the record ends only a running try, and a soft kill's try no longer is."""
         first = child.killed_why is None and child.stopping_why is None
         if first:
             child.killed_why = why
