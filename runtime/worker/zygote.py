@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import array
 import base64
-import ctypes
 import gc
 import json
 import os
@@ -223,7 +222,7 @@ class Zygote:
             gc.unfreeze()  # the old DAG objects of a reloaded file are garbage now
         gc.collect()
         gc.freeze()
-        _trim_heap()
+        procs.trim_heap()  # each child's fork and exit pay for every page this process maps
         self._frozen = True
 
     def _preload(self, fileloc: str, dag_id: str) -> Any:
@@ -319,17 +318,6 @@ def _learn_callables(dag: Any) -> None:
                 accepted(fn)
             except (TypeError, ValueError):  # no signature to read: the try reports it
                 pass
-
-
-def _trim_heap() -> None:
-    """Give the C library's free heap pages back to the system (glibc's ``malloc_trim``): every page this
-    process maps is copied into each child's page table at the fork and torn down at its exit (some
-    60 µs per MiB for the two), and the imports and the warm-up leave about 1 MiB of freed heap."""
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (AttributeError, OSError):  # not glibc
-        return
-    trim(0)
 
 
 def _recv_fds(sock: socket.socket) -> tuple[bytes, list[int]]:
