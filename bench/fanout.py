@@ -167,6 +167,9 @@ def main() -> None:
                         help="the DAG's max_active_tasks (default: all its tasks, so that parallelism decides; "
                              "Airflow's and Windsock's default is 16, what the Airflow harness's DAG runs with)")
     parser.add_argument("--profile", help="write a cProfile of the scheduler process to this file")
+    parser.add_argument("--perf-ctl", metavar="FIFO",
+                        help="perf's control fifo: sampling enabled from the trigger to the run's end only "
+                             "(perf record -a -D -1 --control fifo:FIFO -- python bench/fanout.py --perf-ctl FIFO)")
     args = parser.parse_args()
     with bench_home() as tmp:
         settings, factory = setup(Path(tmp), DAG.format(dag_id="fanout", n=args.tasks, cap=args.max_active_tasks or args.tasks), core__parallelism=args.parallelism)
@@ -180,9 +183,11 @@ def main() -> None:
         cpu0, server0 = os.times(), server_cpu(executor.pid)  # type: ignore[arg-type]
         faults0 = children_faults(executor.pid)  # type: ignore[arg-type]
         zfaults0 = children_faults(executor.pid, own=True)  # type: ignore[arg-type]
+        _perf(args.perf_ctl, "enable")
         run_id = trigger(factory, "fanout")
         state, loops = drive(scheduler, factory, run_id)
         wall = time.perf_counter() - began
+        _perf(args.perf_ctl, "disable")
         cpu, server = os.times(), server_cpu(executor.pid)  # type: ignore[arg-type]
         faults = (children_faults(executor.pid) - faults0) / max(args.tasks, 1)  # type: ignore[arg-type]
         zfaults = (children_faults(executor.pid, own=True) - zfaults0) / max(args.tasks, 1)  # type: ignore[arg-type]
@@ -198,6 +203,12 @@ def main() -> None:
               f"{wall:.2f} s ({done} tasks succeeded, {loops} scheduler loops; CPU s: scheduler {sched_cpu:.2f}, "
               f"fork server {server[0] - server0[0]:.2f}, zygote {server[1] - server0[1]:.2f}, "
               f"task children {server[2] - server0[2]:.2f}; page faults per child {faults:.0f}, zygote's per fork {zfaults:.0f})  target <= 3 s")
+
+
+def _perf(fifo: str | None, command: str) -> None:
+    if fifo:
+        with open(fifo, "w") as handle:
+            handle.write(command + "\n")
 
 
 def _profiler(path: str | None):  # type: ignore[no-untyped-def]
