@@ -302,14 +302,17 @@ def trim_heap() -> None:
         trim(0)
 
 
-def close_all(fds: Iterable[int]) -> None:
-    """Close these descriptors (any may be closed already), a run of consecutive numbers in one call."""
+def close_plan(fds: Iterable[int]) -> tuple[tuple[int, int], ...]:
+    """The ``os.closerange`` arguments that close these descriptors (any may be closed already): one
+    (low, high) per run of consecutive numbers, worked out before a fork so that the child only calls."""
     ordered = sorted(set(fds))
+    runs: list[tuple[int, int]] = []
     start = 0
     for i in range(1, len(ordered) + 1):
         if i == len(ordered) or ordered[i] != ordered[i - 1] + 1:
-            os.closerange(ordered[start], ordered[i - 1] + 1)
+            runs.append((ordered[start], ordered[i - 1] + 1))
             start = i
+    return tuple(runs)
 
 
 def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:

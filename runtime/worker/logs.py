@@ -91,6 +91,10 @@ class Redirect:
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
+        self.install_objects()
+
+    def install_objects(self) -> None:
+        """Make these streams Python's and this handler the root logger's (fds 1 and 2 are the caller's to point)."""
         sys.stdout = self.stdout  # type: ignore[assignment]
         sys.stderr = self.stderr  # type: ignore[assignment]
         root = logging.getLogger()

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import array
 import base64
+import contextlib
 import gc
 import json
+import logging
 import os
 import pickle
 import select
@@ -36,6 +38,7 @@ import signal
 import socket
 import sys
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 from runtime import procs
@@ -76,6 +79,7 @@ class Zygote:
         self.parse_timeout = 30.0
         self.dag_files = tries.DagFiles()
         self.redirect = logs.Redirect()
+        self._std = (os.dup(1), os.dup(2))  # this process's own fds 1 and 2 (they are each child's log while it forks)
         self.children: set[int] = set()
         self._frozen = False
         self.poller = select.poll()
@@ -144,27 +148,37 @@ class Zygote:
     def _fork_batch(self, batch: list[tuple[dict[str, Any], list[int]]]) -> None:
         """Load the batch's DAG files, then fork a child per request in a tight loop.
 
-        After each fork every page of this process is shared with the new child, and this
-        process's own first write to a page copies it: between two forks it only forks."""
+        After each fork every page of this process is shared with the new child, and a page either
+        writes first is copied: a write costs the child as much as the rest of a no-op try's work (some
+        4 µs a page here). So what every child would do alike is done here, once a batch, before the
+        forks: the collector is off, Python's streams and the logging handler are the task log's
+        (:class:`logs.Redirect`), each child's socket object is made and its descriptors to close are
+        worked out; right before each fork its log becomes this process's fds 1 and 2. Between two
+        forks this process only forks; after the batch it takes its own streams back."""
         requests = [(_work(msg), _callback(msg), msg, fds) for msg, fds in batch]
         self._preload_all({(w.fileloc, w.dag_id) for w, c, _, _ in requests if w is not None} |
                           {(c.fileloc, c.dag_id) for w, c, _, _ in requests if c is not None})
         runs = self._runs([w for w, _, _, _ in requests if w is not None])
-        sys.stdout.flush()
-        sys.stderr.flush()
         held = [fd for _, fds in batch for fd in fds]
+        ours = [*held, *self.fds, self.sock.fileno(), *self._std]
+        plans = [(socket.socket(fileno=fds[0]), procs.close_plan(fd for fd in ours if fd != fds[0])) for _, fds in batch]
         forked: list[int | OSError] = []
         fork = self.forker.prepared()
-        for work, callback, msg, fds in requests:
-            try:
-                pid = fork()
-            except OSError as exc:  # no memory or too many processes: the fork server ends the try
-                forked.append(exc)
-                continue
-            if pid == 0:  # pragma: no cover - the child never returns
-                self._child(work, callback, msg.get("header") or "", fds, [*held, *self.fds],
-                            runs.get((work.dag_id, work.run_id)) if work is not None else None)
-            forked.append(pid)
+        with self._children_streams():
+            for (work, callback, msg, fds), (chan, closing) in zip(requests, plans, strict=True):
+                os.dup2(fds[1], 1)
+                os.dup2(fds[1], 2)
+                try:
+                    pid = fork()
+                except OSError as exc:  # no memory or too many processes: the fork server ends the try
+                    forked.append(exc)
+                    continue
+                if pid == 0:  # pragma: no cover - the child never returns
+                    self._child(work, callback, msg.get("header") or "", chan, closing,
+                                runs.get((work.dag_id, work.run_id)) if work is not None else None)
+                forked.append(pid)
+        for chan, _ in plans:
+            chan.detach()  # the descriptor is closed below; the object must not close it again
         for fd in held:
             os.close(fd)
         for (work, callback, msg, _), result in zip(requests, forked, strict=True):
@@ -176,6 +190,27 @@ class Zygote:
             dag = self.dag_files.peek(named.fileloc, named.dag_id) if named is not None else None
             fail_stop = b"true" if dag is not None and getattr(dag, "fail_stop", False) else b"false"
             self.outbuf += b'{"op": "forked", "id": %d, "pid": %d, "fail_stop": %s}\n' % (int(msg["id"]), result, fail_stop)
+
+    @contextlib.contextmanager
+    def _children_streams(self) -> Iterator[None]:
+        """While it forks: the collector off and the try's streams and logging handler in place, as each
+        child runs with them; then this process's own again (its fds 1 and 2 from the copies it keeps)."""
+        sys.stdout.flush()
+        sys.stderr.flush()
+        collecting = gc.isenabled()
+        gc.disable()  # a short-lived child: a collection would only copy shared pages
+        stdout, stderr, root = sys.stdout, sys.stderr, logging.getLogger()
+        handlers = root.handlers[:]
+        self.redirect.install_objects()
+        try:
+            yield
+        finally:
+            os.dup2(self._std[0], 1)
+            os.dup2(self._std[1], 2)
+            sys.stdout, sys.stderr = stdout, stderr
+            root.handlers[:] = handlers
+            if collecting:
+                gc.enable()
 
     def _runs(self, works: list[TaskWork]) -> dict[tuple[str, str], Any]:
         """The runs of a batch as task code sees them, with the context entries their tasks share, built
@@ -260,21 +295,19 @@ class Zygote:
 
     # --- the child ----------------------------------------------------------------------------
 
-    def _child(self, work: TaskWork | None, callback: CallbackWork | None, header: str, fds: list[int],
-               held: list[int], run: Any) -> None:  # pragma: no cover - child
+    def _child(self, work: TaskWork | None, callback: CallbackWork | None, header: str, chan: socket.socket,
+               closing: tuple[tuple[int, int], ...], run: Any) -> None:  # pragma: no cover - child
+        # fds 1 and 2 are the try's log and Python's streams write there (_fork_batch); the rest of the set-up
+        # is this process's own. Its parent's descriptors are closed, not their Python objects: freeing those
+        # would write (copy) their pages.
         code = 0
         try:
-            gc.disable()  # a short-lived child: a collection would only copy shared pages
             procs.die_with_parent()
             os.setpgid(0, 0)  # its own process group: a stop reaches what it started too
-            for sig in (signal.SIGINT, signal.SIGCHLD):
-                procs.set_handler(sig, signal.SIG_DFL)
+            procs.set_handler(signal.SIGINT, signal.SIG_DFL)  # SIGCHLD is at its default here already (serve)
             procs.set_handler(signal.SIGTERM, runner.on_sigterm)
-            # close this process's descriptors, not its Python objects: freeing them would write (copy) their pages
-            fd, log_fd = fds
-            procs.close_all(other for other in [*held, self.sock.fileno()] if other not in fds)
-            self.redirect.install_fd(log_fd)
-            chan = socket.socket(fileno=fd)
+            for low, high in closing:
+                os.closerange(low, high)
             if work is not None:
                 logs.write_header(header)
                 chan.sendall(self._run(work, chan, run).encode())

@@ -249,3 +249,71 @@ def test_a_program_a_task_runs_inherits_its_output_but_not_its_channel(env: Any)
     assert env.run_states("ze") == ["success"]
     (got,) = env.marks("spawn")
     assert got["fds"] == ["0", "1", "2", "3"]  # 3: ls's own listing of the folder
+
+
+OWN_FDS = """
+def held(**ctx):
+    fds = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            fds[name] = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:  # the listing's own descriptor, closed by now
+            pass
+    mark("held", task=ctx["ti"].task_id, fds=fds)
+
+with DAG("zd", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    for i in range(4):
+        PythonOperator(task_id=f"t{i}", python_callable=held)
+"""
+
+
+def test_a_task_holds_its_log_and_its_channel_and_none_of_the_zygotes_or_its_siblings_descriptors(env: Any) -> None:
+    """The zygote points fds 1 and 2 at each child's log right before its fork (and keeps copies of its own
+    to take back); a child closes the rest of what the zygote held: its siblings' sockets and logs, the
+    zygote's socket and those copies. Four tries of one run share a batch."""
+    from runtime.paths import task_log_path
+
+    env.write_dag("zd", OWN_FDS)
+    env.sync()
+    run_id = env.trigger("zd")
+    env.drive(env.finished("zd"), timeout=60)
+    assert env.run_states("zd") == ["success"]
+    got = env.marks("held")
+    assert sorted(m["task"] for m in got) == ["t0", "t1", "t2", "t3"]
+    folder = str(env.settings.get("logging", "base_log_folder"))
+    for m in got:
+        fds = m["fds"]
+        own_log = os.path.realpath(task_log_path(folder, "zd", run_id, m["task"], -1, 1))
+        assert fds["1"] == fds["2"] == own_log, fds
+        others = {fd: target for fd, target in fds.items() if fd not in ("0", "1", "2")}
+        assert [t for t in others.values() if t.startswith("socket:")] and len(others) == 1, fds  # its channel only
+        assert not [t for t in fds.values() if "attempt=" in t and t != own_log], fds  # no sibling's log
+
+
+BROKEN_LATER = """
+with DAG("zb", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    PythonOperator(task_id="t", python_callable=lambda: None)
+"""
+
+
+def test_the_zygotes_own_output_after_a_batch_stays_out_of_the_last_childs_log(env: Any) -> None:
+    """While it forks a batch the zygote's fds 1 and 2 are each child's log in turn; after the batch they are
+    its own again: what it prints next (a DAG file it cannot load for the next try) is not in a try's log."""
+    from runtime.paths import task_log_path
+
+    env.write_dag("zl2", LOGS.replace('"zl"', '"zl2"'))
+    env.write_dag("zb", BROKEN_LATER)
+    env.sync()
+    first = env.trigger("zl2")
+    env.drive(env.finished("zl2"), timeout=60)
+    assert env.run_states("zl2") == ["success"]
+    env.write_dag("zb", BROKEN_LATER + "\nraise RuntimeError('broken after parsing')\n")  # the zygote loads it now
+    env.trigger("zb")
+    env.drive(env.finished("zb"), timeout=60)
+    assert env.run_states("zb") == ["failed"]
+    folder = str(env.settings.get("logging", "base_log_folder"))
+    for task in ("good", "bad"):
+        with open(task_log_path(folder, "zl2", first, task, -1, 1)) as handle:
+            text = handle.read()
+        assert "cannot load" not in text and "broken after parsing" not in text, text
+        assert "Marking task as SUCCESS" in text
