@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
-from fanout import bench_home, drive, setup, this_checkout, trigger, wait_ready  # noqa: E402
+from fanout import bench_home, drive, setup, trigger, wait_ready  # noqa: E402
 
 from runtime.executors.local import LocalExecutor  # noqa: E402
 from runtime.scheduler import Scheduler  # noqa: E402
@@ -42,7 +42,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tasks", type=int, default=50)
     args = parser.parse_args()
-    this_checkout()
     with bench_home() as tmp:
         settings, factory = setup(Path(tmp), DAG.format(n=args.tasks))
         executor = LocalExecutor(settings)

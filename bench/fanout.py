@@ -16,8 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
 
@@ -42,14 +41,6 @@ with DAG("{dag_id}", start_date=datetime(2024, 1, 1), schedule=None, max_active_
     for i in range({n}):
         PythonOperator(task_id=f"t{{i:04d}}", python_callable=noop)
 '''
-
-
-def this_checkout() -> None:
-    """Work in the checkout this script belongs to. The fork server it starts (``python -m runtime.worker``)
-    puts the working folder first on its module path: started from another checkout, the scheduler would run
-    this one's code and the fork server, the zygote and every task that one's (comparing two checkouts that
-    way measures one of them twice on the task side)."""
-    os.chdir(ROOT)
 
 
 @contextlib.contextmanager
@@ -180,9 +171,6 @@ def main() -> None:
                         help="perf's control fifo: sampling enabled from the trigger to the run's end only "
                              "(perf record -a -D -1 --control fifo:FIFO -- python bench/fanout.py --perf-ctl FIFO)")
     args = parser.parse_args()
-    args.profile = args.profile and os.path.abspath(args.profile)
-    args.perf_ctl = args.perf_ctl and os.path.abspath(args.perf_ctl)
-    this_checkout()
     with bench_home() as tmp:
         settings, factory = setup(Path(tmp), DAG.format(dag_id="fanout", n=args.tasks, cap=args.max_active_tasks or args.tasks), core__parallelism=args.parallelism)
         executor = LocalExecutor(settings)

@@ -115,8 +115,9 @@ def name_of(pid: int) -> str:
         for i, arg in enumerate(argv):
             if arg.endswith(marker) and i + 1 < len(argv):
                 return " ".join(argv[i + 1:i + 2])
-    if "-m" in argv:
-        return argv[argv.index("-m") + 1].rsplit(".", 1)[-1]
+    for i, arg in enumerate(argv[:-1]):  # python -m MODULE, or runtime/launch.py MODULE (procs.python_module)
+        if arg == "-m" or arg.endswith("launch.py"):
+            return argv[i + 1].rsplit(".", 1)[-1]
     return os.path.basename(argv[0]) if argv else "?"
 
 

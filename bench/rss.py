@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
-from fanout import drive, server_cpu, setup, this_checkout, trigger  # noqa: E402
+from fanout import drive, server_cpu, setup, trigger  # noqa: E402
 
 from runtime.executors.local import LocalExecutor  # noqa: E402
 from runtime.processor import DagProcessor  # noqa: E402
@@ -94,11 +94,8 @@ def child_private(factory: object, scheduler: Scheduler) -> list[int]:
 
 
 def main() -> None:
-    given = os.environ.get("BENCH_DIR")
-    given = given and os.path.abspath(given)
-    this_checkout()
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = given or tmp
+        tmp = os.environ.get("BENCH_DIR") or tmp
         settings, factory = setup(Path(tmp), DAGS, core__parallelism=32)
         executor = LocalExecutor(settings)
         executor.start()

@@ -68,6 +68,15 @@ def parent_death_preexec(sig: int = signal.SIGTERM) -> Callable[[], None]:
     return lambda: die_with_parent(sig, expected_parent=parent)
 
 
+_LAUNCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launch.py")
+
+
+def python_module(module: str, *args: str) -> list[str]:
+    """The command that runs Windsock's ``module`` as ``python -m module args`` would, in this interpreter and
+    from this very package, whatever the working folder holds (:mod:`runtime.launch`)."""
+    return [sys.executable, "-P", _LAUNCH, module, *args]
+
+
 def start_child(argv: Sequence[str], *, sig: int = signal.SIGTERM, **kwargs: Any) -> subprocess.Popen[bytes]:
     """``Popen(argv)`` that dies (gets ``sig``) with this process."""
     return subprocess.Popen(list(argv), preexec_fn=parent_death_preexec(sig), **kwargs)  # noqa: PLW1509

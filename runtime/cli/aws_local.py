@@ -137,7 +137,7 @@ class LocalCloud:
         for i in range(count):
             log = open(self.home / f"worker-{i}.log", "ab")  # noqa: SIM115 - the child keeps it
             self.workers.append(procs.start_child(
-                [sys.executable, "-m", "runtime.cli.main", "worker", "-c", str(concurrency)], env=self.env,
+                procs.python_module("runtime.cli.main", "worker", "-c", str(concurrency)), env=self.env,
                 stdout=log, stderr=log))
 
     def stop(self) -> None:

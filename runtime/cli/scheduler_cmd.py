@@ -102,8 +102,7 @@ class _Triggerer:
         """Start it unless it runs."""
         if self.proc is not None and self.proc.poll() is None:
             return
-        self.proc = procs.start_child([sys.executable, "-m", "runtime.cli.main", "triggerer",
-                                       "--idle-exit", str(self.idle_exit)])
+        self.proc = procs.start_child(procs.python_module("runtime.cli.main", "triggerer", "--idle-exit", str(self.idle_exit)))
         say(f"scheduler: triggerer started (pid {self.proc.pid}) for deferred tasks")
 
     def stop(self) -> None:
@@ -113,7 +112,7 @@ class _Triggerer:
 
 
 def _processor_cmd(include_examples: bool | None) -> list[str]:
-    return [sys.executable, "-m", "runtime.cli.main", "dag-processor"] + (["--examples"] if include_examples else [])
+    return procs.python_module("runtime.cli.main", "dag-processor", *(["--examples"] if include_examples else []))
 
 
 def _scans(settings: Any, factory: Any, include_examples: bool | None) -> Any:

@@ -152,7 +152,7 @@ def start_child(port: int | None = None, *, settings: Any = None) -> Any:
 
     if settings is not None and procs.can_fork():
         return procs.fork_child(lambda: serve(settings, None, port), name="webserver")
-    return procs.start_child([sys.executable, "-m", "runtime.cli.main", "webserver"] + (["--port", str(port)] if port else []))
+    return procs.start_child(procs.python_module("runtime.cli.main", "webserver", *(["--port", str(port)] if port else [])))
 
 
 class OnDemand:
@@ -203,8 +203,8 @@ class OnDemand:
             self.child = procs.fork_child(lambda: serve(self.settings, sock=self.sock, idle_exit=idle),
                                           name="webserver", keep_fds=[fd])
         else:
-            self.child = procs.start_child([sys.executable, "-m", "runtime.cli.main", "webserver", "--socket-fd",
-                                            str(fd), "--idle-exit", str(idle)], pass_fds=[fd])
+            self.child = procs.start_child(procs.python_module("runtime.cli.main", "webserver", "--socket-fd", str(fd),
+                                                                "--idle-exit", str(idle)), pass_fds=[fd])
         try:
             self._pidfd = os.pidfd_open(self.child.pid)
         except (AttributeError, OSError):  # no pidfd: the exit is seen at this process's next wake-up

@@ -18,7 +18,6 @@ import pickle
 import select
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -63,7 +62,7 @@ class LocalExecutor(BaseExecutor):
         start (~0.4 CPU-s of imports) is paid once per fork server, so at most once per
         ``core.fork_server_idle_exit`` idle seconds."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        cmd = [sys.executable, "-m", "runtime.worker", str(theirs.fileno())]
+        cmd = procs.python_module("runtime.worker", str(theirs.fileno()))
         self.proc = procs.start_child(cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
         theirs.close()
         self.sock = ours

@@ -2,7 +2,7 @@
 
 The body is the command line as MWAA takes it (``dags trigger my_dag``, ``dags list -o json``);
 the answer is ``{"stdout": base64, "stderr": base64}`` as MWAA's, plus ``exit_code``. The
-command runs as ``python -m runtime.cli.main ...`` in a child of the web process (which never
+command runs as the CLI module (``procs.python_module("runtime.cli.main", ...)``) in a child of the web process (which never
 imports DAG code), with a time limit, without the web server's signing key in its environment,
 and with the caller's IAM ARN as the owner of the audit rows it writes.
 """
@@ -14,7 +14,6 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -80,7 +79,7 @@ def child_environment(identity: str) -> dict[str, str]:
 
 def run_command(argv: list[str], identity: str, timeout: float) -> tuple[bytes, bytes, int]:
     """Run ``windsock ARGV`` in a child (killed with its group after ``timeout``); stdout, stderr, exit code."""
-    proc = procs.start_child([sys.executable, "-m", "runtime.cli.main", *argv], sig=signal.SIGKILL, env=child_environment(identity),
+    proc = procs.start_child(procs.python_module("runtime.cli.main", *argv), sig=signal.SIGKILL, env=child_environment(identity),
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              start_new_session=True)
     try:

@@ -1,6 +1,6 @@
 """The executor's side of the tries: claims them, has a child forked for each, records their ends.
 
-The local executor starts it with one end of a socket pair (``python -m runtime.worker FD``,
+The local executor starts it with one end of a socket pair (``runtime.worker FD``, as ``procs.python_module``,
 which forks the zygote first); the SQS worker runs one in its own process. It claims each try
 in the database (queued -> running, a compare-and-set), has its zygote (:mod:`runtime.worker.zygote`)
 fork a child that runs it with its output in the try's log, answers the child's calls to the
@@ -232,7 +232,7 @@ class ForkServer:
         """The running zygote; a new one (a fresh interpreter) if there is none."""
         if self.zygote is None:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            proc = procs.start_child([sys.executable, "-m", "runtime.worker.zygote", str(theirs.fileno())],
+            proc = procs.start_child(procs.python_module("runtime.worker.zygote", str(theirs.fileno())),
                                      sig=signal.SIGKILL, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
             theirs.close()
             self.zygote = _ZygoteLink(proc.pid, ours, proc)
@@ -946,7 +946,7 @@ def _mini_scheduler(settings: Settings) -> Any:
 
 
 def main(argv: list[str] | None = None, zygote: tuple[int, socket.socket] | None = None) -> None:
-    """Serve on the scheduler's socket ``FD`` (``python -m runtime.worker FD`` forks ``zygote`` first); the
+    """Serve on the scheduler's socket ``FD`` (module ``runtime.worker FD`` forks ``zygote`` first); the
     first line is the settings."""
     procs.die_with_parent(signal.SIGTERM)  # a kill -9 of the scheduler still ends in a handover
     fd = int((argv or sys.argv[1:])[0])

@@ -420,7 +420,8 @@ def _flush_std() -> None:  # pragma: no cover - child
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m runtime.worker.zygote FD``: a zygote started afresh by its fork server (after the first died)."""
+    """Module ``runtime.worker.zygote FD`` (``procs.python_module``): a zygote started afresh by its fork server
+    (after the first died)."""
     procs.die_with_parent(signal.SIGKILL)
     run(socket.socket(fileno=int((argv or sys.argv[1:])[0])))
 

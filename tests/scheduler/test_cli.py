@@ -159,3 +159,32 @@ def test_a_hanging_dag_file_does_not_stall_scheduling(store, tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
+
+
+def test_a_scheduler_started_in_a_folder_with_a_runtime_package_still_runs_its_own_processes(store, tmp_path):
+    """``python -m`` puts the working folder first on the module path: a scheduler started where a project
+    keeps a ``runtime`` package must still start its DAG processor, fork server and zygote on its own
+    package (``procs.python_module``), and the try runs."""
+    dags = tmp_path / "dags"
+    _daily(dags)
+    env = _env(store, tmp_path, dags)
+    project = tmp_path / "project"
+    (project / "runtime" / "worker").mkdir(parents=True)
+    for init in (project / "runtime" / "__init__.py", project / "runtime" / "worker" / "__init__.py"):
+        init.write_text("raise ImportError('the project folder\\'s runtime package was imported')\n")
+    assert _windsock(env, "dag-processor", "-n", "1").returncode == 0
+    assert _windsock(env, "dags", "unpause", "bf").returncode == 0
+    proc = subprocess.Popen([sys.executable, "-P", "-m", "runtime.cli.main", "scheduler"], env=env, cwd=project,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # -P: as the console script
+    try:
+        assert _windsock(env, "dags", "trigger", "bf", "-r", "from_project").returncode == 0
+        state, deadline = None, time.monotonic() + 60
+        while state not in ("success", "failed") and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.3)
+            with transaction(store.session_factory) as s:
+                state = s.scalar(sa.select(DagRun.state).where(DagRun.run_id == "from_project"))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert state == "success", err
+    assert "project folder" not in err
