@@ -166,9 +166,9 @@ class Zygote:
         fork = self.forker.prepared()
         with self._children_streams():
             for (work, callback, msg, fds), (chan, closing) in zip(requests, plans, strict=True):
-                os.dup2(fds[1], 1)
-                os.dup2(fds[1], 2)
                 try:
+                    os.dup2(fds[1], 1)
+                    os.dup2(fds[1], 2)
                     pid = fork()
                 except OSError as exc:  # no memory or too many processes: the fork server ends the try
                     forked.append(exc)
