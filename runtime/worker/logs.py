@@ -70,9 +70,9 @@ class StampedStream(io.TextIOBase):
 class Redirect:
     """The streams and the logging handler a try's child writes through, over file descriptor 1.
 
-    A fork server builds one before forking (:meth:`prepare`), so that each child only points fds 1
-    and 2 at its log file and installs these objects: building them in every child costs page
-    copies (a forked child pays for every page it writes)."""
+    The zygote builds one once and installs it (:meth:`install_objects`) before it forks a batch, pointing
+    fds 1 and 2 at each child's log right before its fork: building or installing them in every child
+    costs page copies (a forked child pays for every page it writes)."""
 
     def __init__(self) -> None:
         self.raw = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
@@ -82,12 +82,9 @@ class Redirect:
         self.handler = logging.StreamHandler(self.raw)
         self.handler.setFormatter(_UtcFormatter(LOG_FORMAT))
 
-    def install(self, path: str) -> None:
-        """Point fds 1 and 2 at ``path`` (appending); Python's output and logging become Airflow-style lines there."""
-        self.install_fd(open_log(path))
-
     def install_fd(self, fd: int) -> None:
-        """Point fds 1 and 2 at the open log ``fd`` (and close ``fd``); as :meth:`install`."""
+        """Point fds 1 and 2 at the open log ``fd`` (and close ``fd``); Python's output and logging become
+        Airflow-style lines there."""
         os.dup2(fd, 1)
         os.dup2(fd, 2)
         os.close(fd)
@@ -134,12 +131,6 @@ def header(work: Any, *, hostname: str, executor: str, job_id: int | None, pid: 
 def write_header(composed: str) -> None:
     """Write a header composed with ``PID_MARK`` to file descriptor 1, with this process's pid."""
     os.write(1, composed.replace(PID_MARK, str(os.getpid())).encode("utf-8", "backslashreplace"))
-
-
-def write_fd1(text: str) -> None:
-    """Write ``text`` to file descriptor 1 (the try's log, after ``Redirect.install``)."""
-    sys.stdout.flush()
-    os.write(1, text.encode("utf-8", "backslashreplace"))
 
 
 def append(path: str | None, text: str) -> None:

@@ -378,7 +378,7 @@ def warm_up() -> None:
     import io
     import logging
 
-    # Children log at INFO (logs.Redirect.install). Setting the level here, once, spares each child
+    # Children log at INFO (logs.Redirect.install_objects). Setting the level here, once, spares each child
     # a walk over every logger of every loaded library to clear their level caches.
     logging.getLogger().setLevel(logging.INFO)
     for name in WARM_MODULES:
