@@ -16,7 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
-from fanout import bench_home, drive, setup, trigger, wait_ready  # noqa: E402
+from fanout import drive, setup, trigger, wait_ready  # noqa: E402
+from homes import bench_home  # noqa: E402
 
 from runtime.executors.local import LocalExecutor  # noqa: E402
 from runtime.scheduler import Scheduler  # noqa: E402

@@ -8,17 +8,15 @@ Target (issue 3): <= 3 s on a 2-core machine. Run: ``python bench/fanout.py [--t
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sqlalchemy as sa  # noqa: E402
+from homes import bench_home  # noqa: E402
 
 from runtime.executors.local import LocalExecutor  # noqa: E402
 from runtime.processor import DagProcessor  # noqa: E402
@@ -43,22 +41,6 @@ with DAG("{dag_id}", start_date=datetime(2024, 1, 1), schedule=None, max_active_
 '''
 
 
-@contextlib.contextmanager
-def bench_home() -> Iterator[str]:
-    """A throwaway home for one run: removed at its end, or, with ``BENCH_HOMES`` set to a folder, made
-    there and kept (whoever set it removes the folder once every run of the sitting is measured).
-
-    On a no-journal ext4 (this box's disk) the kernel skips, for some 30 s, every recently deleted inode
-    when it allocates one, reading each one's inode table entry: deleting the 1,500 files of one run just
-    before the next makes that run's log files and folders 2-5x dearer (the fork server's CPU for a
-    fan-out 0.3 -> 0.9 s; perf shows ``recently_deleted`` in ext4_create and ext4_mkdir), a cost that
-    comes from the benchmark's own clean-up, not from a deployment. ``bench/versus_airflow.py`` sets it."""
-    keep = os.environ.get("BENCH_HOMES")
-    if keep:
-        yield tempfile.mkdtemp(dir=keep)
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        yield tmp
 
 
 def setup(home: Path, dag_source: str, **overrides: object) -> tuple[Settings, object]:

@@ -18,13 +18,13 @@ import os
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from homes import bench_home  # noqa: E402
 from idle import free_port, standalone_tree, wait_web  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,7 +74,12 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=300.0)
     ap.add_argument("--repo", default=str(REPO), help="the Windsock checkout to run (e.g. another worktree)")
     args = ap.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="windsock-fanout-cli-"))
+    with bench_home("windsock-fanout-cli-") as tmp:  # removed at the end (kept in $BENCH_HOMES when that is set)
+        measure(args, Path(tmp))
+
+
+def measure(args: argparse.Namespace, home: Path) -> None:
+    """Start the tree in ``home``, measure, print, stop it."""
     (home / "dags").mkdir()
     (home / "dags" / "fanout_cli.py").write_text(DAG.format(n=args.tasks))
     db = home / "windsock.db"

@@ -1,6 +1,6 @@
 """Idle cost of ``windsock standalone``: CPU and PSS of the whole process tree, no DAG running.
 
-    python bench/idle.py [--seconds 30] [--settle 15] [--examples] [--web] [--postgres URL] [--repo DIR]
+    python bench/idle.py [--seconds 30] [--settle 15] [--examples] [--dags DIR] [--web] [--postgres URL] [--repo DIR]
 
 Starts ``windsock standalone`` on a throwaway home (SQLite unless ``--postgres``), waits until
 its scheduler runs (with ``--web``: and the web server answered a request, which starts it) and
@@ -8,7 +8,9 @@ its scheduler runs (with ``--web``: and the web server answered a request, which
 CPU time (``/proc/PID/schedstat``) and wake-ups (voluntary context switches) of every process in
 the tree over ``--seconds`` and their PSS at the end. Prints one line per process (scheduler,
 DAG processor, web, a fork server if one runs...) and the total CPU as % of one core. Bundled
-examples are off unless ``--examples`` (the example DAG's start-up run is not idle).
+examples are off unless ``--examples`` (the example DAG's start-up run is not idle); ``--dags DIR``
+scans DIR instead of the home's empty DAG folder (``bench/versus_airflow.py --idle`` passes the Airflow
+harness's folder, so both sides parse the same files).
 Stops the tree before it returns.
 """
 
@@ -20,13 +22,16 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from homes import bench_home  # noqa: E402
+
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -172,18 +177,26 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0)
     ap.add_argument("--settle", type=float, default=15.0)
     ap.add_argument("--examples", action="store_true", help="also load the bundled example DAGs")
+    ap.add_argument("--dags", metavar="DIR", help="the DAG folder to scan (default: the home's own, empty)")
     ap.add_argument("--web", action="store_true",
                     help="send one request first: the web server (started by a connection) is then in the sample")
     ap.add_argument("--postgres", metavar="URL", help="run on this (empty, initialised or not) PostgreSQL database")
     ap.add_argument("--repo", default=str(REPO), help="the Windsock checkout to run (e.g. another worktree: before/after)")
     args = ap.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="windsock-idle-"))
+    with bench_home("windsock-idle-") as tmp:  # removed at the end (kept in $BENCH_HOMES when that is set)
+        measure(args, Path(tmp))
+
+
+def measure(args: argparse.Namespace, home: Path) -> None:
+    """Start the tree in ``home``, measure, print, stop it."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("WINDSOCK", "AIRFLOW"))}
     env.update(WINDSOCK_HOME=str(home), PYTHONPATH=args.repo, WINDSOCK__WEBSERVER__WEB_SERVER_PORT=str(port),
                WINDSOCK__CORE__LOAD_EXAMPLES=str(bool(args.examples)))
     if args.postgres:
         env["WINDSOCK__DATABASE__SQL_ALCHEMY_CONN"] = args.postgres
+    if args.dags:
+        env["WINDSOCK__CORE__DAGS_FOLDER"] = str(Path(args.dags).resolve())
     cmd = [sys.executable, "-m", "runtime.cli.main", "standalone"] + (["--examples"] if args.examples else [])
     with standalone_tree(cmd, env, home) as proc:
         wait_started(home / "standalone.log", 120)
@@ -206,7 +219,7 @@ def main() -> None:
             except (OSError, ProcessLookupError):
                 continue
         print(f"windsock standalone idle over {took:.0f} s ({'PostgreSQL' if args.postgres else 'SQLite'}"
-              f"{', examples' if args.examples else ''}; CPU from "
+              f"{', examples' if args.examples else ''}{', DAGs of ' + args.dags if args.dags else ''}; CPU from "
               f"{'schedstat' if os.path.exists('/proc/self/schedstat') else 'utime+stime'}):")
         for name, pid, used, pss, new, wakes in rows:
             print(f"  {name:<16} pid {pid:<7} CPU {100 * used / took:5.2f} % of a core   PSS {pss:6.1f} MiB   "
