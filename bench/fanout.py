@@ -60,15 +60,27 @@ def setup(home: Path, dag_source: str, **overrides: object) -> tuple[Settings, o
 
 
 def wait_ready(factory: object, executor: LocalExecutor, timeout: float = 60.0) -> None:
-    """Until the fork server is up (imports done, warm-up run, its job row written), as it is in a
-    running deployment: the figure is the run's, not the start of a Python process."""
+    """Until the fork server is up (its job row written) and its zygote too (imports done, warm-up run:
+    its CPU time stands still for 0.3 s), as they are in a running deployment: the figure is the run's,
+    not the start of a Python process."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with transaction(factory) as s:  # type: ignore[arg-type]
             if s.scalar(sa.select(Job.id).where(Job.pid == executor.pid, Job.state == "running")) is not None:
-                return
+                break
         time.sleep(0.05)
-    raise SystemExit(f"the fork server did not start within {timeout:g} s")
+    else:
+        raise SystemExit(f"the fork server did not start within {timeout:g} s")
+    assert executor.pid is not None
+    last, still_since = -1.0, time.monotonic()
+    while time.monotonic() < deadline:
+        used = server_cpu(executor.pid)[1]
+        if used != last:
+            last, still_since = used, time.monotonic()
+        elif used > 0 and time.monotonic() - still_since >= 0.3:
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"the zygote did not settle within {timeout:g} s")
 
 
 def trigger(factory: object, dag_id: str) -> str:

@@ -158,12 +158,19 @@ def free_port() -> int:
 @contextlib.contextmanager
 def standalone_tree(cmd: list[str], env: dict[str, str], home: Path) -> Iterator[subprocess.Popen[bytes]]:
     """``cmd`` (a ``windsock standalone``) in its own session, its output in ``home/standalone.log``;
-    the whole tree is stopped (SIGTERM, then SIGKILL after 30 s) when the block ends."""
+    the whole tree is stopped (SIGTERM, then SIGKILL after 30 s) when the block ends, also when this
+    script is stopped by SIGTERM (``timeout``, ``kill``): the tree is in a session of its own, so
+    nothing else would end it."""
+    def stopped(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stopped)
     with open(home / "standalone.log", "wb") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen(cmd, env=env, cwd=home, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         yield proc
     finally:
+        signal.signal(signal.SIGTERM, previous)
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=30)

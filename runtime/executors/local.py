@@ -40,7 +40,7 @@ class LocalExecutor(BaseExecutor):
         self.settings = settings
         self.job_type = job_type
         self.final_events: list[TaskEvent] = []  # what the fork server reported while it stopped
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: subprocess.Popen[bytes] | procs.ForkedChild | None = None
         self.sock: socket.socket | None = None
         self._inbuf = b""
         self._outbuf = bytearray()
@@ -54,16 +54,22 @@ class LocalExecutor(BaseExecutor):
             self._spawn()
 
     def _spawn(self) -> None:
-        """Start the fork server (a fresh interpreter) and hand it the settings.
+        """Start the fork server and hand it the settings.
 
-        Not a fork of this process, unlike the web server and DAG processor: a task child forked from
-        a fork of the scheduler (its heap grown and scattered by scheduling) copies more pages than
-        one forked from a fresh fork server, +20 % CPU per no-op try (bench/README.md). The fresh
-        start (~0.4 CPU-s of imports) is paid once per fork server, so at most once per
-        ``core.fork_server_idle_exit`` idle seconds."""
+        Where this process may fork (:func:`procs.can_fork`) the fork server is a fork of it, as the web
+        server and DAG processor are: it has SQLAlchemy, the ORM and the models loaded already, so it
+        serves at once instead of after ~0.5 s of imports in a fresh interpreter (the first try after an
+        idle spell starts that much sooner), and it starts its zygote — a fresh interpreter, as task
+        children forked from a bare one copy fewer pages than from a fork of the scheduler, whose heap
+        scheduling has grown and scattered (+20 % CPU per no-op try, bench/README.md) — right away.
+        Elsewhere it is a fresh interpreter (``runtime.worker``) that forks its zygote first."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        cmd = procs.python_module("runtime.worker", str(theirs.fileno()))
-        self.proc = procs.start_child(cmd, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        fd = theirs.fileno()
+        if procs.can_fork():
+            self.proc = procs.fork_child(lambda: _serve(fd), name="fork-server", keep_fds=(fd,))
+        else:
+            cmd = procs.python_module("runtime.worker", str(fd))
+            self.proc = procs.start_child(cmd, pass_fds=(fd,), stdin=subprocess.DEVNULL)
         theirs.close()
         self.sock = ours
         blob = base64.b64encode(pickle.dumps(self.settings)).decode()
@@ -237,7 +243,14 @@ class LocalExecutor(BaseExecutor):
             _stop(proc)
 
 
-def _stop(proc: subprocess.Popen[Any]) -> None:
+def _serve(fd: int) -> None:
+    """The fork server in a fork of the scheduler (``fd``: its end of the scheduler's socket)."""
+    from runtime.worker import forkserver
+
+    forkserver.main([str(fd)])
+
+
+def _stop(proc: subprocess.Popen[Any] | procs.ForkedChild) -> None:
     """Wait for the fork server's handover (it stops its children and records them), then make sure."""
     try:
         proc.wait(timeout=20)

@@ -1,7 +1,8 @@
 """The executor's side of the tries: claims them, has a child forked for each, records their ends.
 
-The local executor starts it with one end of a socket pair (``runtime.worker FD``, as ``procs.python_module``,
-which forks the zygote first); the SQS worker runs one in its own process. It claims each try
+The local executor starts it with one end of a socket pair: as a fork of the scheduler, which starts
+a fresh zygote at once, or where the scheduler may not fork, as a fresh interpreter (``runtime.worker FD``,
+as ``procs.python_module``, which forks the zygote first); the SQS worker runs one in its own process. It claims each try
 in the database (queued -> running, a compare-and-set), has its zygote (:mod:`runtime.worker.zygote`)
 fork a child that runs it with its output in the try's log, answers the child's calls to the
 store (:mod:`runtime.worker.calls`), stamps heartbeats (its own job row and its tries), kills a
@@ -964,6 +965,8 @@ def main(argv: list[str] | None = None, zygote: tuple[int, socket.socket] | None
     server = ForkServer(settings, sock, job_type=JobType(hello.get("job_type", JobType.EXECUTOR.value)),
                         zygote=zygote)
     server.open()
+    if zygote is None:  # forked from the scheduler: a fresh zygote boots now, not at the first try
+        server._zygote()
     server.inbuf = rest
     server.process_input()
     server.serve()

@@ -48,15 +48,9 @@ def _children(pid: int) -> dict[str, int]:
 
 
 def _fork_server(pid: int) -> int | None:
-    """The executor's fork server among the children of ``pid`` (a fresh ``python -m runtime.worker``; its
-    zygote is its own child)."""
-    for child in _children(pid).values():
-        try:
-            if b"\0runtime.worker\0" in _cmdline(child):
-                return child
-        except OSError:
-            continue
-    return None
+    """The executor's fork server among the children of ``pid`` (a fork named ``fork-server``; its zygote
+    is its own child)."""
+    return _children(pid).get("fork-server")
 
 
 def _cmdline(pid: int) -> bytes:

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from typing import Any
+
+import pytest
 
 from runtime.sdk.connection import Connection
 from runtime.store.connections import set_connection
@@ -136,13 +139,27 @@ with DAG("zs", start_date=datetime(2024, 1, 1), schedule=None) as dag:
 """
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read()
+    except OSError:
+        return b""
+
+
 def _zygote_of(fork_server: int, timeout: float = 20.0) -> int:
+    """The fork server's zygote once it is one: a fresh interpreter running ``runtime.worker.zygote``
+    (stopped before its exec, it would hold its fork server in ``Popen``, which waits for the exec), or
+    the fork forked at boot by a fork server that is itself a fresh ``runtime.worker``."""
     deadline = time.monotonic() + timeout
+    server = _cmdline(fork_server)
     while time.monotonic() < deadline:
         with open(f"/proc/{fork_server}/task/{fork_server}/children") as handle:
             kids = [int(k) for k in handle.read().split()]
-        if kids:
-            return kids[0]
+        for kid in kids:
+            cmd = _cmdline(kid)
+            if b"runtime.worker.zygote" in cmd or (b"runtime.worker" in server and cmd == server):
+                return kid
         time.sleep(0.05)
     raise AssertionError("the fork server started no zygote")
 
@@ -317,3 +334,43 @@ def test_the_zygotes_own_output_after_a_batch_stays_out_of_the_last_childs_log(e
             text = handle.read()
         assert "cannot load" not in text and "broken after parsing" not in text, text
         assert "Marking task as SUCCESS" in text
+
+
+STARTS = """
+def where(**ctx):
+    mark("where", zygote=os.getppid())
+
+with DAG("zw", start_date=datetime(2024, 1, 1), schedule=None) as dag:
+    PythonOperator(task_id="where", python_callable=where)
+"""
+
+
+@pytest.mark.parametrize("threaded", [False, True], ids=["forked", "fresh"])
+def test_the_fork_server_is_a_fork_of_a_single_threaded_scheduler_and_a_fresh_interpreter_otherwise(
+        make: Any, threaded: bool) -> None:
+    """A scheduler with no other thread forks its fork server (it serves without importing anything
+    again) and that starts a fresh zygote at once; with another thread running
+    (a fork would copy only the calling one) the fork server is a fresh ``runtime.worker``. Either way
+    the try runs in a child of a zygote that is a fresh interpreter's."""
+    if threading.active_count() != 1 and not threaded:
+        pytest.skip("this test process runs other threads (a fork needs none)")
+    stop = threading.Event()
+    helper = threading.Thread(target=stop.wait, daemon=True) if threaded else None
+    if helper is not None:
+        helper.start()
+    try:
+        env = make("local", core__fork_server_idle_exit=0)
+    finally:
+        stop.set()
+    server = env.executor.pid
+    assert server is not None
+    assert (b"\0runtime.worker\0" in _cmdline(server)) is threaded  # a fork keeps this process's command line
+    zygote = _zygote_of(server)
+    assert (b"runtime.worker.zygote" in _cmdline(zygote)) is (not threaded)  # fresh, or forked at boot
+    env.write_dag("zw", STARTS)
+    env.sync()
+    env.trigger("zw")
+    env.drive(env.finished("zw"), timeout=60)
+    assert env.run_states("zw") == ["success"]
+    (ran,) = env.marks("where")
+    assert ran["zygote"] == zygote
