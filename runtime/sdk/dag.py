@@ -11,8 +11,6 @@ from collections.abc import Callable, Collection, Iterable
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
-import jinja2
-
 from runtime.sdk import context_stack, timezone
 from runtime.sdk.exceptions import AirflowDagCycleException, AirflowException, DuplicateTaskIdFound
 from runtime.sdk.params import ParamsDict
@@ -20,6 +18,8 @@ from runtime.sdk.taskgroup import TaskGroup
 from runtime.sdk.timetables import DagRunInfo, DataInterval, Timetable, make_timetable
 
 if TYPE_CHECKING:
+    import jinja2
+
     from runtime.sdk.baseoperator import BaseOperator
 
 _DAG_ID_RE = re.compile(r"^[\w.-]+$")
@@ -58,7 +58,7 @@ class DAG:
         end_date: datetime | None = None,
         full_filepath: str | None = None,
         template_searchpath: str | Iterable[str] | None = None,
-        template_undefined: type[jinja2.Undefined] = jinja2.StrictUndefined,
+        template_undefined: type[jinja2.Undefined] | None = None,
         user_defined_macros: dict[str, Any] | None = None,
         user_defined_filters: dict[str, Any] | None = None,
         default_args: dict[str, Any] | None = None,
@@ -118,7 +118,7 @@ class DAG:
         self.access_control = access_control
         self.is_paused_upon_creation = is_paused_upon_creation
         self.template_searchpath = [template_searchpath] if isinstance(template_searchpath, str) else list(template_searchpath or [])
-        self.template_undefined = template_undefined
+        self._template_undefined = template_undefined
         self.user_defined_macros = user_defined_macros
         self.user_defined_filters = user_defined_filters
         self.jinja_environment_kwargs = jinja_environment_kwargs
@@ -323,6 +323,21 @@ class DAG:
         return self.timetable.summary
 
     # -- templating ---------------------------------------------------------------------------
+
+    @property
+    def template_undefined(self) -> type[jinja2.Undefined]:
+        """What an undefined name renders as (``jinja2.StrictUndefined`` unless the DAG says): Jinja is
+        loaded here, not with the module, so that a process that only reads DAGs (the scheduler, the CLI)
+        never loads it."""
+        if self._template_undefined is None:
+            import jinja2
+
+            return jinja2.StrictUndefined
+        return self._template_undefined
+
+    @template_undefined.setter
+    def template_undefined(self, value: type[jinja2.Undefined] | None) -> None:
+        self._template_undefined = value
 
     def get_template_env(self, force_sandboxed: bool = False) -> jinja2.Environment:
         """The DAG's Jinja environment (search path: the DAG folder, then template_searchpath)."""
