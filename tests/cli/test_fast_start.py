@@ -77,6 +77,14 @@ def test_db_verbs_load_the_store_but_not_the_sdk(tmp_path: Path) -> None:
     assert heavy == {"sqlalchemy"}
 
 
+def test_a_trigger_loads_no_jinja2(home_with_a_run: Path) -> None:
+    """``dags trigger`` reads the serialized DAG (its timetable and params) and writes a run: the SDK's DAG
+    module is loaded, Jinja2 — which only rendering a template needs — is not."""
+    code, heavy = imported(home_with_a_run, "dags", "trigger", "example_windsock", "-r", "jinja-free")
+    assert code == 0
+    assert "runtime.sdk" in heavy and "jinja2" not in heavy
+
+
 ORM_AND_POSTGRES = ("sqlalchemy.orm", "sqlalchemy.dialects.postgresql", "runtime.store.models")
 
 
