@@ -53,7 +53,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "default_task_retries": _k(0, int, True, "Default retries of a task."),
         "fork_server_idle_exit": _k(
             60.0, float, False,
-            "LocalExecutor: its fork server starts with the first try (a fresh interpreter, ~0.4 CPU-s) and "
+            "LocalExecutor: its fork server starts with the first try (a fork of the scheduler, which starts a fresh zygote) and "
             "exits after this many seconds without a try or callback, so an idle environment holds no fork server; "
             "0 = start it with the scheduler and keep it."),
     },
@@ -160,9 +160,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "login_token_seconds": _k(60, int, False, "Lifetime of a one-time web login token (MWAA: 60 s)."),
         "standalone_login_seconds": _k(900, int, False, "Lifetime of the one-time login link standalone prints."),
         "standalone_idle_exit": _k(300.0, float, False,
-                                   "Seconds without a request after which standalone's web server exits; standalone "
-                                   "keeps its port bound and starts it again at the next connection. 0: it runs "
-                                   "from the start and never exits."),
+                                   "`windsock standalone` binds the web port itself and forks the web server at the "
+                                   "first connection; the server exits after this many seconds without a request "
+                                   "(connections that arrive meanwhile wait in the port's backlog and start it again, "
+                                   "~1 s), so an idle environment holds no web server; 0 = start it with standalone "
+                                   "and keep it. `windsock webserver` always runs until stopped."),
         "session_lifetime_minutes": _k(720, int, True, "Minutes a web session lasts after sign-in."),
         "api_token_seconds": _k(3600, int, False, "Lifetime of a REST API bearer token."),
         "maximum_page_limit": _k(100, int, False, "Largest `limit` a REST API list accepts."),
