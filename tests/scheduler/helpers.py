@@ -88,6 +88,14 @@ class Env:
             if not self.step().busy:
                 self.executor.wait(0.02)
 
+    def run_dag(self, dag_id: str, body: str, timeout: float = 60.0) -> list[str]:
+        """Write the DAG file, parse it, trigger one run and drive it to its end; the runs' states."""
+        self.write_dag(dag_id, body)
+        self.sync()
+        self.trigger(dag_id)
+        self.drive(self.finished(dag_id), timeout=timeout)
+        return self.run_states(dag_id)
+
     def run_states(self, dag_id: str) -> list[str]:
         """States of the DAG's runs, by logical date."""
         with transaction(self.factory) as s:

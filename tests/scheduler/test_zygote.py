@@ -170,11 +170,7 @@ def test_a_stopped_zygote_is_replaced_and_the_try_it_never_started_ends_as_a_cra
     env = make("local", core__fork_server_idle_exit=0, core__dag_file_processor_timeout=1)
     stuck = _zygote_of(env.executor.pid)
     os.kill(stuck, signal.SIGSTOP)
-    env.write_dag("zs", STUCK)
-    env.sync()
-    env.trigger("zs")
-    env.drive(env.finished("zs"), timeout=60)
-    assert env.run_states("zs") == ["success"]
+    assert env.run_dag("zs", STUCK) == ["success"]
     lost, retried = env.history("zs", "quick")
     assert (lost.state, retried.state) == ("up_for_retry", "success")
     assert "never started" in (lost.executor_message or ""), lost.executor_message
@@ -259,11 +255,7 @@ with DAG("ze", start_date=datetime(2024, 1, 1), schedule=None) as dag:
 def test_a_program_a_task_runs_inherits_its_output_but_not_its_channel(env: Any) -> None:
     """A task's socket to its fork server and the descriptors the zygote received for other tries are
     close-on-exec: a program the task runs holds stdin, stdout and stderr (and what it opens itself)."""
-    env.write_dag("ze", EXECS)
-    env.sync()
-    env.trigger("ze")
-    env.drive(env.finished("ze"), timeout=60)
-    assert env.run_states("ze") == ["success"]
+    assert env.run_dag("ze", EXECS) == ["success"]
     (got,) = env.marks("spawn")
     assert got["fds"] == ["0", "1", "2", "3"]  # 3: ls's own listing of the folder
 
@@ -367,10 +359,6 @@ def test_the_fork_server_is_a_fork_of_a_single_threaded_scheduler_and_a_fresh_in
     assert (b"\0runtime.worker\0" in _cmdline(server)) is threaded  # a fork keeps this process's command line
     zygote = _zygote_of(server)
     assert (b"runtime.worker.zygote" in _cmdline(zygote)) is (not threaded)  # fresh, or forked at boot
-    env.write_dag("zw", STARTS)
-    env.sync()
-    env.trigger("zw")
-    env.drive(env.finished("zw"), timeout=60)
-    assert env.run_states("zw") == ["success"]
+    assert env.run_dag("zw", STARTS) == ["success"]
     (ran,) = env.marks("where")
     assert ran["zygote"] == zygote
