@@ -337,15 +337,23 @@ with DAG("zw", start_date=datetime(2024, 1, 1), schedule=None) as dag:
 """
 
 
-@pytest.mark.parametrize("threaded", [False, True], ids=["forked", "fresh"])
+# A whole test session has threads (servers of session fixtures): the forked case runs in a pytest
+# process of its own, started by tests/faults/test_fork_child_runner.py.
+SINGLE_THREADED = os.environ.get("WINDSOCK_FORK_CHILD_TESTS") == "1"
+
+
+@pytest.mark.parametrize("threaded", [
+    pytest.param(False, id="forked", marks=pytest.mark.skipif(
+        not SINGLE_THREADED, reason="forks: run in a single-threaded process of their own by "
+                                    "tests/faults/test_fork_child_runner.py")),
+    pytest.param(True, id="fresh")])
 def test_the_fork_server_is_a_fork_of_a_single_threaded_scheduler_and_a_fresh_interpreter_otherwise(
         make: Any, threaded: bool) -> None:
     """A scheduler with no other thread forks its fork server (it serves without importing anything
-    again) and that starts a fresh zygote at once; with another thread running
-    (a fork would copy only the calling one) the fork server is a fresh ``runtime.worker``. Either way
-    the try runs in a child of a zygote that is a fresh interpreter's."""
-    if threading.active_count() != 1 and not threaded:
-        pytest.skip("this test process runs other threads (a fork needs none)")
+    again) and that starts a fresh zygote at once; with another thread running (a fork would copy only
+    the calling one) the fork server is a fresh ``runtime.worker``. Either way the try runs in a child
+    of a zygote that is a fresh interpreter's."""
+    assert threaded or threading.active_count() == 1, "the forked case needs a process with no other thread"
     stop = threading.Event()
     helper = threading.Thread(target=stop.wait, daemon=True) if threaded else None
     if helper is not None:
