@@ -100,7 +100,7 @@ def airflow(root: Path, dags: list[str], timeout: float, idle: bool = False) -> 
 
 def windsock(script: str, *args: str, homes: str, whole: bool = False) -> str:
     """One of our bench scripts in a fresh process, its home kept in ``homes`` until the sitting ends
-    (``fanout.bench_home``: a deletion just before a run slows its file creations); its last line (with
+    (``homes.bench_home``: a deletion just before a run slows its file creations); its last line (with
     ``whole``, all its output)."""
     env = dict(os.environ, PYTHONPATH=str(REPO), BENCH_HOMES=homes)
     done = subprocess.run([sys.executable, str(REPO / "bench" / script), *args], env=env, capture_output=True,
