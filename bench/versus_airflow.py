@@ -73,9 +73,9 @@ def harness_dags(root: Path) -> Path:
 
 
 def airflow(root: Path, dags: list[str], timeout: float, idle: bool = False) -> tuple[dict[str, dict], list[dict]]:
-    """Run the harness's ``sched`` step on SQLite for ``dags`` (with ``idle``, after its idle window); the
-    last record per DAG, and the idle records (one per service: api-server, dag-processor, scheduler)."""
-    harness_dags(root)
+    """Run the harness's ``sched`` step on SQLite for ``dags`` (made by :func:`harness_dags`; with ``idle``,
+    after its idle window); the last record per DAG, and the idle records (one per service: api-server,
+    dag-processor, scheduler)."""
     results = root / "results" / f"sqlite{TAG}" / "sched_run.jsonl"
     idles = results.with_name("idle.jsonl")
     for old in (results, idles):
@@ -162,10 +162,11 @@ def main() -> None:
     print(f"Windsock (this checkout): bench/chain.py{', bench/fanout.py' if args.fanout else ''}, "
           f"{reps} runs each, {(reps + 1) // 2} before Airflow's and {reps // 2} after", flush=True)
     idle_ours = cli_out = fan_cli = ""
+    folder = harness_dags(root)  # what Airflow's stack parses (and Windsock's idle tree, with --idle)
     try:
-        if args.idle:  # the harness's DAG folder, which Airflow's stack parses
+        if args.idle:
             print("Windsock: bench/idle.py --dags (the harness's DAG folder)", flush=True)
-            idle_ours = windsock("idle.py", "--dags", str(harness_dags(root)), homes=homes, whole=True)
+            idle_ours = windsock("idle.py", "--dags", str(folder), homes=homes, whole=True)
         ours((reps + 1) // 2)
         if args.fanout:
             fan_cli = windsock("fanout_cli.py", homes=homes)
